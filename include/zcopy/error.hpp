@@ -1,0 +1,32 @@
+// Error codes that are zcopy's own.
+//
+// libzcopy reports failures as std::error_code. Kernel failures keep their errno in
+// std::system_category(); the conditions below have no errno of their own (a file that shrank
+// under a transfer is not EIO) and live in zcopy's category. They compare equal to the closest
+// std::errc where one exists, so generic code can still test for, say, std::errc::not_supported.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace zcopy {
+
+enum class errc {
+  source_truncated = 1,   // the source ended before the length it had when the transfer began
+  unexpected_eof,         // a stream ended before the requested length
+  method_not_applicable,  // a forced method cannot serve this pair of endpoints
+  method_unavailable,     // the kernel refused the method (ENOSYS, seccomp) for this process
+  mapping_truncated,      // a library-owned mapping lost its backing pages (SIGBUS guard tripped)
+  cancelled,              // the caller's cancellation request was honoured
+};
+
+const std::error_category& zcopy_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), zcopy_category()};
+}
+
+}  // namespace zcopy
+
+template <>
+struct std::is_error_code_enum<zcopy::errc> : std::true_type {};

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs every check zcopy has, the way CI does:
+#   1. dependencies (scripts/deps.sh)
+#   2. build/ with -Werror, then ctest
+#   3. build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer), then ctest
+#   4. every public header compiles on its own (zcopy_header_check)
+#   5. install into a temporary prefix; build and run examples/consumer against it, once through
+#      find_package(zcopy) and once through pkg-config
+# Every step runs even when an earlier one failed (unless it needs that one's output); the
+# summary at the end lists what failed, and the exit status is non-zero if anything did.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+jobs=$(nproc)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/zcopy-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+failed=()
+passed=()
+# step NAME COMMAND...: runs COMMAND, records the result under NAME.
+step() {
+  local name=$1
+  shift
+  echo
+  echo "==> $name"
+  if "$@"; then
+    passed+=("$name")
+  else
+    echo "==> $name: FAILED" >&2
+    failed+=("$name")
+    return 1
+  fi
+}
+
+run_ctest() {
+  ctest --test-dir "$1" --output-on-failure -j 2 --timeout 300
+}
+
+# LeakSanitizer runs the process under ptrace-like stop-the-world; some container runtimes deny
+# that. Find out with a trivial program instead of failing every test.
+lsan_works() {
+  local probe=$work/lsan-probe
+  printf 'int main() { return 0; }\n' | g++ -x c++ -fsanitize=address - -o "$probe" 2>/dev/null &&
+    ASAN_OPTIONS=detect_leaks=1 "$probe" >/dev/null 2>&1
+}
+
+consumer_roundtrip() {
+  local consumer=$1
+  head -c $((3 * 1024 * 1024 + 17)) /dev/urandom >"$work/input"
+  rm -f "$work/output"
+  "$consumer" "$work/input" "$work/output"
+  cmp "$work/input" "$work/output"
+}
+
+install_and_consume() {
+  local prefix=$work/prefix
+  cmake --install build --prefix "$prefix"
+  cmake -S examples/consumer -B "$work/consumer-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix"
+  cmake --build "$work/consumer-build"
+  consumer_roundtrip "$work/consumer-build/consumer"
+}
+
+pkg_config_consume() {
+  local prefix=$work/prefix
+  local flags
+  flags=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs zcopy)
+  echo "pkg-config --cflags --libs zcopy: $flags"
+  # shellcheck disable=SC2086 # the flags are words
+  g++ examples/consumer/main.cpp $flags -o "$work/consumer-pc"
+  consumer_roundtrip "$work/consumer-pc"
+}
+
+step deps bash scripts/deps.sh || true
+
+if step build bash scripts/build.sh --werror; then
+  step ctest run_ctest build || true
+  step header-check cmake --build build --target zcopy_header_check -j "$jobs" || true
+  if step install-consumer install_and_consume; then
+    step pkg-config-consumer pkg_config_consume || true
+  fi
+fi
+
+if lsan_works; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+else
+  echo "LeakSanitizer cannot run here (ptrace is not allowed): leak checks are off" >&2
+  export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
+fi
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if step build-asan bash scripts/build.sh --sanitize --werror; then
+  step ctest-asan run_ctest build-asan || true
+fi
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+echo
+echo "passed: ${passed[*]:-none}"
+if ((${#failed[@]})); then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "all checks passed"

@@ -1,0 +1,51 @@
+#include "zcopy/error.hpp"
+
+namespace zcopy {
+namespace {
+
+class category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "zcopy"; }
+
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::source_truncated:
+        return "source was truncated during the transfer";
+      case errc::unexpected_eof:
+        return "source ended before the requested length";
+      case errc::method_not_applicable:
+        return "method cannot be used for this pair of endpoints";
+      case errc::method_unavailable:
+        return "method is not available in this process (ENOSYS or blocked by seccomp)";
+      case errc::mapping_truncated:
+        return "mapped file was truncated while mapped";
+      case errc::cancelled:
+        return "transfer cancelled";
+    }
+    return "unknown zcopy error";
+  }
+
+  std::error_condition default_error_condition(int value) const noexcept override {
+    switch (static_cast<errc>(value)) {
+      case errc::method_not_applicable:
+      case errc::method_unavailable:
+        return std::errc::not_supported;
+      case errc::cancelled:
+        return std::errc::operation_canceled;
+      case errc::source_truncated:
+      case errc::unexpected_eof:
+      case errc::mapping_truncated:
+        return std::errc::io_error;
+    }
+    return {value, *this};
+  }
+};
+
+}  // namespace
+
+const std::error_category& zcopy_category() noexcept {
+  static const category instance;
+  return instance;
+}
+
+}  // namespace zcopy

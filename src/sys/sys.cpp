@@ -1,0 +1,366 @@
+#include "sys/sys.hpp"
+
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+
+#include <array>
+#include <cstdarg>
+
+namespace zcopy::sys {
+namespace {
+
+thread_local std::array<std::uint64_t, syscall_kind_count> tls_counts{};
+
+hook_table make_real_hooks() noexcept {
+  hook_table t{};
+  t.read = ::read;
+  t.write = ::write;
+  t.pread = ::pread;
+  t.pwrite = ::pwrite;
+  t.readv = ::readv;
+  t.writev = ::writev;
+  t.sendfile = ::sendfile;
+  t.splice = ::splice;
+  t.tee = ::tee;
+  t.vmsplice = ::vmsplice;
+  t.copy_file_range = ::copy_file_range;
+  t.ioctl = [](int fd, unsigned long req, void* arg) { return ::ioctl(fd, req, arg); };
+  t.mmap = ::mmap;
+  t.munmap = ::munmap;
+  t.msync = ::msync;
+  t.madvise = ::madvise;
+  t.lseek = ::lseek;
+  t.fstat = ::fstat;
+  t.fstatfs = ::fstatfs;
+  t.statx = ::statx;
+  t.openat = [](int dirfd, const char* path, int flags, mode_t mode) {
+    return ::openat(dirfd, path, flags, mode);
+  };
+  t.close = ::close;
+  t.pipe2 = ::pipe2;
+  t.fcntl = [](int fd, int cmd, long arg) { return ::fcntl(fd, cmd, arg); };
+  t.ftruncate = ::ftruncate;
+  t.fallocate = ::fallocate;
+  t.fsync = ::fsync;
+  t.fdatasync = ::fdatasync;
+  t.fadvise = ::posix_fadvise;
+  t.poll = ::poll;
+  t.readlink = ::readlink;
+  t.socket = ::socket;
+  t.bind = ::bind;
+  t.listen = ::listen;
+  t.accept4 = ::accept4;
+  t.connect = ::connect;
+  t.getsockname = ::getsockname;
+  t.getsockopt = ::getsockopt;
+  t.setsockopt = ::setsockopt;
+  t.shutdown = ::shutdown;
+  t.send = ::send;
+  t.recv = ::recv;
+  t.sendmsg = ::sendmsg;
+  t.recvmsg = ::recvmsg;
+  return t;
+}
+
+const hook_table real_table = make_real_hooks();
+hook_table live_table = real_table;
+
+// Calls `f` until it does not fail with EINTR, counting every attempt.
+template <class F>
+auto retry(syscall_kind kind, F f) {
+  for (;;) {
+    count(kind);
+    auto r = f();
+    if (r == -1 && errno == EINTR) continue;
+    return r;
+  }
+}
+
+template <class T>
+result<size_t> size_result(T r) {
+  if (r < 0) return fail(errno);
+  return static_cast<size_t>(r);
+}
+
+result<void> void_result(int r) {
+  if (r < 0) return fail(errno);
+  return {};
+}
+
+}  // namespace
+
+hook_table& hooks() noexcept { return live_table; }
+const hook_table& real_hooks() noexcept { return real_table; }
+void restore_hooks() noexcept { live_table = real_table; }
+
+void count(syscall_kind kind) noexcept { ++tls_counts[static_cast<std::size_t>(kind)]; }
+
+#define ZCOPY_SIZE_CALL(name, ...)                                                 \
+  size_result(retry(syscall_kind::name, [&] { return live_table.name(__VA_ARGS__); }))
+#define ZCOPY_VOID_CALL(name, ...) \
+  void_result(retry(syscall_kind::name, [&] { return live_table.name(__VA_ARGS__); }))
+
+result<size_t> read(int fd, void* buf, size_t n) { return ZCOPY_SIZE_CALL(read, fd, buf, n); }
+result<size_t> write(int fd, const void* buf, size_t n) {
+  return ZCOPY_SIZE_CALL(write, fd, buf, n);
+}
+result<size_t> pread(int fd, void* buf, size_t n, off_t offset) {
+  return ZCOPY_SIZE_CALL(pread, fd, buf, n, offset);
+}
+result<size_t> pwrite(int fd, const void* buf, size_t n, off_t offset) {
+  return ZCOPY_SIZE_CALL(pwrite, fd, buf, n, offset);
+}
+result<size_t> readv(int fd, const iovec* iov, int count) {
+  return ZCOPY_SIZE_CALL(readv, fd, iov, count);
+}
+result<size_t> writev(int fd, const iovec* iov, int count) {
+  return ZCOPY_SIZE_CALL(writev, fd, iov, count);
+}
+result<size_t> sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  return ZCOPY_SIZE_CALL(sendfile, out_fd, in_fd, offset, count);
+}
+result<size_t> splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
+                      unsigned flags) {
+  return ZCOPY_SIZE_CALL(splice, fd_in, off_in, fd_out, off_out, len, flags);
+}
+result<size_t> tee(int fd_in, int fd_out, size_t len, unsigned flags) {
+  return ZCOPY_SIZE_CALL(tee, fd_in, fd_out, len, flags);
+}
+result<size_t> vmsplice(int fd, const iovec* iov, size_t count, unsigned flags) {
+  return ZCOPY_SIZE_CALL(vmsplice, fd, iov, count, flags);
+}
+result<size_t> copy_file_range(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out,
+                               size_t len, unsigned flags) {
+  return ZCOPY_SIZE_CALL(copy_file_range, fd_in, off_in, fd_out, off_out, len, flags);
+}
+result<int> ioctl(int fd, unsigned long request, void* arg) {
+  int r = retry(syscall_kind::ioctl, [&] { return live_table.ioctl(fd, request, arg); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+result<void*> mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
+  for (;;) {
+    count(syscall_kind::mmap);
+    void* p = live_table.mmap(addr, length, prot, flags, fd, offset);
+    if (p != MAP_FAILED) return p;
+    if (errno != EINTR) return fail(errno);
+  }
+}
+result<void> munmap(void* addr, size_t length) { return ZCOPY_VOID_CALL(munmap, addr, length); }
+result<void> msync(void* addr, size_t length, int flags) {
+  return ZCOPY_VOID_CALL(msync, addr, length, flags);
+}
+result<void> madvise(void* addr, size_t length, int advice) {
+  return ZCOPY_VOID_CALL(madvise, addr, length, advice);
+}
+result<off_t> lseek(int fd, off_t offset, int whence) {
+  off_t r = retry(syscall_kind::lseek, [&] { return live_table.lseek(fd, offset, whence); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+result<struct stat> fstat(int fd) {
+  struct stat st{};
+  if (int r = retry(syscall_kind::fstat, [&] { return live_table.fstat(fd, &st); }); r < 0) {
+    return fail(errno);
+  }
+  return st;
+}
+result<struct statfs> fstatfs(int fd) {
+  struct statfs st{};
+  if (int r = retry(syscall_kind::fstatfs, [&] { return live_table.fstatfs(fd, &st); }); r < 0) {
+    return fail(errno);
+  }
+  return st;
+}
+result<void> statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out) {
+  return ZCOPY_VOID_CALL(statx, dirfd, path, flags, mask, out);
+}
+result<int> openat(int dirfd, const char* path, int flags, mode_t mode) {
+  int r = retry(syscall_kind::openat,
+                [&] { return live_table.openat(dirfd, path, flags | O_CLOEXEC, mode); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+result<int> open(const char* path, int flags, mode_t mode) {
+  return openat(AT_FDCWD, path, flags, mode);
+}
+result<void> close(int fd) {
+  count(syscall_kind::close);
+  // Linux frees the descriptor even when close fails with EINTR: never retry (see the header).
+  if (live_table.close(fd) < 0 && errno != EINTR) return fail(errno);
+  return {};
+}
+result<void> pipe2(int fds[2], int flags) { return ZCOPY_VOID_CALL(pipe2, fds, flags | O_CLOEXEC); }
+result<int> fcntl(int fd, int cmd, long arg) {
+  int r = retry(syscall_kind::fcntl, [&] { return live_table.fcntl(fd, cmd, arg); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+result<void> ftruncate(int fd, off_t length) { return ZCOPY_VOID_CALL(ftruncate, fd, length); }
+result<void> fallocate(int fd, int mode, off_t offset, off_t length) {
+  return ZCOPY_VOID_CALL(fallocate, fd, mode, offset, length);
+}
+result<void> fsync(int fd) { return ZCOPY_VOID_CALL(fsync, fd); }
+result<void> fdatasync(int fd) { return ZCOPY_VOID_CALL(fdatasync, fd); }
+result<void> fadvise(int fd, off_t offset, off_t length, int advice) {
+  for (;;) {
+    count(syscall_kind::fadvise);
+    int e = live_table.fadvise(fd, offset, length, advice);
+    if (e == EINTR) continue;
+    if (e != 0) return fail(e);
+    return {};
+  }
+}
+result<int> poll(pollfd* fds, nfds_t n, int timeout_ms) {
+  int r = retry(syscall_kind::poll, [&] { return live_table.poll(fds, n, timeout_ms); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+result<size_t> readlink(const char* path, char* buf, size_t size) {
+  return ZCOPY_SIZE_CALL(readlink, path, buf, size);
+}
+result<int> socket(int domain, int type, int protocol) {
+  int r = retry(syscall_kind::socket,
+                [&] { return live_table.socket(domain, type | SOCK_CLOEXEC, protocol); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+result<void> bind(int fd, const sockaddr* addr, socklen_t len) {
+  return ZCOPY_VOID_CALL(bind, fd, addr, len);
+}
+result<void> listen(int fd, int backlog) { return ZCOPY_VOID_CALL(listen, fd, backlog); }
+result<int> accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
+  int r = retry(syscall_kind::accept4,
+                [&] { return live_table.accept4(fd, addr, len, flags | SOCK_CLOEXEC); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+result<void> connect(int fd, const sockaddr* addr, socklen_t len) {
+  // A connect interrupted by a signal continues in the background; retrying it would report
+  // EALREADY. Wait for the outcome instead, as the man page prescribes.
+  count(syscall_kind::connect);
+  if (live_table.connect(fd, addr, len) == 0) return {};
+  if (errno != EINTR) return fail(errno);
+  if (auto w = wait_ready(fd, POLLOUT); !w) return w;
+  int err = 0;
+  socklen_t err_len = sizeof err;
+  if (auto g = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len); !g) return g;
+  if (err != 0) return fail(err);
+  return {};
+}
+result<void> getsockname(int fd, sockaddr* addr, socklen_t* len) {
+  return ZCOPY_VOID_CALL(getsockname, fd, addr, len);
+}
+result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
+  return ZCOPY_VOID_CALL(getsockopt, fd, level, name, value, len);
+}
+result<void> setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
+  return ZCOPY_VOID_CALL(setsockopt, fd, level, name, value, len);
+}
+result<void> shutdown(int fd, int how) { return ZCOPY_VOID_CALL(shutdown, fd, how); }
+result<size_t> send(int fd, const void* buf, size_t n, int flags) {
+  return ZCOPY_SIZE_CALL(send, fd, buf, n, flags);
+}
+result<size_t> recv(int fd, void* buf, size_t n, int flags) {
+  return ZCOPY_SIZE_CALL(recv, fd, buf, n, flags);
+}
+result<size_t> sendmsg(int fd, const msghdr* msg, int flags) {
+  return ZCOPY_SIZE_CALL(sendmsg, fd, msg, flags);
+}
+result<size_t> recvmsg(int fd, msghdr* msg, int flags) {
+  return ZCOPY_SIZE_CALL(recvmsg, fd, msg, flags);
+}
+
+result<utsname> uname() {
+  count(syscall_kind::other);
+  utsname u{};
+  if (::uname(&u) != 0) return fail(errno);
+  return u;
+}
+
+#undef ZCOPY_SIZE_CALL
+#undef ZCOPY_VOID_CALL
+
+result<void> write_all(int fd, const void* buf, size_t n) {
+  const auto* p = static_cast<const std::byte*>(buf);
+  while (n > 0) {
+    auto w = write(fd, p, n);
+    if (!w) {
+      if (w.error() == std::errc::resource_unavailable_try_again) {
+        if (auto r = wait_ready(fd, POLLOUT); !r) return r;
+        continue;
+      }
+      return std::unexpected(w.error());
+    }
+    p += *w;
+    n -= *w;
+  }
+  return {};
+}
+
+result<size_t> read_full(int fd, void* buf, size_t n) {
+  auto* p = static_cast<std::byte*>(buf);
+  size_t got = 0;
+  while (got < n) {
+    auto r = read(fd, p + got, n - got);
+    if (!r) {
+      if (r.error() == std::errc::resource_unavailable_try_again) {
+        if (auto w = wait_ready(fd, POLLIN); !w) return std::unexpected(w.error());
+        continue;
+      }
+      return std::unexpected(r.error());
+    }
+    if (*r == 0) break;
+    got += *r;
+  }
+  return got;
+}
+
+result<void> wait_ready(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  auto r = sys::poll(&p, nfds_t{1}, timeout_ms);
+  if (!r) return std::unexpected(r.error());
+  if (*r == 0) return fail(ETIMEDOUT);
+  // POLLERR/POLLHUP: the next call on the descriptor reports what happened.
+  return {};
+}
+
+}  // namespace zcopy::sys
+
+namespace zcopy {
+
+std::string_view syscall_name(syscall_kind kind) noexcept {
+  static constexpr std::array<std::string_view, syscall_kind_count> names = {
+      "read",        "write",          "pread",           "pwrite",      "readv",
+      "writev",      "sendfile",       "splice",          "tee",         "vmsplice",
+      "copy_file_range", "ioctl",      "mmap",            "munmap",      "msync",
+      "madvise",     "lseek",          "fstat",           "fstatfs",     "statx",
+      "openat",      "close",          "pipe2",           "fcntl",       "ftruncate",
+      "fallocate",   "fsync",          "fdatasync",       "fadvise",     "poll",
+      "readlink",    "socket",         "bind",            "listen",      "accept4",
+      "connect",     "getsockname",    "getsockopt",      "setsockopt",  "shutdown",
+      "send",        "recv",           "sendmsg",         "recvmsg",     "io_uring_setup",
+      "io_uring_enter", "io_uring_register", "other"};
+  auto i = static_cast<std::size_t>(kind);
+  return i < names.size() ? names[i] : std::string_view("?");
+}
+
+std::uint64_t syscall_counts::total() const noexcept {
+  std::uint64_t sum = 0;
+  for (auto c : calls) sum += c;
+  return sum;
+}
+
+syscall_counts operator-(const syscall_counts& a, const syscall_counts& b) noexcept {
+  syscall_counts d;
+  for (std::size_t i = 0; i < syscall_kind_count; ++i) d.calls[i] = a.calls[i] - b.calls[i];
+  return d;
+}
+
+syscall_counts thread_syscall_counts() noexcept {
+  syscall_counts c;
+  c.calls = sys::tls_counts;
+  return c;
+}
+
+}  // namespace zcopy

@@ -1,0 +1,164 @@
+// The only place in libzcopy that calls the kernel.
+//
+// One wrapper per system call. Each wrapper
+//   - calls through `hooks()`, a table of plain function pointers that tests replace to inject any
+//     errno or a short return at any call (production pays one indirect call, nothing else);
+//   - counts the call in the calling thread's counters (include/zcopy/syscall_stats.hpp);
+//   - retries EINTR (except close(2): Linux releases the descriptor even when close is
+//     interrupted, so a retry could close a descriptor another thread just got);
+//   - turns errno into std::error_code on the line after the call.
+// Names follow the kernel's. Nothing outside src/sys includes <unistd.h>-style calls directly.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <system_error>
+
+#include "zcopy/syscall_stats.hpp"
+
+struct statx;
+
+namespace zcopy::sys {
+
+template <class T>
+using result = std::expected<T, std::error_code>;
+
+inline std::error_code errno_code(int e) noexcept { return {e, std::system_category()}; }
+inline std::unexpected<std::error_code> fail(int e) noexcept {
+  return std::unexpected(errno_code(e));
+}
+
+// The replaceable table. Signatures are the kernel's (glibc's) so a hook can forward to the real
+// call. `ioctl` and `fcntl` take their third argument as an integer-sized value.
+struct hook_table {
+  ssize_t (*read)(int, void*, size_t);
+  ssize_t (*write)(int, const void*, size_t);
+  ssize_t (*pread)(int, void*, size_t, off_t);
+  ssize_t (*pwrite)(int, const void*, size_t, off_t);
+  ssize_t (*readv)(int, const iovec*, int);
+  ssize_t (*writev)(int, const iovec*, int);
+  ssize_t (*sendfile)(int out_fd, int in_fd, off_t* offset, size_t count);
+  ssize_t (*splice)(int, loff_t*, int, loff_t*, size_t, unsigned);
+  ssize_t (*tee)(int, int, size_t, unsigned);
+  ssize_t (*vmsplice)(int, const iovec*, size_t, unsigned);
+  ssize_t (*copy_file_range)(int, loff_t*, int, loff_t*, size_t, unsigned);
+  int (*ioctl)(int, unsigned long, void*);
+  void* (*mmap)(void*, size_t, int, int, int, off_t);
+  int (*munmap)(void*, size_t);
+  int (*msync)(void*, size_t, int);
+  int (*madvise)(void*, size_t, int);
+  off_t (*lseek)(int, off_t, int);
+  int (*fstat)(int, struct stat*);
+  int (*fstatfs)(int, struct statfs*);
+  int (*statx)(int, const char*, int, unsigned, struct statx*);
+  int (*openat)(int, const char*, int, mode_t);
+  int (*close)(int);
+  int (*pipe2)(int*, int);
+  int (*fcntl)(int, int, long);
+  int (*ftruncate)(int, off_t);
+  int (*fallocate)(int, int, off_t, off_t);
+  int (*fsync)(int);
+  int (*fdatasync)(int);
+  int (*fadvise)(int, off_t, off_t, int);  // returns the error number, like posix_fadvise
+  int (*poll)(pollfd*, nfds_t, int);
+  ssize_t (*readlink)(const char*, char*, size_t);
+  int (*socket)(int, int, int);
+  int (*bind)(int, const sockaddr*, socklen_t);
+  int (*listen)(int, int);
+  int (*accept4)(int, sockaddr*, socklen_t*, int);
+  int (*connect)(int, const sockaddr*, socklen_t);
+  int (*getsockname)(int, sockaddr*, socklen_t*);
+  int (*getsockopt)(int, int, int, void*, socklen_t*);
+  int (*setsockopt)(int, int, int, const void*, socklen_t);
+  int (*shutdown)(int, int);
+  ssize_t (*send)(int, const void*, size_t, int);
+  ssize_t (*recv)(int, void*, size_t, int);
+  ssize_t (*sendmsg)(int, const msghdr*, int);
+  ssize_t (*recvmsg)(int, msghdr*, int);
+};
+
+// The live table. Tests assign entries (and restore them with `restore_hooks`).
+hook_table& hooks() noexcept;
+// The table of real system calls.
+const hook_table& real_hooks() noexcept;
+void restore_hooks() noexcept;
+
+// Counts one call of `kind` on this thread. Wrappers call it; so does code that issues a call
+// through a library (liburing) rather than through this table.
+void count(syscall_kind kind) noexcept;
+
+// --- wrappers -------------------------------------------------------------------------------
+
+result<size_t> read(int fd, void* buf, size_t n);
+result<size_t> write(int fd, const void* buf, size_t n);
+result<size_t> pread(int fd, void* buf, size_t n, off_t offset);
+result<size_t> pwrite(int fd, const void* buf, size_t n, off_t offset);
+result<size_t> readv(int fd, const iovec* iov, int count);
+result<size_t> writev(int fd, const iovec* iov, int count);
+result<size_t> sendfile(int out_fd, int in_fd, off_t* offset, size_t count);
+result<size_t> splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
+                      unsigned flags);
+result<size_t> tee(int fd_in, int fd_out, size_t len, unsigned flags);
+result<size_t> vmsplice(int fd, const iovec* iov, size_t count, unsigned flags);
+result<size_t> copy_file_range(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out,
+                               size_t len, unsigned flags);
+result<int> ioctl(int fd, unsigned long request, void* arg);
+result<void*> mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset);
+result<void> munmap(void* addr, size_t length);
+result<void> msync(void* addr, size_t length, int flags);
+result<void> madvise(void* addr, size_t length, int advice);
+result<off_t> lseek(int fd, off_t offset, int whence);
+result<struct stat> fstat(int fd);
+result<struct statfs> fstatfs(int fd);
+result<void> statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out);
+result<int> openat(int dirfd, const char* path, int flags, mode_t mode = 0);
+result<int> open(const char* path, int flags, mode_t mode = 0);
+result<void> close(int fd);
+result<void> pipe2(int fds[2], int flags);
+result<int> fcntl(int fd, int cmd, long arg = 0);
+result<void> ftruncate(int fd, off_t length);
+result<void> fallocate(int fd, int mode, off_t offset, off_t length);
+result<void> fsync(int fd);
+result<void> fdatasync(int fd);
+result<void> fadvise(int fd, off_t offset, off_t length, int advice);
+result<int> poll(pollfd* fds, nfds_t count, int timeout_ms);
+result<size_t> readlink(const char* path, char* buf, size_t size);
+result<int> socket(int domain, int type, int protocol);
+result<void> bind(int fd, const sockaddr* addr, socklen_t len);
+result<void> listen(int fd, int backlog);
+result<int> accept4(int fd, sockaddr* addr, socklen_t* len, int flags);
+result<void> connect(int fd, const sockaddr* addr, socklen_t len);
+result<void> getsockname(int fd, sockaddr* addr, socklen_t* len);
+result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len);
+result<void> setsockopt(int fd, int level, int name, const void* value, socklen_t len);
+result<void> shutdown(int fd, int how);
+result<size_t> send(int fd, const void* buf, size_t n, int flags);
+result<size_t> recv(int fd, void* buf, size_t n, int flags);
+result<size_t> sendmsg(int fd, const msghdr* msg, int flags);
+result<size_t> recvmsg(int fd, msghdr* msg, int flags);
+
+// uname(2), counted as `other`; not hookable (nothing to inject there).
+result<utsname> uname();
+
+// Writes all of `n` bytes to a blocking descriptor, looping over short writes.
+result<void> write_all(int fd, const void* buf, size_t n);
+// Reads until `n` bytes or end of file; returns how many were read.
+result<size_t> read_full(int fd, void* buf, size_t n);
+
+// Waits until `fd` is ready for `events` (POLLIN/POLLOUT); -1 waits forever.
+result<void> wait_ready(int fd, short events, int timeout_ms = -1);
+
+}  // namespace zcopy::sys

@@ -1,0 +1,312 @@
+#include "support/test_support.hpp"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+namespace zcopy::test {
+
+std::uint64_t test_seed() {
+  if (const char* s = std::getenv("ZCOPY_TEST_SEED")) return std::strtoull(s, nullptr, 0);
+  static const std::uint64_t seed = std::random_device{}() | (std::uint64_t{1} << 40);
+  return seed;
+}
+
+std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
+  std::vector<std::byte> v(n);
+  std::mt19937_64 gen(seed);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t x = gen();
+    std::memcpy(v.data() + i, &x, 8);
+  }
+  std::uint64_t x = gen();
+  for (; i < n; ++i, x >>= 8) v[i] = static_cast<std::byte>(x | 1);
+  return v;
+}
+
+temp_dir::temp_dir(const std::filesystem::path& parent) {
+  std::filesystem::path base = parent;
+  if (base.empty()) {
+    const char* t = std::getenv("TMPDIR");
+    base = t && *t ? t : "/tmp";
+  }
+  std::string tmpl = (base / "zcopy-test-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed in " + base.string());
+  path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+unique_fd open_or_die(const std::filesystem::path& path, int flags, mode_t mode) {
+  auto fd = unique_fd::open(path.c_str(), flags, mode);
+  if (!fd) throw std::system_error(fd.error(), "open " + path.string());
+  return std::move(*fd);
+}
+
+unique_fd write_file(const std::filesystem::path& path, std::span<const std::byte> data,
+                     int flags) {
+  {
+    unique_fd out = open_or_die(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::size_t off = 0;
+    while (off < data.size()) {
+      ssize_t w = ::write(out.get(), data.data() + off, data.size() - off);
+      if (w < 0) throw std::system_error(errno, std::system_category(), "write");
+      off += static_cast<std::size_t>(w);
+    }
+  }
+  return open_or_die(path, flags);
+}
+
+std::vector<std::byte> read_fd_to_end(int fd) {
+  std::vector<std::byte> out;
+  std::array<std::byte, 65536> buf;
+  for (;;) {
+    ssize_t r = ::read(fd, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw std::system_error(errno, std::system_category(), "read");
+    if (r == 0) break;
+    out.insert(out.end(), buf.begin(), buf.begin() + r);
+  }
+  return out;
+}
+
+std::vector<std::byte> read_file(const std::filesystem::path& path) {
+  unique_fd fd = open_or_die(path, O_RDONLY);
+  return read_fd_to_end(fd.get());
+}
+
+::testing::AssertionResult same_bytes(std::span<const std::byte> expected,
+                                      std::span<const std::byte> actual) {
+  std::size_t n = std::min(expected.size(), actual.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (expected[i] != actual[i]) {
+      return ::testing::AssertionFailure()
+             << "first difference at byte " << i << ": expected "
+             << std::to_integer<int>(expected[i]) << ", got " << std::to_integer<int>(actual[i])
+             << " (sizes " << expected.size() << " and " << actual.size() << ", seed "
+             << test_seed() << ")";
+    }
+  }
+  if (expected.size() != actual.size()) {
+    return ::testing::AssertionFailure() << "sizes differ: expected " << expected.size()
+                                         << ", got " << actual.size() << " (seed " << test_seed()
+                                         << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::uint64_t fnv1a(std::span<const std::byte> data, std::uint64_t hash) {
+  for (std::byte b : data) {
+    hash ^= std::to_integer<std::uint64_t>(b);
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+drainer::drainer(int fd, bool keep, std::size_t read_size, std::uint64_t limit) {
+  thread_ = new std::thread([this, fd, keep, read_size, limit] {
+    std::vector<std::byte> buf(read_size);
+    while (total_.load() < limit) {
+      ssize_t r = ::read(fd, buf.data(),
+                         std::min<std::uint64_t>(buf.size(), limit - total_.load()));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == EAGAIN) {
+        pollfd p{fd, POLLIN, 0};
+        ::poll(&p, 1, 1000);
+        continue;
+      }
+      if (r <= 0) break;
+      std::span<const std::byte> got(buf.data(), static_cast<std::size_t>(r));
+      hash_ = fnv1a(got, hash_);
+      if (keep) data_.insert(data_.end(), got.begin(), got.end());
+      total_ += static_cast<std::uint64_t>(r);
+    }
+  });
+}
+
+drainer::~drainer() {
+  if (thread_) {
+    thread_->join();
+    delete thread_;
+  }
+}
+
+std::vector<std::byte> drainer::finish() {
+  if (thread_) {
+    thread_->join();
+    delete thread_;
+    thread_ = nullptr;
+  }
+  return std::move(data_);
+}
+
+// --- fault injection ----------------------------------------------------------------------
+
+namespace {
+
+struct fault_state {
+  fault plan;
+  bool armed = false;
+  std::atomic<std::size_t> calls{0};
+};
+
+std::array<fault_state, syscall_kind_count> states;
+
+fault_state& state(syscall_kind k) { return states[static_cast<std::size_t>(k)]; }
+
+// Decides for one call: returns the errno to fail with (0: go on) and caps `len` for short
+// returns.
+int decide(syscall_kind k, std::size_t& len) {
+  fault_state& s = state(k);
+  std::size_t n = ++s.calls;
+  if (!s.armed) return 0;
+  if (n < s.plan.nth && s.plan.short_before != 0 && len > s.plan.short_before) {
+    len = s.plan.short_before;
+  }
+  bool fires = n == s.plan.nth || (s.plan.repeat && n > s.plan.nth);
+  if (!fires) return 0;
+  if (s.plan.error != 0) return s.plan.error;
+  if (s.plan.short_to != 0 && len > s.plan.short_to) len = s.plan.short_to;
+  return 0;
+}
+
+void arm(syscall_kind k, fault f) {
+  fault_state& s = state(k);
+  s.plan = f;
+  s.calls = 0;
+  s.armed = true;
+}
+
+}  // namespace
+
+fault_scope::fault_scope() {
+  for (auto& s : states) {
+    s.armed = false;
+    s.calls = 0;
+  }
+}
+
+fault_scope::~fault_scope() {
+  sys::restore_hooks();
+  for (auto& s : states) s.armed = false;
+}
+
+std::size_t fault_scope::calls(syscall_kind kind) const { return state(kind).calls.load(); }
+
+#define ZCOPY_FAIL_OR(kind, len)                  \
+  if (int e = decide(syscall_kind::kind, len)) {  \
+    errno = e;                                    \
+    return -1;                                    \
+  }
+
+void fault_scope::sendfile(fault f) {
+  arm(syscall_kind::sendfile, f);
+  sys::hooks().sendfile = [](int out, int in, off_t* off, size_t n) -> ssize_t {
+    ZCOPY_FAIL_OR(sendfile, n);
+    return sys::real_hooks().sendfile(out, in, off, n);
+  };
+}
+
+void fault_scope::splice(fault f) {
+  arm(syscall_kind::splice, f);
+  sys::hooks().splice = [](int in, loff_t* oi, int out, loff_t* oo, size_t n,
+                           unsigned fl) -> ssize_t {
+    ZCOPY_FAIL_OR(splice, n);
+    return sys::real_hooks().splice(in, oi, out, oo, n, fl);
+  };
+}
+
+void fault_scope::copy_file_range(fault f) {
+  arm(syscall_kind::copy_file_range, f);
+  sys::hooks().copy_file_range = [](int in, loff_t* oi, int out, loff_t* oo, size_t n,
+                                    unsigned fl) -> ssize_t {
+    ZCOPY_FAIL_OR(copy_file_range, n);
+    return sys::real_hooks().copy_file_range(in, oi, out, oo, n, fl);
+  };
+}
+
+void fault_scope::ioctl(fault f) {
+  arm(syscall_kind::ioctl, f);
+  sys::hooks().ioctl = [](int fd, unsigned long req, void* arg) -> int {
+    if (req == FICLONE || req == FICLONERANGE) {
+      std::size_t n = 0;
+      ZCOPY_FAIL_OR(ioctl, n);
+    }
+    return sys::real_hooks().ioctl(fd, req, arg);
+  };
+}
+
+void fault_scope::read(fault f) {
+  arm(syscall_kind::read, f);
+  sys::hooks().read = [](int fd, void* b, size_t n) -> ssize_t {
+    ZCOPY_FAIL_OR(read, n);
+    return sys::real_hooks().read(fd, b, n);
+  };
+}
+
+void fault_scope::pread(fault f) {
+  arm(syscall_kind::pread, f);
+  sys::hooks().pread = [](int fd, void* b, size_t n, off_t o) -> ssize_t {
+    ZCOPY_FAIL_OR(pread, n);
+    return sys::real_hooks().pread(fd, b, n, o);
+  };
+}
+
+void fault_scope::write(fault f) {
+  arm(syscall_kind::write, f);
+  sys::hooks().write = [](int fd, const void* b, size_t n) -> ssize_t {
+    ZCOPY_FAIL_OR(write, n);
+    return sys::real_hooks().write(fd, b, n);
+  };
+}
+
+void fault_scope::pwrite(fault f) {
+  arm(syscall_kind::pwrite, f);
+  sys::hooks().pwrite = [](int fd, const void* b, size_t n, off_t o) -> ssize_t {
+    ZCOPY_FAIL_OR(pwrite, n);
+    return sys::real_hooks().pwrite(fd, b, n, o);
+  };
+}
+
+void fault_scope::mmap(fault f) {
+  arm(syscall_kind::mmap, f);
+  sys::hooks().mmap = [](void* a, size_t n, int p, int fl, int fd, off_t o) -> void* {
+    if (int e = decide(syscall_kind::mmap, n)) {
+      errno = e;
+      return MAP_FAILED;
+    }
+    return sys::real_hooks().mmap(a, n, p, fl, fd, o);
+  };
+}
+
+void fault_scope::openat(fault f) {
+  arm(syscall_kind::openat, f);
+  sys::hooks().openat = [](int d, const char* p, int fl, mode_t m) -> int {
+    std::size_t n = 0;
+    ZCOPY_FAIL_OR(openat, n);
+    return sys::real_hooks().openat(d, p, fl, m);
+  };
+}
+
+void fault_scope::fallocate(fault f) {
+  arm(syscall_kind::fallocate, f);
+  sys::hooks().fallocate = [](int fd, int mode, off_t o, off_t l) -> int {
+    std::size_t n = 0;
+    ZCOPY_FAIL_OR(fallocate, n);
+    return sys::real_hooks().fallocate(fd, mode, o, l);
+  };
+}
+
+#undef ZCOPY_FAIL_OR
+
+}  // namespace zcopy::test

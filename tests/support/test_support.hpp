@@ -1,0 +1,111 @@
+// Shared test helpers: seeded random data, temporary directories and files, byte comparison,
+// and fault injection through the syscall layer's hook table.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sys/sys.hpp"
+#include "zcopy/fd.hpp"
+#include "zcopy/net.hpp"
+
+namespace zcopy::test {
+
+// The seed every random generator in a test starts from; printed on failure through
+// SCOPED_TRACE in the fixtures that use it. ZCOPY_TEST_SEED overrides it.
+std::uint64_t test_seed();
+
+// `n` random bytes from a generator seeded with `seed` (never all zeros for n >= 16).
+std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed);
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class temp_dir {
+ public:
+  explicit temp_dir(const std::filesystem::path& parent = {});
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes `data` to a new file at `path` (mode 0644) and returns it opened with `flags`.
+unique_fd write_file(const std::filesystem::path& path, std::span<const std::byte> data,
+                     int flags = O_RDONLY);
+std::vector<std::byte> read_file(const std::filesystem::path& path);
+std::vector<std::byte> read_fd_to_end(int fd);
+unique_fd open_or_die(const std::filesystem::path& path, int flags, mode_t mode = 0644);
+
+// Compares two byte sequences and reports the first difference (not the whole buffers).
+::testing::AssertionResult same_bytes(std::span<const std::byte> expected,
+                                      std::span<const std::byte> actual);
+
+// Drains a socket or pipe in a background thread until EOF (or `limit` bytes), collecting bytes.
+class drainer {
+ public:
+  explicit drainer(int fd, bool keep = true, std::size_t read_size = 256 * 1024,
+                   std::uint64_t limit = UINT64_MAX);
+  ~drainer();
+  // Waits for EOF and returns everything read (empty when `keep` is false).
+  std::vector<std::byte> finish();
+  std::uint64_t total() const { return total_.load(); }
+  std::uint64_t hash() const { return hash_; }  // FNV-1a of the stream (valid after finish)
+
+ private:
+  std::vector<std::byte> data_;
+  std::atomic<std::uint64_t> total_{0};
+  std::uint64_t hash_ = 0xcbf29ce484222325ULL;
+  std::thread* thread_ = nullptr;
+};
+
+std::uint64_t fnv1a(std::span<const std::byte> data,
+                    std::uint64_t hash = 0xcbf29ce484222325ULL);
+
+// Fault injection. While a `fault_scope` lives, the hooks it installed are active; it restores
+// the real table when it ends. A `fault` fires on the `nth` matching call (1-based) and, with
+// `repeat`, on every later one too.
+struct fault {
+  int error = 0;          // errno to fail with (0: do not fail)
+  std::size_t nth = 1;    // which call fails first
+  bool repeat = false;    // keep failing after the first
+  std::size_t short_to = 0;  // instead of failing, cap the call's length to this many bytes
+  std::size_t short_before = 0;  // cap the calls before the `nth` to this many bytes
+};
+
+class fault_scope {
+ public:
+  fault_scope();
+  ~fault_scope();
+  fault_scope(const fault_scope&) = delete;
+  fault_scope& operator=(const fault_scope&) = delete;
+
+  // Each installs a hook on one call that fires `f` and otherwise forwards to the real call.
+  void sendfile(fault f);
+  void splice(fault f);
+  void copy_file_range(fault f);
+  void ioctl(fault f);  // FICLONE / FICLONERANGE only
+  void read(fault f);
+  void pread(fault f);
+  void write(fault f);
+  void pwrite(fault f);
+  void mmap(fault f);
+  void openat(fault f);
+  void fallocate(fault f);
+  // How many times each hooked call was made while the scope was active.
+  std::size_t calls(syscall_kind kind) const;
+};
+
+}  // namespace zcopy::test

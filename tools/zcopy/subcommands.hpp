@@ -1,0 +1,23 @@
+// The zcopy subcommands. Each file in tools/zcopy registers one with the CLI11 app and runs it;
+// they stay thin: parse flags, call the library, print.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <system_error>
+
+namespace zcopy::cli {
+
+// A subcommand's action returns the process exit status: 0 success, 1 runtime failure.
+using action = std::function<int()>;
+
+// Registers `zcopy probe`; `run` is set to its action when the subcommand is chosen.
+void register_probe(CLI::App& app, action& run);
+
+// Prints `zcopy: <what> '<path>': <reason>` (or without the path) to stderr.
+void report_error(std::string_view what, std::string_view path, const std::error_code& ec);
+void report_error(std::string_view what, std::string_view message);
+
+}  // namespace zcopy::cli
