@@ -2,10 +2,10 @@
 # Runs every check zcopy has, the way CI does:
 #   1. dependencies (scripts/deps.sh)
 #   2. build/ with -Werror, then ctest
-#   3. build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer), then ctest
-#   4. every public header compiles on its own (zcopy_header_check)
-#   5. install into a temporary prefix; build and run examples/consumer against it, once through
+#   3. every public header compiles on its own (zcopy_header_check)
+#   4. install into a temporary prefix; build and run examples/consumer against it, once through
 #      find_package(zcopy) and once through pkg-config
+#   5. build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer), then ctest
 # Every step runs even when an earlier one failed (unless it needs that one's output); the
 # summary at the end lists what failed, and the exit status is non-zero if anything did.
 set -euo pipefail
@@ -17,18 +17,29 @@ trap 'rm -rf "$work"' EXIT
 
 failed=()
 passed=()
-# step NAME COMMAND...: runs COMMAND, records the result under NAME.
+last_ok=false
+# step NAME COMMAND...: runs COMMAND in a subshell with errexit on (a function called from `if`
+# or `||` would silently run past its failing commands), records the result under NAME and sets
+# last_ok. It never fails itself, so that later steps still run.
 step() {
-  local name=$1
+  local name=$1 rc
   shift
   echo
   echo "==> $name"
-  if "$@"; then
+  set +e
+  (
+    set -e
+    "$@"
+  )
+  rc=$?
+  set -e
+  if ((rc == 0)); then
     passed+=("$name")
+    last_ok=true
   else
-    echo "==> $name: FAILED" >&2
+    echo "==> $name: FAILED (exit $rc)" >&2
     failed+=("$name")
-    return 1
+    last_ok=false
   fi
 }
 
@@ -36,8 +47,8 @@ run_ctest() {
   ctest --test-dir "$1" --output-on-failure -j 2 --timeout 300
 }
 
-# LeakSanitizer runs the process under ptrace-like stop-the-world; some container runtimes deny
-# that. Find out with a trivial program instead of failing every test.
+# LeakSanitizer stops the process's threads with ptrace to scan for leaks at exit; some container
+# runtimes deny ptrace. Find out with a trivial program instead of failing every test.
 lsan_works() {
   local probe=$work/lsan-probe
   printf 'int main() { return 0; }\n' | g++ -x c++ -fsanitize=address - -o "$probe" 2>/dev/null &&
@@ -70,13 +81,15 @@ pkg_config_consume() {
   consumer_roundtrip "$work/consumer-pc"
 }
 
-step deps bash scripts/deps.sh || true
+step deps bash scripts/deps.sh
 
-if step build bash scripts/build.sh --werror; then
-  step ctest run_ctest build || true
-  step header-check cmake --build build --target zcopy_header_check -j "$jobs" || true
-  if step install-consumer install_and_consume; then
-    step pkg-config-consumer pkg_config_consume || true
+step build bash scripts/build.sh --werror
+if $last_ok; then
+  step ctest run_ctest build
+  step header-check cmake --build build --target zcopy_header_check -j "$jobs"
+  step install-consumer install_and_consume
+  if $last_ok; then
+    step pkg-config-consumer pkg_config_consume
   fi
 fi
 
@@ -87,8 +100,9 @@ else
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 fi
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-if step build-asan bash scripts/build.sh --sanitize --werror; then
-  step ctest-asan run_ctest build-asan || true
+step build-asan bash scripts/build.sh --sanitize --werror
+if $last_ok; then
+  step ctest-asan run_ctest build-asan
 fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
 

@@ -132,7 +132,8 @@ std::vector<method> plan_for(const endpoint_info& src, const endpoint_info& dst,
   if (options.use == method::automatic) return automatic;
 
   std::vector<method> chain = {options.use};
-  if (options.allow_fallback) {
+  // read_write never refuses a pair: nothing to fall back to.
+  if (options.allow_fallback && options.use != method::read_write) {
     for (method m : automatic) {
       if (m != options.use) chain.push_back(m);
     }

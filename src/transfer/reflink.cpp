@@ -28,7 +28,18 @@ bool clone_not_supported(const std::error_code& ec) {
 
 step_outcome step_reflink(transfer_state& st, std::uint64_t budget) {
   if (budget == 0) return step_outcome::progress(0);
-  if (!st.size_known) return step_outcome::unsupported(errc::method_not_applicable);
+  if (!st.size_known) {
+    // Size 0: an empty file (which clones fine) or a pseudo-file (which does not: EXDEV or
+    // EOPNOTSUPP). Only a whole-file clone can tell, and only into an empty sink at offset 0.
+    if (st.src.offset != 0 || st.dst.offset != 0 || st.dst_size_at_start != 0) {
+      return step_outcome::unsupported(errc::method_not_applicable);
+    }
+    auto r = sys::ioctl(st.dst.fd(), FICLONE,
+                        reinterpret_cast<void*>(static_cast<intptr_t>(st.src.fd())));
+    if (r) return step_outcome::eof();
+    if (clone_not_supported(r.error())) return step_outcome::unsupported(r.error());
+    return step_outcome::failed(r.error());
+  }
   const std::uint64_t src_size = st.src.info.size;
   const bool to_eof = st.src.offset + budget >= src_size;
 

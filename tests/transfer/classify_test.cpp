@@ -343,6 +343,14 @@ TEST_F(PlanFor, ForcedMethodWithFallbackLeadsTheAutomaticChain) {
   EXPECT_EQ(plan.back(), method::read_write);
 }
 
+// read_write never refuses a pair, so forcing it with fallback is still a chain of one.
+TEST_F(PlanFor, ReadWriteWithFallbackIsAlone) {
+  transfer_options o;
+  o.use = method::read_write;
+  o.allow_fallback = true;
+  EXPECT_EQ(plan_for(src(), dst(), o), chain({method::read_write}));
+}
+
 // Every forced-with-fallback chain for file → file starts with the forced method and ends in
 // read_write.
 TEST_F(PlanFor, EveryForcedChainWithFallbackEndsInReadWrite) {

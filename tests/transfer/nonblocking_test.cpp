@@ -112,10 +112,10 @@ TEST_P(NonBlockingSink, ResumesAfterWouldBlockUntilComplete) {
     r = job->run();
     if (!r.would_block()) break;
     ++would_blocks;
-    ASSERT_EQ(r.blocked, wait_for::writable);
-    ASSERT_FALSE(job->done());
-    ASSERT_TRUE(r.ok());
-    ASSERT_TRUE(wait_until(sender, POLLOUT));
+    EXPECT_EQ(r.blocked, wait_for::writable);
+    EXPECT_FALSE(job->done());
+    EXPECT_TRUE(r.ok());
+    if (r.blocked != wait_for::writable || !wait_until(sender, POLLOUT)) break;
   }
   ::shutdown(sender, SHUT_WR);
   auto got = reader.finish();
@@ -165,8 +165,7 @@ TEST_P(StepLimit, EachRunMovesAtMostTheLimit) {
   transfer_result r;
   for (; runs < 10000 && !job->done(); ++runs) {
     r = job->run();
-    ASSERT_TRUE(r.ok()) << r.error.message();
-    ASSERT_FALSE(r.would_block());
+    if (!r.ok() || r.would_block()) break;  // reported below, after the receiver has ended
     const std::uint64_t step = r.bytes - before;
     EXPECT_GT(step, 0u) << "run " << runs;
     EXPECT_LE(step, limit + one_chunk) << "run " << runs;
@@ -178,6 +177,8 @@ TEST_P(StepLimit, EachRunMovesAtMostTheLimit) {
   }
   ::shutdown(pair->first.get(), SHUT_WR);
   auto got = receiver.finish();
+  ASSERT_TRUE(r.ok()) << r.error.message();
+  EXPECT_FALSE(r.would_block());
   EXPECT_TRUE(r.complete);
   EXPECT_TRUE(job->done());
   EXPECT_EQ(r.bytes, data.size());

@@ -223,6 +223,22 @@ TEST_F(ReflinkXfs, RangeEndingAtUnalignedEofIsClonedWhole) {
   EXPECT_TRUE(test::same_bytes(want, test::read_file(at("dst"))));
 }
 
+// A forced reflink of an empty file completes with nothing to move, as every other forced
+// method does for an empty file (methods_test) and as FICLONE of an empty file does on XFS.
+// (Regression: size-0 sources are "size unknown" because of procfs; a whole-file clone is what
+// tells an empty file from a pseudo-file.)
+TEST_F(ReflinkXfs, EmptyFileForcedReflinkCompletes) {
+  unique_fd src = test::write_file(at("src"), {});
+  unique_fd dst = test::open_or_die(at("dst"), O_RDWR | O_CREAT | O_TRUNC);
+  transfer_options o;
+  o.use = method::reflink;
+  transfer_result r = transfer(src.get(), dst.get(), o);
+  EXPECT_TRUE(r.ok()) << r.error.message();
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.bytes, 0u);
+  EXPECT_TRUE(test::read_file(at("dst")).empty());
+}
+
 // XFS → ext4 (/tmp): no reflink across filesystems; copy_file_range or sendfile moves the bytes.
 TEST_F(ReflinkXfs, AcrossFilesystemsCopiesWithoutReflink) {
   const auto data = random_bytes((1 << 20) + 5, test_seed() + 6);
