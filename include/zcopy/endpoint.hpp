@@ -16,11 +16,11 @@ namespace zcopy {
 
 enum class endpoint_kind {
   regular_file,
-  memfd,         // a regular file in memory (memfd_create); behaves as regular_file
+  memfd,  // a regular file in memory (memfd_create); behaves as regular_file
   block_device,
-  socket,        // a stream socket (TCP, Unix stream)
+  socket,  // a stream socket (TCP, Unix stream)
   datagram_socket,
-  pipe,          // pipe or FIFO
+  pipe,  // pipe or FIFO
   char_device,
   other,
 };

@@ -17,11 +17,11 @@
 namespace zcopy {
 
 enum class probe_outcome {
-  works,         // the forced method moved every byte, verified
-  falls_back,    // automatic mode; moved by another method (see `moved_by`, `reason`)
-  unsupported,   // the kernel refused it here (see `reason`)
+  works,           // the forced method moved every byte, verified
+  falls_back,      // automatic mode; moved by another method (see `moved_by`, `reason`)
+  unsupported,     // the kernel refused it here (see `reason`)
   not_applicable,  // the method cannot serve this pair at all
-  failed,        // it moved wrong or incomplete data (a bug or a broken kernel)
+  failed,          // it moved wrong or incomplete data (a bug or a broken kernel)
 };
 
 std::string_view to_string(probe_outcome outcome) noexcept;
@@ -37,7 +37,7 @@ struct probe_entry {
 };
 
 struct probe_options {
-  std::string directory;              // where temporary files go; empty: $TMPDIR or /tmp
+  std::string directory;                 // where temporary files go; empty: $TMPDIR or /tmp
   std::uint64_t size = 256 * 1024 + 17;  // bytes per tiny transfer (not a multiple of a page)
 };
 

@@ -4,10 +4,10 @@
 // walks it, falling back on the errno values that mean "not for this pair" (docs/DESIGN.md has the
 // table and the rule behind every errno):
 //
-//   file → file      reflink → copy_file_range → sendfile → read/write   (holes kept, except reflink)
-//   file → socket    sendfile → splice → read/write
-//   file → pipe      splice → sendfile → read/write
-//   stream → any     splice → read/write                                 (socket, pipe, char device)
+//   file → file      reflink → copy_file_range → sendfile → read/write   (holes kept, except
+//   reflink) file → socket    sendfile → splice → read/write file → pipe      splice → sendfile →
+//   read/write stream → any     splice → read/write                                 (socket, pipe,
+//   char device)
 //
 // Every outcome carries the bytes already moved. A fallback never restarts: the next mechanism
 // continues from the current offsets (rust-lang/rust#91152). A method can be forced
@@ -75,8 +75,8 @@ struct fallback_record {
 
 struct transfer_options {
   method use = method::automatic;
-  bool allow_fallback = false;  // for a forced method: fall back down the automatic chain
-  std::optional<std::uint64_t> length;         // at most this many bytes; none: to the end
+  bool allow_fallback = false;          // for a forced method: fall back down the automatic chain
+  std::optional<std::uint64_t> length;  // at most this many bytes; none: to the end
   std::optional<std::uint64_t> source_offset;  // none: the current position, which advances
   std::optional<std::uint64_t> sink_offset;    // none: the current position, which advances
   std::size_t chunk_size = 0;  // bytes per call; 0: the method's default (read_write: 128 KiB)
@@ -89,12 +89,12 @@ struct transfer_options {
 };
 
 struct transfer_result {
-  std::uint64_t bytes = 0;  // moved so far, whatever the outcome
+  std::uint64_t bytes = 0;          // moved so far, whatever the outcome
   method used = method::automatic;  // the method that moved the most recent bytes
   std::array<std::uint64_t, method_count> bytes_by_method{};
   std::vector<fallback_record> fallbacks;
-  std::uint64_t syscalls = 0;  // issued by this transfer, counted by the syscall layer
-  std::error_code error;       // empty unless the transfer failed
+  std::uint64_t syscalls = 0;            // issued by this transfer, counted by the syscall layer
+  std::error_code error;                 // empty unless the transfer failed
   wait_for blocked = wait_for::nothing;  // non-blocking end not ready: resume later
   bool complete = false;                 // reached the length or the end of the source
 

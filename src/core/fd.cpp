@@ -11,8 +11,8 @@ std::expected<unique_fd, std::error_code> unique_fd::open(const char* path, int 
   return openat(AT_FDCWD, path, flags, mode);
 }
 
-std::expected<unique_fd, std::error_code> unique_fd::openat(int dirfd, const char* path,
-                                                            int flags, mode_t mode) {
+std::expected<unique_fd, std::error_code> unique_fd::openat(int dirfd, const char* path, int flags,
+                                                            mode_t mode) {
   auto fd = sys::openat(dirfd, path, flags, mode);
   if (!fd) return std::unexpected(fd.error());
   return unique_fd(*fd);

@@ -89,18 +89,28 @@ result<void> void_result(int r) {
 
 }  // namespace
 
-hook_table& hooks() noexcept { return live_table; }
-const hook_table& real_hooks() noexcept { return real_table; }
-void restore_hooks() noexcept { live_table = real_table; }
+hook_table& hooks() noexcept {
+  return live_table;
+}
+const hook_table& real_hooks() noexcept {
+  return real_table;
+}
+void restore_hooks() noexcept {
+  live_table = real_table;
+}
 
-void count(syscall_kind kind) noexcept { ++tls_counts[static_cast<std::size_t>(kind)]; }
+void count(syscall_kind kind) noexcept {
+  ++tls_counts[static_cast<std::size_t>(kind)];
+}
 
-#define ZCOPY_SIZE_CALL(name, ...)                                                 \
+#define ZCOPY_SIZE_CALL(name, ...) \
   size_result(retry(syscall_kind::name, [&] { return live_table.name(__VA_ARGS__); }))
 #define ZCOPY_VOID_CALL(name, ...) \
   void_result(retry(syscall_kind::name, [&] { return live_table.name(__VA_ARGS__); }))
 
-result<size_t> read(int fd, void* buf, size_t n) { return ZCOPY_SIZE_CALL(read, fd, buf, n); }
+result<size_t> read(int fd, void* buf, size_t n) {
+  return ZCOPY_SIZE_CALL(read, fd, buf, n);
+}
 result<size_t> write(int fd, const void* buf, size_t n) {
   return ZCOPY_SIZE_CALL(write, fd, buf, n);
 }
@@ -129,8 +139,8 @@ result<size_t> tee(int fd_in, int fd_out, size_t len, unsigned flags) {
 result<size_t> vmsplice(int fd, const iovec* iov, size_t count, unsigned flags) {
   return ZCOPY_SIZE_CALL(vmsplice, fd, iov, count, flags);
 }
-result<size_t> copy_file_range(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out,
-                               size_t len, unsigned flags) {
+result<size_t> copy_file_range(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
+                               unsigned flags) {
   return ZCOPY_SIZE_CALL(copy_file_range, fd_in, off_in, fd_out, off_out, len, flags);
 }
 result<int> ioctl(int fd, unsigned long request, void* arg) {
@@ -146,7 +156,9 @@ result<void*> mmap(void* addr, size_t length, int prot, int flags, int fd, off_t
     if (errno != EINTR) return fail(errno);
   }
 }
-result<void> munmap(void* addr, size_t length) { return ZCOPY_VOID_CALL(munmap, addr, length); }
+result<void> munmap(void* addr, size_t length) {
+  return ZCOPY_VOID_CALL(munmap, addr, length);
+}
 result<void> msync(void* addr, size_t length, int flags) {
   return ZCOPY_VOID_CALL(msync, addr, length, flags);
 }
@@ -159,14 +171,14 @@ result<off_t> lseek(int fd, off_t offset, int whence) {
   return r;
 }
 result<struct stat> fstat(int fd) {
-  struct stat st{};
+  struct stat st {};
   if (int r = retry(syscall_kind::fstat, [&] { return live_table.fstat(fd, &st); }); r < 0) {
     return fail(errno);
   }
   return st;
 }
 result<struct statfs> fstatfs(int fd) {
-  struct statfs st{};
+  struct statfs st {};
   if (int r = retry(syscall_kind::fstatfs, [&] { return live_table.fstatfs(fd, &st); }); r < 0) {
     return fail(errno);
   }
@@ -190,18 +202,26 @@ result<void> close(int fd) {
   if (live_table.close(fd) < 0 && errno != EINTR) return fail(errno);
   return {};
 }
-result<void> pipe2(int fds[2], int flags) { return ZCOPY_VOID_CALL(pipe2, fds, flags | O_CLOEXEC); }
+result<void> pipe2(int fds[2], int flags) {
+  return ZCOPY_VOID_CALL(pipe2, fds, flags | O_CLOEXEC);
+}
 result<int> fcntl(int fd, int cmd, long arg) {
   int r = retry(syscall_kind::fcntl, [&] { return live_table.fcntl(fd, cmd, arg); });
   if (r < 0) return fail(errno);
   return r;
 }
-result<void> ftruncate(int fd, off_t length) { return ZCOPY_VOID_CALL(ftruncate, fd, length); }
+result<void> ftruncate(int fd, off_t length) {
+  return ZCOPY_VOID_CALL(ftruncate, fd, length);
+}
 result<void> fallocate(int fd, int mode, off_t offset, off_t length) {
   return ZCOPY_VOID_CALL(fallocate, fd, mode, offset, length);
 }
-result<void> fsync(int fd) { return ZCOPY_VOID_CALL(fsync, fd); }
-result<void> fdatasync(int fd) { return ZCOPY_VOID_CALL(fdatasync, fd); }
+result<void> fsync(int fd) {
+  return ZCOPY_VOID_CALL(fsync, fd);
+}
+result<void> fdatasync(int fd) {
+  return ZCOPY_VOID_CALL(fdatasync, fd);
+}
 result<void> fadvise(int fd, off_t offset, off_t length, int advice) {
   for (;;) {
     count(syscall_kind::fadvise);
@@ -228,7 +248,9 @@ result<int> socket(int domain, int type, int protocol) {
 result<void> bind(int fd, const sockaddr* addr, socklen_t len) {
   return ZCOPY_VOID_CALL(bind, fd, addr, len);
 }
-result<void> listen(int fd, int backlog) { return ZCOPY_VOID_CALL(listen, fd, backlog); }
+result<void> listen(int fd, int backlog) {
+  return ZCOPY_VOID_CALL(listen, fd, backlog);
+}
 result<int> accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
   int r = retry(syscall_kind::accept4,
                 [&] { return live_table.accept4(fd, addr, len, flags | SOCK_CLOEXEC); });
@@ -257,7 +279,9 @@ result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len
 result<void> setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
   return ZCOPY_VOID_CALL(setsockopt, fd, level, name, value, len);
 }
-result<void> shutdown(int fd, int how) { return ZCOPY_VOID_CALL(shutdown, fd, how); }
+result<void> shutdown(int fd, int how) {
+  return ZCOPY_VOID_CALL(shutdown, fd, how);
+}
 result<size_t> send(int fd, const void* buf, size_t n, int flags) {
   return ZCOPY_SIZE_CALL(send, fd, buf, n, flags);
 }
@@ -330,17 +354,54 @@ result<void> wait_ready(int fd, short events, int timeout_ms) {
 namespace zcopy {
 
 std::string_view syscall_name(syscall_kind kind) noexcept {
-  static constexpr std::array<std::string_view, syscall_kind_count> names = {
-      "read",        "write",          "pread",           "pwrite",      "readv",
-      "writev",      "sendfile",       "splice",          "tee",         "vmsplice",
-      "copy_file_range", "ioctl",      "mmap",            "munmap",      "msync",
-      "madvise",     "lseek",          "fstat",           "fstatfs",     "statx",
-      "openat",      "close",          "pipe2",           "fcntl",       "ftruncate",
-      "fallocate",   "fsync",          "fdatasync",       "fadvise",     "poll",
-      "readlink",    "socket",         "bind",            "listen",      "accept4",
-      "connect",     "getsockname",    "getsockopt",      "setsockopt",  "shutdown",
-      "send",        "recv",           "sendmsg",         "recvmsg",     "io_uring_setup",
-      "io_uring_enter", "io_uring_register", "other"};
+  static constexpr std::array<std::string_view, syscall_kind_count> names = {"read",
+                                                                             "write",
+                                                                             "pread",
+                                                                             "pwrite",
+                                                                             "readv",
+                                                                             "writev",
+                                                                             "sendfile",
+                                                                             "splice",
+                                                                             "tee",
+                                                                             "vmsplice",
+                                                                             "copy_file_range",
+                                                                             "ioctl",
+                                                                             "mmap",
+                                                                             "munmap",
+                                                                             "msync",
+                                                                             "madvise",
+                                                                             "lseek",
+                                                                             "fstat",
+                                                                             "fstatfs",
+                                                                             "statx",
+                                                                             "openat",
+                                                                             "close",
+                                                                             "pipe2",
+                                                                             "fcntl",
+                                                                             "ftruncate",
+                                                                             "fallocate",
+                                                                             "fsync",
+                                                                             "fdatasync",
+                                                                             "fadvise",
+                                                                             "poll",
+                                                                             "readlink",
+                                                                             "socket",
+                                                                             "bind",
+                                                                             "listen",
+                                                                             "accept4",
+                                                                             "connect",
+                                                                             "getsockname",
+                                                                             "getsockopt",
+                                                                             "setsockopt",
+                                                                             "shutdown",
+                                                                             "send",
+                                                                             "recv",
+                                                                             "sendmsg",
+                                                                             "recvmsg",
+                                                                             "io_uring_setup",
+                                                                             "io_uring_enter",
+                                                                             "io_uring_register",
+                                                                             "other"};
   auto i = static_cast<std::size_t>(kind);
   return i < names.size() ? names[i] : std::string_view("?");
 }

@@ -36,7 +36,9 @@ namespace zcopy::sys {
 template <class T>
 using result = std::expected<T, std::error_code>;
 
-inline std::error_code errno_code(int e) noexcept { return {e, std::system_category()}; }
+inline std::error_code errno_code(int e) noexcept {
+  return {e, std::system_category()};
+}
 inline std::unexpected<std::error_code> fail(int e) noexcept {
   return std::unexpected(errno_code(e));
 }
@@ -113,8 +115,8 @@ result<size_t> splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, si
                       unsigned flags);
 result<size_t> tee(int fd_in, int fd_out, size_t len, unsigned flags);
 result<size_t> vmsplice(int fd, const iovec* iov, size_t count, unsigned flags);
-result<size_t> copy_file_range(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out,
-                               size_t len, unsigned flags);
+result<size_t> copy_file_range(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
+                               unsigned flags);
 result<int> ioctl(int fd, unsigned long request, void* arg);
 result<void*> mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset);
 result<void> munmap(void* addr, size_t length);

@@ -19,7 +19,9 @@ enum : int { unknown = 0, available = 1, unavailable = 2 };
 
 std::atomic<int> states[method_count];
 
-std::atomic<int>& state_of(method m) { return states[static_cast<std::size_t>(m)]; }
+std::atomic<int>& state_of(method m) {
+  return states[static_cast<std::size_t>(m)];
+}
 
 template <class T>
 std::error_code error_of(const sys::result<T>& r) {

@@ -12,21 +12,35 @@ namespace zcopy {
 
 std::string_view to_string(endpoint_kind kind) noexcept {
   switch (kind) {
-    case endpoint_kind::regular_file: return "file";
-    case endpoint_kind::memfd: return "memfd";
-    case endpoint_kind::block_device: return "block-device";
-    case endpoint_kind::socket: return "socket";
-    case endpoint_kind::datagram_socket: return "datagram-socket";
-    case endpoint_kind::pipe: return "pipe";
-    case endpoint_kind::char_device: return "char-device";
-    case endpoint_kind::other: return "other";
+    case endpoint_kind::regular_file:
+      return "file";
+    case endpoint_kind::memfd:
+      return "memfd";
+    case endpoint_kind::block_device:
+      return "block-device";
+    case endpoint_kind::socket:
+      return "socket";
+    case endpoint_kind::datagram_socket:
+      return "datagram-socket";
+    case endpoint_kind::pipe:
+      return "pipe";
+    case endpoint_kind::char_device:
+      return "char-device";
+    case endpoint_kind::other:
+      return "other";
   }
   return "other";
 }
 
-bool endpoint_info::nonblocking() const noexcept { return (status_flags & O_NONBLOCK) != 0; }
-bool endpoint_info::append_only() const noexcept { return (status_flags & O_APPEND) != 0; }
-bool endpoint_info::direct_io() const noexcept { return (status_flags & O_DIRECT) != 0; }
+bool endpoint_info::nonblocking() const noexcept {
+  return (status_flags & O_NONBLOCK) != 0;
+}
+bool endpoint_info::append_only() const noexcept {
+  return (status_flags & O_APPEND) != 0;
+}
+bool endpoint_info::direct_io() const noexcept {
+  return (status_flags & O_DIRECT) != 0;
+}
 
 namespace {
 

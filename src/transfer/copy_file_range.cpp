@@ -19,22 +19,22 @@ constexpr std::uint64_t max_round = std::uint64_t{1} << 30;
 // Fall back whenever these come back, even after some bytes moved (continuing from the offsets):
 // the call is not usable for this pair.
 bool unsupported_for_pair(const std::error_code& ec) {
-  return ec == std::errc::function_not_supported ||      // ENOSYS: before 4.5
-         ec == std::errc::cross_device_link ||           // EXDEV: cross-fs, again since 5.18.10
-                                                         // (qbittorrent/qBittorrent#17352)
-         ec == std::errc::invalid_argument ||            // EINVAL: odd file types, overlap
-         ec == std::errc::operation_not_supported ||     // EOPNOTSUPP: NFS on RHEL7 (go#40731)
-         ec == std::errc::operation_not_permitted;       // EPERM: seccomp (go#40893), CIFS
+  return ec == std::errc::function_not_supported ||   // ENOSYS: before 4.5
+         ec == std::errc::cross_device_link ||        // EXDEV: cross-fs, again since 5.18.10
+                                                      // (qbittorrent/qBittorrent#17352)
+         ec == std::errc::invalid_argument ||         // EINVAL: odd file types, overlap
+         ec == std::errc::operation_not_supported ||  // EOPNOTSUPP: NFS on RHEL7 (go#40731)
+         ec == std::errc::operation_not_permitted;    // EPERM: seccomp (go#40893), CIFS
 }
 
 // Fall back on these only before the first byte: afterwards they are real errors.
 bool unsupported_at_start(const std::error_code& ec) {
-  return ec == std::errc::io_error ||                 // EIO: CIFS (golang/go#42334)
-         ec == std::errc::bad_file_descriptor ||      // EBADF: O_APPEND sink
-         ec == std::errc::text_file_busy ||           // ETXTBSY: swap files
-         ec == std::errc::permission_denied ||        // EACCES: CephFS before 4.20 (libuv#3117)
+  return ec == std::errc::io_error ||                   // EIO: CIFS (golang/go#42334)
+         ec == std::errc::bad_file_descriptor ||        // EBADF: O_APPEND sink
+         ec == std::errc::text_file_busy ||             // ETXTBSY: swap files
+         ec == std::errc::permission_denied ||          // EACCES: CephFS before 4.20 (libuv#3117)
          ec == std::errc::no_such_file_or_directory ||  // ENOENT: CIFS (coreutils)
-         ec == std::errc::file_too_large;             // EFBIG at EOF on 6.17 (coreutils)
+         ec == std::errc::file_too_large;               // EFBIG at EOF on 6.17 (coreutils)
 }
 
 }  // namespace

@@ -73,14 +73,14 @@ step_outcome step_direct_io(transfer_state& st, std::uint64_t budget) {
   std::size_t got;
   if (st.src.offset % a != 0) {
     // Unaligned head: through the page cache, up to the next aligned offset.
-    std::size_t head = static_cast<std::size_t>(
-        std::min<std::uint64_t>(a - st.src.offset % a, budget));
+    std::size_t head =
+        static_cast<std::size_t>(std::min<std::uint64_t>(a - st.src.offset % a, budget));
     auto r = sys::pread(st.src.fd(), buf, head, static_cast<off_t>(st.src.offset));
     if (!r) return step_outcome::failed(r.error());
     got = *r;
   } else {
-    std::size_t want = static_cast<std::size_t>(
-        std::min<std::uint64_t>(budget, st.dio_buffer.size()));
+    std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(budget, st.dio_buffer.size()));
     std::size_t aligned_want = (want + a - 1) / a * a;  // past the budget is read, not written
     auto r = sys::pread(src_direct, buf, std::min(aligned_want, st.dio_buffer.size()),
                         static_cast<off_t>(st.src.offset));

@@ -22,9 +22,8 @@ namespace zcopy {
 namespace {
 
 constexpr std::array<method, method_count - 1> concrete_methods = {
-    method::read_write, method::mmap_write,      method::sendfile,
-    method::splice,     method::copy_file_range, method::reflink,
-    method::direct_io,  method::io_uring};
+    method::read_write,      method::mmap_write, method::sendfile,  method::splice,
+    method::copy_file_range, method::reflink,    method::direct_io, method::io_uring};
 
 // With a progress callback or a stop token, no single step may run longer than this many bytes,
 // so progress is reported and cancellation honoured promptly (Java caps at 1 MiB per call when
@@ -35,15 +34,24 @@ constexpr std::uint64_t responsive_step = std::uint64_t{8} << 20;
 
 std::string_view to_string(method m) noexcept {
   switch (m) {
-    case method::automatic: return "auto";
-    case method::read_write: return "read_write";
-    case method::mmap_write: return "mmap_write";
-    case method::sendfile: return "sendfile";
-    case method::splice: return "splice";
-    case method::copy_file_range: return "copy_file_range";
-    case method::reflink: return "reflink";
-    case method::direct_io: return "direct_io";
-    case method::io_uring: return "io_uring";
+    case method::automatic:
+      return "auto";
+    case method::read_write:
+      return "read_write";
+    case method::mmap_write:
+      return "mmap_write";
+    case method::sendfile:
+      return "sendfile";
+    case method::splice:
+      return "splice";
+    case method::copy_file_range:
+      return "copy_file_range";
+    case method::reflink:
+      return "reflink";
+    case method::direct_io:
+      return "direct_io";
+    case method::io_uring:
+      return "io_uring";
   }
   return "?";
 }
@@ -62,7 +70,9 @@ std::optional<method> parse_method(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-std::span<const method> all_methods() noexcept { return concrete_methods; }
+std::span<const method> all_methods() noexcept {
+  return concrete_methods;
+}
 
 bool applicable(method m, const endpoint_info& src, const endpoint_info& dst) noexcept {
   const bool src_file = src.is_file_like();
@@ -100,12 +110,17 @@ bool applicable(method m, const endpoint_info& src, const endpoint_info& dst) no
 std::vector<method> plan_for(const endpoint_info& src, const endpoint_info& dst,
                              const transfer_options& options) {
   std::vector<method> automatic;
-  const bool dst_regular = (dst.kind == endpoint_kind::regular_file ||
-                            dst.kind == endpoint_kind::memfd) && !dst.append_only();
+  const bool dst_regular =
+      (dst.kind == endpoint_kind::regular_file || dst.kind == endpoint_kind::memfd) &&
+      !dst.append_only();
   if (dst.append_only()) {
     automatic = {method::read_write};
   } else if (src.is_file_like() && (src.direct_io() || dst.direct_io())) {
-    automatic = {method::direct_io, method::read_write};
+    // O_DIRECT asks to leave the page cache alone; a reflink copies nothing at all.
+    if (dst_regular && src.device == dst.device && src.kind == endpoint_kind::regular_file) {
+      automatic.push_back(method::reflink);
+    }
+    automatic.insert(automatic.end(), {method::direct_io, method::read_write});
   } else if (src.is_file_like() && src.size == 0 && src.kind != endpoint_kind::block_device) {
     // procfs and friends report size 0 with content behind it: only a read loop is reliable, and
     // an empty file costs one read either way (Rust std skips the kernel paths for len 0).
@@ -124,7 +139,8 @@ std::vector<method> plan_for(const endpoint_info& src, const endpoint_info& dst,
     automatic = {method::splice, method::sendfile, method::read_write};
   } else if (src.is_file_like()) {
     automatic = {method::sendfile, method::splice, method::read_write};
-  } else if (src.kind == endpoint_kind::datagram_socket || dst.kind == endpoint_kind::datagram_socket) {
+  } else if (src.kind == endpoint_kind::datagram_socket ||
+             dst.kind == endpoint_kind::datagram_socket) {
     automatic = {method::read_write};  // splice would merge or split datagrams
   } else {
     automatic = {method::splice, method::read_write};
@@ -155,15 +171,24 @@ step_outcome run_step(transfer_state& st, method m, std::uint64_t budget) {
     return step_outcome::unsupported(errc::method_not_applicable);
   }
   switch (m) {
-    case method::read_write: return step_read_write(st, budget);
-    case method::mmap_write: return step_mmap_write(st, budget);
-    case method::sendfile: return step_sendfile(st, budget);
-    case method::splice: return step_splice(st, budget);
-    case method::copy_file_range: return step_copy_file_range(st, budget);
-    case method::reflink: return step_reflink(st, budget);
-    case method::direct_io: return step_direct_io(st, budget);
-    case method::io_uring: return step_io_uring(st, budget);
-    case method::automatic: break;
+    case method::read_write:
+      return step_read_write(st, budget);
+    case method::mmap_write:
+      return step_mmap_write(st, budget);
+    case method::sendfile:
+      return step_sendfile(st, budget);
+    case method::splice:
+      return step_splice(st, budget);
+    case method::copy_file_range:
+      return step_copy_file_range(st, budget);
+    case method::reflink:
+      return step_reflink(st, budget);
+    case method::direct_io:
+      return step_direct_io(st, budget);
+    case method::io_uring:
+      return step_io_uring(st, budget);
+    case method::automatic:
+      break;
   }
   return step_outcome::unsupported(errc::method_not_applicable);
 }
@@ -223,14 +248,15 @@ std::expected<std::uint64_t, std::error_code> skip_hole(transfer_state& st) {
     std::uint64_t dst_from = st.dst.offset;
     std::uint64_t dst_to = std::min(st.dst.offset + skipped, st.dst_size_at_start);
     if (dst_from < dst_to) {
-      auto punched = sys::fallocate(st.dst.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                    static_cast<off_t>(dst_from),
-                                    static_cast<off_t>(dst_to - dst_from));
+      auto punched =
+          sys::fallocate(st.dst.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                         static_cast<off_t>(dst_from), static_cast<off_t>(dst_to - dst_from));
       if (!punched) {
         // Filesystems without hole punching get real zeros instead.
         static const std::array<std::byte, 65536> zeros{};
         for (std::uint64_t o = dst_from; o < dst_to;) {
-          std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), dst_to - o));
+          std::size_t n =
+              static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), dst_to - o));
           auto w = sys::pwrite(st.dst.fd(), zeros.data(), n, static_cast<off_t>(o));
           if (!w) return std::unexpected(w.error());
           o += *w;
@@ -271,7 +297,8 @@ void finish(transfer_state& st) {
   st.finished = true;
   if (st.result.complete && st.holes_skipped) {
     // A trailing hole: the sink must still end where the source range ends.
-    if (auto s = sys::fstat(st.dst.fd()); s && static_cast<std::uint64_t>(s->st_size) < st.dst.offset) {
+    if (auto s = sys::fstat(st.dst.fd());
+        s && static_cast<std::uint64_t>(s->st_size) < st.dst.offset) {
       if (auto t = sys::ftruncate(st.dst.fd(), static_cast<off_t>(st.dst.offset)); !t) {
         st.result.error = t.error();
         st.result.complete = false;
@@ -307,12 +334,24 @@ transfer_job::~transfer_job() {
   if (state_ && !state_->finished) detail::finish(*state_);
 }
 
-const transfer_result& transfer_job::result() const noexcept { return state_->result; }
-bool transfer_job::done() const noexcept { return state_->finished; }
-std::uint64_t transfer_job::in_flight() const noexcept { return state_->in_flight(); }
-const endpoint_info& transfer_job::source() const noexcept { return state_->src.info; }
-const endpoint_info& transfer_job::sink() const noexcept { return state_->dst.info; }
-std::span<const method> transfer_job::plan() const noexcept { return state_->chain; }
+const transfer_result& transfer_job::result() const noexcept {
+  return state_->result;
+}
+bool transfer_job::done() const noexcept {
+  return state_->finished;
+}
+std::uint64_t transfer_job::in_flight() const noexcept {
+  return state_->in_flight();
+}
+const endpoint_info& transfer_job::source() const noexcept {
+  return state_->src.info;
+}
+const endpoint_info& transfer_job::sink() const noexcept {
+  return state_->dst.info;
+}
+std::span<const method> transfer_job::plan() const noexcept {
+  return state_->chain;
+}
 
 std::expected<transfer_job, std::error_code> transfer_job::create(int source, int sink,
                                                                   transfer_options options) {
@@ -370,7 +409,8 @@ std::expected<transfer_job, std::error_code> transfer_job::create(int source, in
   if (st->src.info.is_file_like() && st->dst.info.is_file_like() &&
       st->src.info.device == st->dst.info.device && st->src.info.inode == st->dst.info.inode) {
     const std::uint64_t len = st->remaining.value_or(std::numeric_limits<std::uint64_t>::max() / 2);
-    const std::uint64_t a = st->src.start, b = st->dst.positional ? st->dst.start : st->dst.info.size;
+    const std::uint64_t a = st->src.start,
+                        b = st->dst.positional ? st->dst.start : st->dst.info.size;
     if (a < b + len && b < a + len) {
       return std::unexpected(std::make_error_code(std::errc::invalid_argument));
     }

@@ -87,8 +87,9 @@ step_outcome step_io_uring(transfer_state& st, std::uint64_t budget) {
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, budget - planned));
     io_uring_sqe* sqe = io_uring_get_sqe(r);
     if (!sqe) break;
-    io_uring_prep_read(sqe, st.src.fd(), st.buffer.data() + reads * chunk, static_cast<unsigned>(n),
-                       st.src.positional ? st.src.offset + planned : static_cast<std::uint64_t>(-1));
+    io_uring_prep_read(
+        sqe, st.src.fd(), st.buffer.data() + reads * chunk, static_cast<unsigned>(n),
+        st.src.positional ? st.src.offset + planned : static_cast<std::uint64_t>(-1));
     io_uring_sqe_set_data64(sqe, reads);
     asked[reads++] = n;
     planned += n;

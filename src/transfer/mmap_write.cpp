@@ -33,8 +33,9 @@ step_outcome step_mmap_write(transfer_state& st, std::uint64_t budget) {
       st.src.offset >= st.window_offset + st.window.size()) {
     st.window = mapping();
     std::uint64_t len = std::min(window, st.expected_end - st.src.offset);
-    auto m = mapping::map(st.src.fd(), map_access::read_only, st.src.offset,
-                          static_cast<std::size_t>(len), map_options{.populate = false, .guard = false});
+    auto m =
+        mapping::map(st.src.fd(), map_access::read_only, st.src.offset,
+                     static_cast<std::size_t>(len), map_options{.populate = false, .guard = false});
     if (!m) {
       // ENODEV: the filesystem cannot mmap; EACCES: not opened for reading as mmap wants.
       if (st.method_moved == 0) return step_outcome::unsupported(m.error());
@@ -46,8 +47,8 @@ step_outcome step_mmap_write(transfer_state& st, std::uint64_t budget) {
   }
 
   const std::byte* p = st.window.data() + (st.src.offset - st.window_offset);
-  std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(
-      budget, st.window_offset + st.window.size() - st.src.offset));
+  std::size_t n = static_cast<std::size_t>(
+      std::min<std::uint64_t>(budget, st.window_offset + st.window.size() - st.src.offset));
   auto w = st.dst.positional ? sys::pwrite(st.dst.fd(), p, n, static_cast<off_t>(st.dst.offset))
                              : sys::write(st.dst.fd(), p, n);
   if (!w) {

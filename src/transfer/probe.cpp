@@ -748,11 +748,8 @@ std::expected<path_report, std::error_code> probe_path(const std::string& path) 
 }
 
 std::string kernel_release() {
-  // uname(2) is the one call here outside the syscall layer: it reads no descriptor, moves no
-  // bytes and is not worth a counter.
-  utsname u{};
-  if (::uname(&u) != 0) return "unknown";
-  return u.release;
+  auto u = sys::uname();
+  return u ? std::string(u->release) : std::string("unknown");
 }
 
 std::error_code io_uring_status() {

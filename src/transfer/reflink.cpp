@@ -17,7 +17,8 @@ namespace zcopy::detail {
 namespace {
 
 bool clone_not_supported(const std::error_code& ec) {
-  return ec == std::errc::function_not_supported || ec == std::errc::inappropriate_io_control_operation ||
+  return ec == std::errc::function_not_supported ||
+         ec == std::errc::inappropriate_io_control_operation ||
          ec == std::errc::operation_not_supported || ec == std::errc::invalid_argument ||
          ec == std::errc::bad_file_descriptor || ec == std::errc::cross_device_link ||
          ec == std::errc::text_file_busy || ec == std::errc::operation_not_permitted ||
@@ -45,7 +46,8 @@ step_outcome step_reflink(transfer_state& st, std::uint64_t budget) {
 
   if (st.src.offset == 0 && st.dst.offset == 0 && to_eof && st.dst_size_at_start <= src_size &&
       st.method_moved == 0) {
-    auto r = sys::ioctl(st.dst.fd(), FICLONE, reinterpret_cast<void*>(static_cast<intptr_t>(st.src.fd())));
+    auto r = sys::ioctl(st.dst.fd(), FICLONE,
+                        reinterpret_cast<void*>(static_cast<intptr_t>(st.src.fd())));
     if (r) {
       const std::uint64_t n = src_size;
       st.src.offset = n;
@@ -56,9 +58,8 @@ step_outcome step_reflink(transfer_state& st, std::uint64_t budget) {
     return step_outcome::failed(r.error());  // EIO, ENOMEM, ENOSPC, EDQUOT: terminal
   }
 
-  const std::uint64_t block = st.dst.info.block_size > 0
-                                  ? static_cast<std::uint64_t>(st.dst.info.block_size)
-                                  : 4096;
+  const std::uint64_t block =
+      st.dst.info.block_size > 0 ? static_cast<std::uint64_t>(st.dst.info.block_size) : 4096;
   if (st.src.offset % block != 0 || st.dst.offset % block != 0) {
     return step_outcome::unsupported(errc::method_not_applicable);
   }

@@ -41,8 +41,8 @@ loff_t* offset_of(side& s, loff_t& storage) {
 // which end is not ready.
 step_outcome splice_direct(transfer_state& st, std::uint64_t budget) {
   loff_t in_off = 0, out_off = 0;
-  std::size_t n = static_cast<std::size_t>(
-      std::min<std::uint64_t>(budget, st.chunk_or(default_pipe_capacity)));
+  std::size_t n =
+      static_cast<std::size_t>(std::min<std::uint64_t>(budget, st.chunk_or(default_pipe_capacity)));
   unsigned flags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
   if (!st.remaining || *st.remaining > n) flags |= SPLICE_F_MORE;
   auto r = sys::splice(st.src.fd(), offset_of(st.src, in_off), st.dst.fd(),
@@ -99,10 +99,10 @@ step_outcome step_splice(transfer_state& st, std::uint64_t budget) {
     if (moved >= budget) return step_outcome::progress(moved);
 
     loff_t in_off = 0;
-    std::size_t want = static_cast<std::size_t>(
-        std::min<std::uint64_t>(budget - moved, st.pipe.capacity()));
-    auto r = sys::splice(st.src.fd(), offset_of(st.src, in_off), st.pipe.write_fd(), nullptr,
-                         want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(budget - moved, st.pipe.capacity()));
+    auto r = sys::splice(st.src.fd(), offset_of(st.src, in_off), st.pipe.write_fd(), nullptr, want,
+                         SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (!r) {
       if (r.error() == std::errc::resource_unavailable_try_again) {
         // The pipe is empty here, so only the source can be the one not ready.

@@ -48,11 +48,11 @@ struct step_outcome {
 
 struct side {
   endpoint_info info;
-  bool positional = false;       // offsets tracked here (seekable and not O_APPEND)
-  bool explicit_offset = false;  // the caller gave one: leave the kernel position alone
-  std::uint64_t start = 0;       // offset at the start of the transfer
-  std::uint64_t offset = 0;      // next offset (positional sides only)
-  std::optional<std::uint64_t> kernel_at;          // the kernel's file position, when known
+  bool positional = false;                 // offsets tracked here (seekable and not O_APPEND)
+  bool explicit_offset = false;            // the caller gave one: leave the kernel position alone
+  std::uint64_t start = 0;                 // offset at the start of the transfer
+  std::uint64_t offset = 0;                // next offset (positional sides only)
+  std::optional<std::uint64_t> kernel_at;  // the kernel's file position, when known
   std::optional<std::uint64_t> original_position;  // to restore, once an explicit-offset side
                                                    // had its position moved (sendfile to a file)
   int fd() const noexcept { return info.fd; }
@@ -64,10 +64,10 @@ struct transfer_state {
   side dst;
   std::vector<method> chain;
   std::size_t chain_index = 0;
-  bool size_known = false;                  // src has a trustworthy size
-  std::uint64_t expected_end = 0;           // src offset where the transfer ends (size_known)
-  std::optional<std::uint64_t> remaining;   // bytes still to move; none: until end of source
-  std::uint64_t method_moved = 0;           // bytes the current method moved
+  bool size_known = false;                 // src has a trustworthy size
+  std::uint64_t expected_end = 0;          // src offset where the transfer ends (size_known)
+  std::optional<std::uint64_t> remaining;  // bytes still to move; none: until end of source
+  std::uint64_t method_moved = 0;          // bytes the current method moved
   std::uint64_t dst_size_at_start = 0;
   transfer_result result;
   bool finished = false;
@@ -131,6 +131,8 @@ bool kernel_at_least(int major, int minor) noexcept;
 void reset_availability_for_tests() noexcept;
 
 // Where the would-be budget of a step comes from (engine.cpp): the sink side's fd for waits.
-inline std::error_code errno_code(int e) { return {e, std::system_category()}; }
+inline std::error_code errno_code(int e) {
+  return {e, std::system_category()};
+}
 
 }  // namespace zcopy::detail

@@ -98,9 +98,8 @@ std::vector<std::byte> read_file(const std::filesystem::path& path) {
     }
   }
   if (expected.size() != actual.size()) {
-    return ::testing::AssertionFailure() << "sizes differ: expected " << expected.size()
-                                         << ", got " << actual.size() << " (seed " << test_seed()
-                                         << ")";
+    return ::testing::AssertionFailure() << "sizes differ: expected " << expected.size() << ", got "
+                                         << actual.size() << " (seed " << test_seed() << ")";
   }
   return ::testing::AssertionSuccess();
 }
@@ -117,8 +116,8 @@ drainer::drainer(int fd, bool keep, std::size_t read_size, std::uint64_t limit) 
   thread_ = new std::thread([this, fd, keep, read_size, limit] {
     std::vector<std::byte> buf(read_size);
     while (total_.load() < limit) {
-      ssize_t r = ::read(fd, buf.data(),
-                         std::min<std::uint64_t>(buf.size(), limit - total_.load()));
+      ssize_t r =
+          ::read(fd, buf.data(), std::min<std::uint64_t>(buf.size(), limit - total_.load()));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && errno == EAGAIN) {
         pollfd p{fd, POLLIN, 0};
@@ -162,7 +161,9 @@ struct fault_state {
 
 std::array<fault_state, syscall_kind_count> states;
 
-fault_state& state(syscall_kind k) { return states[static_cast<std::size_t>(k)]; }
+fault_state& state(syscall_kind k) {
+  return states[static_cast<std::size_t>(k)];
+}
 
 // Decides for one call: returns the errno to fail with (0: go on) and caps `len` for short
 // returns.
@@ -201,12 +202,14 @@ fault_scope::~fault_scope() {
   for (auto& s : states) s.armed = false;
 }
 
-std::size_t fault_scope::calls(syscall_kind kind) const { return state(kind).calls.load(); }
+std::size_t fault_scope::calls(syscall_kind kind) const {
+  return state(kind).calls.load();
+}
 
-#define ZCOPY_FAIL_OR(kind, len)                  \
-  if (int e = decide(syscall_kind::kind, len)) {  \
-    errno = e;                                    \
-    return -1;                                    \
+#define ZCOPY_FAIL_OR(kind, len)                 \
+  if (int e = decide(syscall_kind::kind, len)) { \
+    errno = e;                                   \
+    return -1;                                   \
   }
 
 void fault_scope::sendfile(fault f) {

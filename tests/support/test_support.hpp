@@ -71,17 +71,16 @@ class drainer {
   std::thread* thread_ = nullptr;
 };
 
-std::uint64_t fnv1a(std::span<const std::byte> data,
-                    std::uint64_t hash = 0xcbf29ce484222325ULL);
+std::uint64_t fnv1a(std::span<const std::byte> data, std::uint64_t hash = 0xcbf29ce484222325ULL);
 
 // Fault injection. While a `fault_scope` lives, the hooks it installed are active; it restores
 // the real table when it ends. A `fault` fires on the `nth` matching call (1-based) and, with
 // `repeat`, on every later one too.
 struct fault {
-  int error = 0;          // errno to fail with (0: do not fail)
-  std::size_t nth = 1;    // which call fails first
-  bool repeat = false;    // keep failing after the first
-  std::size_t short_to = 0;  // instead of failing, cap the call's length to this many bytes
+  int error = 0;                 // errno to fail with (0: do not fail)
+  std::size_t nth = 1;           // which call fails first
+  bool repeat = false;           // keep failing after the first
+  std::size_t short_to = 0;      // instead of failing, cap the call's length to this many bytes
   std::size_t short_before = 0;  // cap the calls before the `nth` to this many bytes
 };
 

@@ -343,6 +343,16 @@ TEST_F(PlanFor, ForcedMethodWithFallbackLeadsTheAutomaticChain) {
   EXPECT_EQ(plan.back(), method::read_write);
 }
 
+// An O_DIRECT end chooses direct I/O, after a reflink where one is possible.
+TEST_F(PlanFor, DirectIoEndsChooseDirectIo) {
+  unique_fd direct = test::open_or_die(dir_ / "src", O_RDONLY | O_DIRECT);
+  EXPECT_EQ(plan_for(classify_or_die(direct.get()), dst()),
+            chain({method::reflink, method::direct_io, method::read_write}));
+  socket_pair s = tcp_pair();
+  EXPECT_EQ(plan_for(classify_or_die(direct.get()), classify_or_die(s.first.get())),
+            chain({method::direct_io, method::read_write}));
+}
+
 // read_write never refuses a pair, so forcing it with fallback is still a chain of one.
 TEST_F(PlanFor, ReadWriteWithFallbackIsAlone) {
   transfer_options o;

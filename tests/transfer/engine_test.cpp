@@ -23,7 +23,9 @@ class Engine : public ::testing::Test {
   std::uint64_t seed_ = test::test_seed();
 };
 
-off_t position(int fd) { return ::lseek(fd, 0, SEEK_CUR); }
+off_t position(int fd) {
+  return ::lseek(fd, 0, SEEK_CUR);
+}
 
 // Methods that can copy a file into a file, each forced in turn.
 const method file_to_file_methods[] = {method::read_write, method::mmap_write, method::sendfile,
@@ -269,7 +271,7 @@ TEST_F(Engine, HolesAreKeptAndPunched) {
   auto out = test::read_file(dir_ / "dst");
   auto in = test::read_file(dir_ / "src");
   EXPECT_TRUE(same_bytes(in, out));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::fstat(dst.get(), &st), 0);
   EXPECT_LT(static_cast<std::uint64_t>(st.st_blocks) * 512, 4 * mib);
 }
@@ -286,7 +288,7 @@ TEST_F(Engine, HolesFilledWhenAsked) {
   auto dst = test::write_file(dir_ / "dst", {}, O_RDWR);
   auto r = transfer(src.get(), dst.get(), {.use = method::read_write, .keep_holes = false});
   ASSERT_TRUE(r.ok());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::fstat(dst.get(), &st), 0);
   EXPECT_GE(static_cast<std::uint64_t>(st.st_blocks) * 512, 5 * mib);
   EXPECT_TRUE(same_bytes(test::read_file(dir_ / "src"), test::read_file(dir_ / "dst")));

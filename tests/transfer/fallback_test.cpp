@@ -70,8 +70,8 @@ class Fallback : public ::testing::Test {
 
 // copy_file_range refusing the pair with any fallback errno hands over to sendfile at byte 0.
 TEST_F(Fallback, CopyFileRangeErrnosFallBack) {
-  for (int e : {EXDEV, EINVAL, EOPNOTSUPP, EPERM, EIO, EBADF, ETXTBSY, EACCES, ENOENT, EFBIG,
-                ENOSYS}) {
+  for (int e :
+       {EXDEV, EINVAL, EOPNOTSUPP, EPERM, EIO, EBADF, ETXTBSY, EACCES, ENOENT, EFBIG, ENOSYS}) {
     SCOPED_TRACE(e);
     detail::reset_availability_for_tests();
     fault_scope faults;
