@@ -17,6 +17,18 @@ std::expected<void, std::error_code> set_nonblocking(int fd, bool on) {
   return {};
 }
 
+std::expected<std::uint64_t, std::error_code> write_all(int fd, std::span<const std::byte> data,
+                                                        std::size_t chunk) {
+  std::uint64_t done = 0;
+  while (done < data.size()) {
+    std::size_t n = data.size() - done;
+    if (chunk != 0 && n > chunk) n = chunk;
+    if (auto w = sys::write_all(fd, data.data() + done, n); !w) return std::unexpected(w.error());
+    done += n;
+  }
+  return done;
+}
+
 std::expected<unique_fd, std::error_code> listen_loopback_tcp(int backlog) {
   auto s = sys::socket(AF_INET, SOCK_STREAM, 0);
   if (!s) return std::unexpected(s.error());

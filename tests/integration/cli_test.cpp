@@ -1,9 +1,5 @@
 // The zcopy binary as a user runs it: exit codes, where messages go, and what probe prints.
 // The binary's path comes from ZCOPY_BINARY (tests/CMakeLists.txt sets it).
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -12,62 +8,10 @@
 
 #include "support/test_support.hpp"
 
-extern char** environ;
-
 namespace zcopy {
 namespace {
 
-struct run_result {
-  int exit_code = -1;  // -1: killed by a signal
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::filesystem::path& path) {
-  auto bytes = test::read_file(path);
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-// Runs the binary with `args`; stdout and stderr go to files, so that neither pipe can fill up
-// and stall the child while the test waits for it.
-run_result run_zcopy(const std::vector<std::string>& args) {
-  const char* binary = std::getenv("ZCOPY_BINARY");
-  if (binary == nullptr || *binary == '\0') {
-    ADD_FAILURE() << "ZCOPY_BINARY is not set";
-    return {};
-  }
-  test::temp_dir dir;
-  const auto out_path = dir / "stdout";
-  const auto err_path = dir / "stderr";
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  std::vector<std::string> storage{binary};
-  storage.insert(storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : storage) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  run_result result;
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, binary, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    ADD_FAILURE() << "posix_spawn " << binary << ": " << std::strerror(rc);
-    return result;
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  result.out = slurp(out_path);
-  result.err = slurp(err_path);
-  return result;
-}
+using test::run_zcopy;
 
 bool contains(const std::string& text, std::string_view what) {
   return text.find(what) != std::string::npos;

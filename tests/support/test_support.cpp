@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -9,6 +11,8 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+
+extern char** environ;
 
 namespace zcopy::test {
 
@@ -147,6 +151,52 @@ std::vector<std::byte> drainer::finish() {
     thread_ = nullptr;
   }
   return std::move(data_);
+}
+
+namespace {
+std::string slurp(const std::filesystem::path& path) {
+  auto bytes = read_file(path);
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+}  // namespace
+
+run_result run_zcopy(const std::vector<std::string>& args) {
+  const char* binary = std::getenv("ZCOPY_BINARY");
+  if (binary == nullptr || *binary == '\0') {
+    ADD_FAILURE() << "ZCOPY_BINARY is not set";
+    return {};
+  }
+  temp_dir dir;
+  const auto out_path = dir / "stdout";
+  const auto err_path = dir / "stderr";
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  std::vector<std::string> storage{binary};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  run_result result;
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, binary, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    ADD_FAILURE() << "posix_spawn " << binary << ": " << std::strerror(rc);
+    return result;
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.out = slurp(out_path);
+  result.err = slurp(err_path);
+  return result;
 }
 
 // --- fault injection ----------------------------------------------------------------------

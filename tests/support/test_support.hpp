@@ -73,6 +73,16 @@ class drainer {
 
 std::uint64_t fnv1a(std::span<const std::byte> data, std::uint64_t hash = 0xcbf29ce484222325ULL);
 
+// The zcopy binary run as a user runs it (its path comes from ZCOPY_BINARY, which
+// tests/CMakeLists.txt sets). stdout and stderr go to files, so neither pipe can fill up and stall
+// the child while the test waits.
+struct run_result {
+  int exit_code = -1;  // -1: killed by a signal
+  std::string out;
+  std::string err;
+};
+run_result run_zcopy(const std::vector<std::string>& args);
+
 // Fault injection. While a `fault_scope` lives, the hooks it installed are active; it restores
 // the real table when it ends. A `fault` fires on the `nth` matching call (1-based) and, with
 // `repeat`, on every later one too.

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 
 #include "subcommands.hpp"
 
@@ -30,6 +31,9 @@ int main(int argc, char** argv) {
 
   zcopy::cli::action run;
   zcopy::cli::register_probe(app, run);
+  std::string command_line = "zcopy";
+  for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+  zcopy::cli::register_bench(app, run, command_line);
 
   try {
     app.parse(argc, argv);

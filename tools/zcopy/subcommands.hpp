@@ -15,6 +15,8 @@ using action = std::function<int()>;
 
 // Registers `zcopy probe`; `run` is set to its action when the subcommand is chosen.
 void register_probe(CLI::App& app, action& run);
+// Registers `zcopy bench`; `command_line` is recorded in its reports.
+void register_bench(CLI::App& app, action& run, std::string command_line);
 
 // Prints `zcopy: <what> '<path>': <reason>` (or without the path) to stderr.
 void report_error(std::string_view what, std::string_view path, const std::error_code& ec);
