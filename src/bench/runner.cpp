@@ -292,6 +292,9 @@ measured run_once(fixture& fx, path p, const bench_method& m, unsigned round) {
   const bool verify = fx.settings.verify;
   transfer_options options{.use = m.transfer.value_or(method::automatic)};
   options.length = size;
+  // Start every run with no dirty pages: what an earlier run left for writeback would otherwise
+  // compete with this one for the CPU and throttle its writes (balance_dirty_pages).
+  (void)sys::syncfs(fx.source.get());
   if (fx.settings.cold) {
     if (auto e = evict(fx.source.get())) {
       out.error = e;

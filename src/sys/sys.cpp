@@ -302,6 +302,12 @@ result<utsname> uname() {
   return u;
 }
 
+result<void> syncfs(int fd) {
+  count(syscall_kind::other);
+  if (::syncfs(fd) != 0) return fail(errno);
+  return {};
+}
+
 #undef ZCOPY_SIZE_CALL
 #undef ZCOPY_VOID_CALL
 

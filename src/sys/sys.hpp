@@ -152,8 +152,9 @@ result<size_t> recv(int fd, void* buf, size_t n, int flags);
 result<size_t> sendmsg(int fd, const msghdr* msg, int flags);
 result<size_t> recvmsg(int fd, msghdr* msg, int flags);
 
-// uname(2), counted as `other`; not hookable (nothing to inject there).
+// uname(2) and syncfs(2), counted as `other`; not hookable (nothing to inject there).
 result<utsname> uname();
+result<void> syncfs(int fd);
 
 // Writes all of `n` bytes to a blocking descriptor, looping over short writes.
 result<void> write_all(int fd, const void* buf, size_t n);
