@@ -62,6 +62,9 @@ enum class syscall_kind : unsigned {
   io_uring_setup,
   io_uring_enter,
   io_uring_register,
+  epoll_create1,
+  epoll_ctl,
+  epoll_wait,
   other,
   count_  // not a call: the number of kinds
 };

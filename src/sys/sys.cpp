@@ -59,6 +59,9 @@ hook_table make_real_hooks() noexcept {
   t.recv = ::recv;
   t.sendmsg = ::sendmsg;
   t.recvmsg = ::recvmsg;
+  t.epoll_create1 = ::epoll_create1;
+  t.epoll_ctl = ::epoll_ctl;
+  t.epoll_wait = ::epoll_wait;
   return t;
 }
 
@@ -308,6 +311,24 @@ result<void> syncfs(int fd) {
   return {};
 }
 
+result<int> epoll_create1(int flags) {
+  int r = retry(syscall_kind::epoll_create1,
+                [&] { return live_table.epoll_create1(flags | EPOLL_CLOEXEC); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+result<void> epoll_ctl(int epfd, int op, int fd, epoll_event* event) {
+  return ZCOPY_VOID_CALL(epoll_ctl, epfd, op, fd, event);
+}
+result<int> epoll_wait(int epfd, epoll_event* events, int max_events, int timeout_ms) {
+  // EINTR returns 0 events rather than retrying with the full timeout again: the caller's loop
+  // recomputes its timers.
+  count(syscall_kind::epoll_wait);
+  int r = live_table.epoll_wait(epfd, events, max_events, timeout_ms);
+  if (r < 0) return errno == EINTR ? 0 : result<int>(fail(errno));
+  return r;
+}
+
 #undef ZCOPY_SIZE_CALL
 #undef ZCOPY_VOID_CALL
 
@@ -407,6 +428,9 @@ std::string_view syscall_name(syscall_kind kind) noexcept {
                                                                              "io_uring_setup",
                                                                              "io_uring_enter",
                                                                              "io_uring_register",
+                                                                             "epoll_create1",
+                                                                             "epoll_ctl",
+                                                                             "epoll_wait",
                                                                              "other"};
   auto i = static_cast<std::size_t>(kind);
   return i < names.size() ? names[i] : std::string_view("?");

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -90,6 +91,9 @@ struct hook_table {
   ssize_t (*recv)(int, void*, size_t, int);
   ssize_t (*sendmsg)(int, const msghdr*, int);
   ssize_t (*recvmsg)(int, msghdr*, int);
+  int (*epoll_create1)(int);
+  int (*epoll_ctl)(int, int, int, epoll_event*);
+  int (*epoll_wait)(int, epoll_event*, int, int);
 };
 
 // The live table. Tests assign entries (and restore them with `restore_hooks`).
@@ -155,6 +159,11 @@ result<size_t> recvmsg(int fd, msghdr* msg, int flags);
 // uname(2) and syncfs(2), counted as `other`; not hookable (nothing to inject there).
 result<utsname> uname();
 result<void> syncfs(int fd);
+
+result<int> epoll_create1(int flags);
+result<void> epoll_ctl(int epfd, int op, int fd, epoll_event* event);
+// Returns the number of ready events; an interrupted wait returns 0.
+result<int> epoll_wait(int epfd, epoll_event* events, int max_events, int timeout_ms);
 
 // Writes all of `n` bytes to a blocking descriptor, looping over short writes.
 result<void> write_all(int fd, const void* buf, size_t n);

@@ -1,0 +1,39 @@
+// Listening sockets for the servers: "HOST:PORT" parsing (IPv4, [IPv6], names resolved once at
+// start-up) and sockets bound with SO_REUSEPORT so that every worker thread can own one listener
+// for the same address and the kernel spreads new connections across them.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "zcopy/fd.hpp"
+
+namespace zcopy::net {
+
+struct endpoint_address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  std::string text;  // as given, for messages ("127.0.0.1:8080", "[::1]:8080")
+
+  const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+  int family() const noexcept { return storage.ss_family; }
+};
+
+// Parses "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses). A host name is resolved with
+// getaddrinfo (first answer). Errors: invalid_argument for a malformed string.
+std::expected<endpoint_address, std::error_code> parse_address(std::string_view text);
+
+// A non-blocking listening TCP socket with SO_REUSEADDR and, when `reuse_port`, SO_REUSEPORT.
+std::expected<unique_fd, std::error_code> listen_on(const endpoint_address& address,
+                                                    bool reuse_port, int backlog = 1024);
+
+// The address a socket is bound to, formatted as "HOST:PORT" / "[V6]:PORT".
+std::string local_address(int fd);
+
+}  // namespace zcopy::net

@@ -1,0 +1,401 @@
+#include "net/server.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <unordered_map>
+
+#include "sys/sys.hpp"
+
+namespace zcopy::net {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+constexpr std::size_t read_chunk = 16 * 1024;
+// Input kept for a connection while its reply is being sent (pipelined requests wait in here).
+constexpr std::size_t max_buffered_input = 64 * 1024;
+// After EMFILE/ENFILE, accepting pauses this long instead of spinning on a listener that stays
+// readable (nginx disables accept events the same way).
+constexpr std::chrono::milliseconds accept_pause{100};
+
+struct connection {
+  unique_fd fd;
+  std::unique_ptr<protocol> proto;
+  std::string input;
+  std::optional<reply> current;
+  std::size_t head_sent = 0;
+  std::size_t body_sent = 0;
+  std::optional<transfer_job> body;
+  clock::time_point deadline;
+  bool peer_closed = false;
+  std::uint32_t events = 0;  // what epoll watches now
+};
+
+}  // namespace
+
+struct server::worker {
+  server_options options;
+  protocol_factory factory;
+  unique_fd epoll;
+  unique_fd wake;  // eventfd: stop requests
+  std::vector<unique_fd> listeners;
+  std::unordered_map<int, connection> connections;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::int64_t> grace_ms{0};
+  clock::time_point accept_resume{};
+  bool accept_paused = false;
+  std::size_t max_connections = 0;
+
+  std::atomic<std::uint64_t> accepted{0}, refused{0}, replies{0}, open{0};
+
+  void run();
+  void watch(int fd, std::uint32_t events, bool add);
+  void set_accepting(bool on);
+  void accept_all(int listener);
+  void close_connection(int fd);
+  void on_event(connection& c, std::uint32_t events);
+  // Parses and replies while possible. Returns false when the connection was closed.
+  bool drive(connection& c);
+  // Sends what it can of the current reply. Returns false on a fatal error (closed).
+  enum class send_state { done, blocked, failed };
+  send_state send_reply(connection& c);
+  void sweep(clock::time_point now);
+};
+
+void server::worker::watch(int fd, std::uint32_t events, bool add) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  (void)sys::epoll_ctl(epoll.get(), add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+}
+
+void server::worker::set_accepting(bool on) {
+  for (auto& l : listeners) watch(l.get(), on ? std::uint32_t{EPOLLIN} : 0u, false);
+  accept_paused = !on;
+}
+
+void server::worker::accept_all(int listener) {
+  for (;;) {
+    auto fd = sys::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+    if (!fd) {
+      const auto& ec = fd.error();
+      if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+          ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space) {
+        set_accepting(false);
+        accept_resume = clock::now() + accept_pause;
+      }
+      return;  // EAGAIN, or an aborted connection: nothing more to take now
+    }
+    unique_fd sock(*fd);
+    if (connections.size() >= max_connections) {
+      ++refused;
+      continue;  // closed right away: the client learns at once instead of waiting
+    }
+    int one = 1;
+    (void)sys::setsockopt(sock.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const int raw = sock.get();
+    connection c;
+    c.fd = std::move(sock);
+    c.proto = factory(local_address(raw));
+    c.deadline = clock::now() + options.header_timeout;
+    c.events = EPOLLIN | EPOLLRDHUP;
+    watch(raw, c.events, true);
+    connections.emplace(raw, std::move(c));
+    ++accepted;
+    ++open;
+  }
+}
+
+void server::worker::close_connection(int fd) {
+  auto it = connections.find(fd);
+  if (it == connections.end()) return;
+  (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+  connections.erase(it);  // closes the socket, the reply's file and the transfer's pipe
+  --open;
+}
+
+server::worker::send_state server::worker::send_reply(connection& c) {
+  reply& r = *c.current;
+  const bool has_file = static_cast<bool>(r.file) && r.length > 0;
+  // Head and inline body in one call; MSG_MORE keeps a small head in the same segment as the
+  // first file bytes that follow (nginx's tcp_nopush, without the extra setsockopt calls).
+  while (c.head_sent < r.head.size() || c.body_sent < r.body.size()) {
+    iovec iov[2];
+    int n = 0;
+    if (c.head_sent < r.head.size()) {
+      iov[n++] = {r.head.data() + c.head_sent, r.head.size() - c.head_sent};
+    }
+    if (c.body_sent < r.body.size()) {
+      iov[n++] = {r.body.data() + c.body_sent, r.body.size() - c.body_sent};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<std::size_t>(n);
+    auto w = sys::sendmsg(c.fd.get(), &msg, MSG_NOSIGNAL | (has_file ? MSG_MORE : 0));
+    if (!w) {
+      if (w.error() == std::errc::resource_unavailable_try_again) return send_state::blocked;
+      return send_state::failed;
+    }
+    std::size_t sent = *w;
+    const std::size_t head_part = std::min(sent, r.head.size() - c.head_sent);
+    c.head_sent += head_part;
+    c.body_sent += sent - head_part;
+    c.deadline = clock::now() + options.send_timeout;
+  }
+  if (has_file) {
+    if (!c.body) {
+      transfer_options o;
+      o.use = options.body_method;
+      o.allow_fallback = options.body_method != method::automatic;
+      o.source_offset = r.offset;
+      o.length = r.length;
+      o.step_limit = options.step_limit;
+      auto job = transfer_job::create(r.file.get(), c.fd.get(), std::move(o));
+      if (!job) return send_state::failed;
+      c.body.emplace(std::move(*job));
+    }
+    const auto before = c.body->result().bytes;
+    transfer_result t = c.body->run();
+    if (t.bytes != before) c.deadline = clock::now() + options.send_timeout;
+    if (t.error) return send_state::failed;       // a truncated file ends the response: close
+    if (!t.complete) return send_state::blocked;  // would block, or a fairness step ended
+    if (t.bytes != r.length) return send_state::failed;
+  }
+  return send_state::done;
+}
+
+bool server::worker::drive(connection& c) {
+  const int fd = c.fd.get();
+  for (;;) {
+    if (c.current) {
+      switch (send_reply(c)) {
+        case send_state::failed:
+          close_connection(fd);
+          return false;
+        case send_state::blocked: {
+          // A fairness pause (the transfer stopped at step_limit without EAGAIN) also waits for
+          // EPOLLOUT, which a socket with room reports at once: the other connections go first.
+          const std::uint32_t want = EPOLLOUT | EPOLLRDHUP;
+          if (c.events != want) watch(fd, c.events = want, false);
+          return true;
+        }
+        case send_state::done:
+          break;
+      }
+      ++replies;
+      const bool close_after = c.current->close;
+      c.current.reset();
+      c.body.reset();
+      c.head_sent = c.body_sent = 0;
+      if (close_after || stopping.load()) {
+        (void)sys::shutdown(fd, SHUT_WR);
+        close_connection(fd);
+        return false;
+      }
+      c.deadline = clock::now() + (c.input.empty() ? options.idle_timeout : options.header_timeout);
+    }
+    if (c.input.empty()) break;
+    std::optional<reply> next;
+    const std::size_t used = c.proto->consume(c.input, next);
+    c.input.erase(0, std::min(used, c.input.size()));
+    if (!next) break;
+    c.current = std::move(next);
+  }
+  if (c.peer_closed) {
+    close_connection(fd);
+    return false;
+  }
+  const std::uint32_t want = EPOLLIN | EPOLLRDHUP;
+  if (c.events != want) watch(fd, c.events = want, false);
+  return true;
+}
+
+void server::worker::on_event(connection& c, std::uint32_t events) {
+  const int fd = c.fd.get();
+  if (events & EPOLLERR) {
+    close_connection(fd);
+    return;
+  }
+  if (!c.current && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
+    char buf[read_chunk];
+    while (c.input.size() < max_buffered_input) {
+      auto r = sys::recv(fd, buf, sizeof buf, 0);
+      if (!r) {
+        if (r.error() == std::errc::resource_unavailable_try_again) break;
+        close_connection(fd);
+        return;
+      }
+      if (*r == 0) {
+        c.peer_closed = true;
+        break;
+      }
+      c.input.append(buf, *r);
+      if (c.deadline < clock::now() + options.header_timeout && c.input.size() == *r) {
+        c.deadline = clock::now() + options.header_timeout;
+      }
+    }
+  }
+  drive(c);
+}
+
+void server::worker::sweep(clock::time_point now) {
+  std::vector<int> expired;
+  for (auto& [fd, c] : connections) {
+    if (c.deadline <= now) expired.push_back(fd);
+  }
+  for (int fd : expired) {
+    auto it = connections.find(fd);
+    if (it == connections.end()) continue;
+    connection& c = it->second;
+    if (!c.current && !c.input.empty()) {
+      // A request that never finished arriving (slowloris): answer it if the protocol wants to,
+      // best effort, then close.
+      if (auto r = c.proto->on_timeout()) {
+        (void)sys::send(fd, r->head.data(), r->head.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+    }
+    close_connection(fd);
+  }
+}
+
+void server::worker::run() {
+  std::array<epoll_event, 256> events{};
+  auto next_sweep = clock::now() + std::chrono::seconds(1);
+  std::optional<clock::time_point> stop_deadline;
+  for (;;) {
+    if (stopping.load() && !stop_deadline) {
+      for (auto& l : listeners) (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, l.get(), nullptr);
+      listeners.clear();
+      stop_deadline = clock::now() + std::chrono::milliseconds(grace_ms.load());
+      // Idle keep-alive connections have nothing in flight: close them now.
+      std::vector<int> idle;
+      for (auto& [fd, c] : connections) {
+        if (!c.current && c.input.empty()) idle.push_back(fd);
+      }
+      for (int fd : idle) close_connection(fd);
+    }
+    if (stop_deadline && (connections.empty() || clock::now() >= *stop_deadline)) break;
+
+    auto r = sys::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()), 250);
+    if (!r) break;
+    const auto now = clock::now();
+    for (int i = 0; i < *r; ++i) {
+      const int fd = events[static_cast<std::size_t>(i)].data.fd;
+      const std::uint32_t ev = events[static_cast<std::size_t>(i)].events;
+      if (fd == wake.get()) {
+        std::uint64_t v;
+        (void)sys::read(wake.get(), &v, sizeof v);
+        continue;
+      }
+      if (std::any_of(listeners.begin(), listeners.end(),
+                      [fd](const unique_fd& l) { return l.get() == fd; })) {
+        accept_all(fd);
+        continue;
+      }
+      auto it = connections.find(fd);
+      if (it != connections.end()) on_event(it->second, ev);
+    }
+    if (accept_paused && now >= accept_resume && !stopping.load()) set_accepting(true);
+    if (now >= next_sweep) {
+      sweep(now);
+      next_sweep = now + std::chrono::seconds(1);
+    }
+  }
+  connections.clear();
+  open = 0;
+}
+
+std::expected<std::unique_ptr<server>, std::error_code> server::start(server_options options,
+                                                                      protocol_factory factory) {
+  if (options.listen.empty()) {
+    return std::unexpected(std::make_error_code(std::errc::invalid_argument));
+  }
+  // Peers go away mid-reply. sendfile and splice have no MSG_NOSIGNAL, so a write to a reset
+  // socket would raise SIGPIPE and end the process; while SIGPIPE has its default action it is
+  // ignored instead (what nginx does at start-up), and the write reports EPIPE.
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+  unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
+  if (threads == 0) threads = 1;
+  std::unique_ptr<server> s(new server());
+  // Port 0 picks a port on the first worker; the others bind the same one.
+  std::vector<endpoint_address> addresses = options.listen;
+  for (unsigned t = 0; t < threads; ++t) {
+    auto w = std::make_unique<worker>();
+    w->options = options;
+    w->factory = factory;
+    w->max_connections = std::max<std::size_t>(1, options.max_connections / threads);
+    auto ep = sys::epoll_create1(0);
+    if (!ep) return std::unexpected(ep.error());
+    w->epoll.reset(*ep);
+    int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) return std::unexpected(sys::errno_code(errno));
+    w->wake.reset(efd);
+    w->watch(efd, EPOLLIN, true);
+    for (auto& a : addresses) {
+      auto l = listen_on(a, /*reuse_port=*/true);
+      if (!l) return std::unexpected(l.error());
+      if (t == 0) {
+        // Pin the resolved port so every worker shares it.
+        sockaddr_storage bound{};
+        socklen_t len = sizeof bound;
+        if (auto g = sys::getsockname(l->get(), reinterpret_cast<sockaddr*>(&bound), &len); g) {
+          a.storage = bound;
+          a.length = len;
+        }
+        s->addresses_.push_back(local_address(l->get()));
+      }
+      w->watch(l->get(), EPOLLIN, true);
+      w->listeners.push_back(std::move(*l));
+    }
+    s->workers_.push_back(std::move(w));
+  }
+  for (auto& w : s->workers_) {
+    worker* raw = w.get();
+    w->thread = std::thread([raw] { raw->run(); });
+  }
+  return s;
+}
+
+void server::stop(std::chrono::milliseconds grace) {
+  for (auto& w : workers_) {
+    w->grace_ms = grace.count();
+    w->stopping = true;
+    std::uint64_t one = 1;
+    (void)sys::write(w->wake.get(), &one, sizeof one);
+  }
+}
+
+void server::wait() {
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+server::~server() {
+  stop(std::chrono::milliseconds{0});
+  wait();
+}
+
+server_stats server::stats() const {
+  server_stats s;
+  for (auto& w : workers_) {
+    s.accepted += w->accepted;
+    s.refused += w->refused;
+    s.replies += w->replies;
+    s.open_connections += w->open;
+  }
+  return s;
+}
+
+}  // namespace zcopy::net

@@ -1,0 +1,96 @@
+// server: the epoll event loop behind `zcopy serve`, one loop per worker thread.
+//
+// Each worker owns an epoll instance and its own SO_REUSEPORT listener per address, so the kernel
+// spreads connections across workers and no lock is shared on the hot path. Sockets are
+// non-blocking and level-triggered; a reply's file body goes through the library's resumable
+// transfer (sendfile by default), so a slow client only ever parks its own connection on
+// EPOLLOUT. The loop knows nothing about HTTP: a `protocol` object per connection turns received
+// bytes into replies (src/http provides the HTTP one).
+//
+// SIGPIPE: sendfile and splice cannot be told MSG_NOSIGNAL, so `start` sets SIGPIPE to SIG_IGN
+// when it still has its default action; a vanished peer then shows up as EPIPE.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "net/listener.hpp"
+#include "zcopy/fd.hpp"
+#include "zcopy/transfer.hpp"
+
+namespace zcopy::net {
+
+// One reply: a head, then an inline body or a file range.
+struct reply {
+  std::string head;
+  std::string body;
+  unique_fd file;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  bool close = false;  // close the connection once the reply is out
+};
+
+// The per-connection protocol state.
+class protocol {
+ public:
+  virtual ~protocol() = default;
+  // Consumes what it can of `input`. When a request is complete, fills `out` and returns the
+  // bytes it used; the loop sends the reply before it calls again with the rest (pipelining).
+  virtual std::size_t consume(std::string_view input, std::optional<reply>& out) = 0;
+  // The peer closed or went quiet; a reply for a half-received request, if any (408, say).
+  virtual std::optional<reply> on_timeout() { return std::nullopt; }
+};
+
+using protocol_factory = std::function<std::unique_ptr<protocol>(std::string_view peer)>;
+
+struct server_options {
+  std::vector<endpoint_address> listen;
+  unsigned threads = 0;                              // 0: one per CPU
+  std::size_t max_connections = 10'000;              // over it, new connections are closed at once
+  std::chrono::milliseconds header_timeout{10'000};  // a request must arrive within this
+  std::chrono::milliseconds idle_timeout{60'000};    // keep-alive connection with nothing to do
+  std::chrono::milliseconds send_timeout{60'000};    // no progress sending a reply
+  std::size_t step_limit = std::size_t{2} << 20;     // bytes per transfer step (fairness)
+  method body_method = method::automatic;            // how file bodies are sent
+};
+
+struct server_stats {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;  // over max_connections
+  std::uint64_t replies = 0;
+  std::uint64_t open_connections = 0;
+};
+
+class server {
+ public:
+  // Binds every address on every worker and starts the workers.
+  static std::expected<std::unique_ptr<server>, std::error_code> start(server_options options,
+                                                                       protocol_factory factory);
+  ~server();
+
+  // The bound addresses ("127.0.0.1:8080"), with ports resolved when 0 was asked for.
+  const std::vector<std::string>& addresses() const noexcept { return addresses_; }
+  // Stops accepting, lets replies in flight finish for up to `grace`, then closes everything.
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds{5000});
+  // Blocks until every worker has exited.
+  void wait();
+  server_stats stats() const;
+
+  struct worker;
+
+ private:
+  server() = default;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::string> addresses_;
+};
+
+}  // namespace zcopy::net
