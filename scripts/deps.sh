@@ -7,7 +7,8 @@ packages=(
   build-essential cmake ninja-build pkg-config g++
   libfmt-dev libcli11-dev nlohmann-json3-dev liburing-dev
   libgtest-dev libgmock-dev libxxhash-dev
-  xfsprogs util-linux clang-format python3
+  libhttp-parser-dev media-types
+  xfsprogs util-linux clang-format python3 curl nginx-light procps
 )
 
 missing=()

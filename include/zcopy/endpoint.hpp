@@ -5,6 +5,7 @@
 // kinds, one more call (a block device's size, whether a socket is a stream socket).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -56,6 +57,12 @@ struct endpoint_info {
 };
 
 std::expected<endpoint_info, std::error_code> classify(int fd);
+
+// The classification of a descriptor whose stat and status flags the caller already holds, with
+// no system call: an event loop that opened a file (and fstat'ed it for its headers) and accepted
+// a stream socket knows both ends. The caller vouches for two things classify() would check: a
+// regular file is not a memfd, and a socket is a stream socket.
+endpoint_info describe(int fd, const struct stat& st, int status_flags) noexcept;
 
 // True when both ends are files of one filesystem (where copy_file_range and reflinks can work
 // without crossing filesystems).

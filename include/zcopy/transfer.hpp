@@ -116,6 +116,11 @@ class transfer_job {
   // file, or a forced method that cannot serve the pair.
   static std::expected<transfer_job, std::error_code> create(int source, int sink,
                                                              transfer_options options = {});
+  // The same with both ends already classified (classify() or describe()), for event loops
+  // that start a transfer per response and know their ends: no system call here.
+  static std::expected<transfer_job, std::error_code> create(const endpoint_info& source,
+                                                             const endpoint_info& sink,
+                                                             transfer_options options = {});
   transfer_job(transfer_job&&) noexcept;
   transfer_job& operator=(transfer_job&&) noexcept;
   ~transfer_job();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench/bench.hpp"
+#include "core/html.hpp"
 
 namespace zcopy::bench {
 
@@ -202,30 +203,7 @@ std::string one_line(std::string_view s) {
 // --- HTML and SVG ------------------------------------------------------------------------------
 
 std::string escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+  return detail::html_escape(s);
 }
 
 // SVG coordinates: one decimal is finer than a pixel.

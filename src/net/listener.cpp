@@ -98,15 +98,24 @@ std::string local_address(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (!sys::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len)) return "?";
+  return format_address(ss, true);
+}
+
+std::string format_address(const sockaddr_storage& address, bool with_port) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+  if (address.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&address);
     ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    if (!with_port) return buf;
     return std::string(buf) + ":" + std::to_string(ntohs(a->sin_port));
   }
-  auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-  ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-  return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+  if (address.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    if (!with_port) return buf;
+    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  return "?";
 }
 
 }  // namespace zcopy::net

@@ -36,4 +36,7 @@ std::expected<unique_fd, std::error_code> listen_on(const endpoint_address& addr
 // The address a socket is bound to, formatted as "HOST:PORT" / "[V6]:PORT".
 std::string local_address(int fd);
 
+// "127.0.0.1:80" / "[::1]:80", or without the port "127.0.0.1" / "::1" (log format).
+std::string format_address(const sockaddr_storage& address, bool with_port);
+
 }  // namespace zcopy::net

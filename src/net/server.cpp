@@ -27,6 +27,7 @@ constexpr std::chrono::milliseconds accept_pause{100};
 
 struct connection {
   unique_fd fd;
+  endpoint_info socket;  // described once at accept
   std::unique_ptr<protocol> proto;
   std::string input;
   std::optional<reply> current;
@@ -34,6 +35,7 @@ struct connection {
   std::size_t body_sent = 0;
   std::optional<transfer_job> body;
   clock::time_point deadline;
+  bool in_request = false;  // part of a request has arrived: the header timeout runs
   bool peer_closed = false;
   std::uint32_t events = 0;  // what epoll watches now
 };
@@ -61,6 +63,8 @@ struct server::worker {
   void set_accepting(bool on);
   void accept_all(int listener);
   void close_connection(int fd);
+  // Body bytes of the current reply that have left so far.
+  static std::uint64_t body_bytes(const connection& c);
   void on_event(connection& c, std::uint32_t events);
   // Parses and replies while possible. Returns false when the connection was closed.
   bool drive(connection& c);
@@ -84,7 +88,10 @@ void server::worker::set_accepting(bool on) {
 
 void server::worker::accept_all(int listener) {
   for (;;) {
-    auto fd = sys::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+    sockaddr_storage peer{};
+    socklen_t peer_length = sizeof peer;
+    auto fd =
+        sys::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK);
     if (!fd) {
       const auto& ec = fd.error();
       if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
@@ -104,7 +111,10 @@ void server::worker::accept_all(int listener) {
     const int raw = sock.get();
     connection c;
     c.fd = std::move(sock);
-    c.proto = factory(local_address(raw));
+    struct stat socket_stat {};
+    socket_stat.st_mode = S_IFSOCK;
+    c.socket = describe(raw, socket_stat, O_RDWR | O_NONBLOCK);
+    c.proto = factory(format_address(peer, false));
     c.deadline = clock::now() + options.header_timeout;
     c.events = EPOLLIN | EPOLLRDHUP;
     watch(raw, c.events, true);
@@ -117,14 +127,19 @@ void server::worker::accept_all(int listener) {
 void server::worker::close_connection(int fd) {
   auto it = connections.find(fd);
   if (it == connections.end()) return;
+  if (it->second.current) it->second.proto->finished(body_bytes(it->second), false);
   (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
   connections.erase(it);  // closes the socket, the reply's file and the transfer's pipe
   --open;
 }
 
+std::uint64_t server::worker::body_bytes(const connection& c) {
+  return c.body_sent + (c.body ? c.body->result().bytes : 0);
+}
+
 server::worker::send_state server::worker::send_reply(connection& c) {
   reply& r = *c.current;
-  const bool has_file = static_cast<bool>(r.file) && r.length > 0;
+  const bool has_file = r.file && *r.file && r.length > 0;
   // Head and inline body in one call; MSG_MORE keeps a small head in the same segment as the
   // first file bytes that follow (nginx's tcp_nopush, without the extra setsockopt calls).
   while (c.head_sent < r.head.size() || c.body_sent < r.body.size()) {
@@ -158,7 +173,9 @@ server::worker::send_state server::worker::send_reply(connection& c) {
       o.source_offset = r.offset;
       o.length = r.length;
       o.step_limit = options.step_limit;
-      auto job = transfer_job::create(r.file.get(), c.fd.get(), std::move(o));
+      const int file = r.file->get();
+      auto job = r.file_info ? transfer_job::create(*r.file_info, c.socket, std::move(o))
+                             : transfer_job::create(file, c.fd.get(), std::move(o));
       if (!job) return send_state::failed;
       c.body.emplace(std::move(*job));
     }
@@ -191,6 +208,7 @@ bool server::worker::drive(connection& c) {
           break;
       }
       ++replies;
+      c.proto->finished(body_bytes(c), true);
       const bool close_after = c.current->close;
       c.current.reset();
       c.body.reset();
@@ -206,7 +224,16 @@ bool server::worker::drive(connection& c) {
     std::optional<reply> next;
     const std::size_t used = c.proto->consume(c.input, next);
     c.input.erase(0, std::min(used, c.input.size()));
-    if (!next) break;
+    if (!next) {
+      // The first bytes of a request start its header timeout; later bytes do not extend it
+      // (a client trickling a byte at a time is cut off like any other: slowloris).
+      if (!c.in_request && (!c.input.empty() || !c.proto->idle())) {
+        c.in_request = true;
+        c.deadline = clock::now() + options.header_timeout;
+      }
+      break;
+    }
+    c.in_request = false;
     c.current = std::move(next);
   }
   if (c.peer_closed) {
@@ -238,9 +265,9 @@ void server::worker::on_event(connection& c, std::uint32_t events) {
         break;
       }
       c.input.append(buf, *r);
-      if (c.deadline < clock::now() + options.header_timeout && c.input.size() == *r) {
-        c.deadline = clock::now() + options.header_timeout;
-      }
+      // A short read drained the socket (level-triggered epoll reports any later bytes):
+      // skipping the recv that would only say EAGAIN saves a system call per request.
+      if (*r < sizeof buf) break;
     }
   }
   drive(c);
@@ -255,7 +282,7 @@ void server::worker::sweep(clock::time_point now) {
     auto it = connections.find(fd);
     if (it == connections.end()) continue;
     connection& c = it->second;
-    if (!c.current && !c.input.empty()) {
+    if (!c.current && (!c.input.empty() || !c.proto->idle())) {
       // A request that never finished arriving (slowloris): answer it if the protocol wants to,
       // best effort, then close.
       if (auto r = c.proto->on_timeout()) {
@@ -275,10 +302,11 @@ void server::worker::run() {
       for (auto& l : listeners) (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, l.get(), nullptr);
       listeners.clear();
       stop_deadline = clock::now() + std::chrono::milliseconds(grace_ms.load());
-      // Idle keep-alive connections have nothing in flight: close them now.
+      // Connections without a reply in flight (idle keep-alive ones, and requests still
+      // arriving) are closed now; nginx does the same on a graceful stop.
       std::vector<int> idle;
       for (auto& [fd, c] : connections) {
-        if (!c.current && c.input.empty()) idle.push_back(fd);
+        if (!c.current) idle.push_back(fd);
       }
       for (int fd : idle) close_connection(fd);
     }
@@ -306,11 +334,14 @@ void server::worker::run() {
     if (accept_paused && now >= accept_resume && !stopping.load()) set_accepting(true);
     if (now >= next_sweep) {
       sweep(now);
+      if (options.tick) options.tick();
       next_sweep = now + std::chrono::seconds(1);
     }
   }
-  connections.clear();
+  // close_connection, not clear(): replies cut short still reach the protocol (and its log).
+  while (!connections.empty()) close_connection(connections.begin()->first);
   open = 0;
+  if (options.tick) options.tick();
 }
 
 std::expected<std::unique_ptr<server>, std::error_code> server::start(server_options options,

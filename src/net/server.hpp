@@ -33,7 +33,12 @@ namespace zcopy::net {
 struct reply {
   std::string head;
   std::string body;
-  unique_fd file;
+  // The file body's descriptor, owned by this reply or shared (a cache of open files): it stays
+  // open until the last owner lets go.
+  std::shared_ptr<const unique_fd> file;
+  // Its classification when the protocol already knows it (describe() from the stat it took):
+  // saves the fstat and fcntl calls of classify() on every reply.
+  std::optional<endpoint_info> file_info;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
   bool close = false;  // close the connection once the reply is out
@@ -48,8 +53,18 @@ class protocol {
   virtual std::size_t consume(std::string_view input, std::optional<reply>& out) = 0;
   // The peer closed or went quiet; a reply for a half-received request, if any (408, say).
   virtual std::optional<reply> on_timeout() { return std::nullopt; }
+  // False while the protocol holds part of a request it has consumed (an incremental parser
+  // keeps nothing in `input`): the header timeout then applies, not the idle one.
+  virtual bool idle() const { return true; }
+  // The last reply handed out is over: all of it sent (`complete`), or the connection closed
+  // first. `body_bytes` counts what left after the head (nginx's $body_bytes_sent).
+  virtual void finished(std::uint64_t body_bytes, bool complete) {
+    (void)body_bytes;
+    (void)complete;
+  }
 };
 
+// `peer` is the client's address without the port ("127.0.0.1", "::1").
 using protocol_factory = std::function<std::unique_ptr<protocol>(std::string_view peer)>;
 
 struct server_options {
@@ -61,6 +76,9 @@ struct server_options {
   std::chrono::milliseconds send_timeout{60'000};    // no progress sending a reply
   std::size_t step_limit = std::size_t{2} << 20;     // bytes per transfer step (fairness)
   method body_method = method::automatic;            // how file bodies are sent
+  // Run by every worker on its own thread about once a second and once more when it exits
+  // (per-worker housekeeping: cache expiry, log flushes).
+  std::function<void()> tick;
 };
 
 struct server_stats {

@@ -1,5 +1,8 @@
 #include "sys/sys.hpp"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 
@@ -35,6 +38,9 @@ hook_table make_real_hooks() noexcept {
   t.statx = ::statx;
   t.openat = [](int dirfd, const char* path, int flags, mode_t mode) {
     return ::openat(dirfd, path, flags, mode);
+  };
+  t.openat2 = [](int dirfd, const char* path, open_how* how, size_t size) {
+    return ::syscall(SYS_openat2, dirfd, path, how, size);
   };
   t.close = ::close;
   t.pipe2 = ::pipe2;
@@ -195,6 +201,16 @@ result<int> openat(int dirfd, const char* path, int flags, mode_t mode) {
                 [&] { return live_table.openat(dirfd, path, flags | O_CLOEXEC, mode); });
   if (r < 0) return fail(errno);
   return r;
+}
+result<int> openat2(int dirfd, const char* path, open_how how) {
+  how.flags |= O_CLOEXEC;
+  for (int attempt = 0;; ++attempt) {
+    const long r = retry(syscall_kind::openat,
+                         [&] { return live_table.openat2(dirfd, path, &how, sizeof how); });
+    if (r >= 0) return static_cast<int>(r);
+    if (errno == EAGAIN && attempt < 8) continue;
+    return fail(errno);
+  }
 }
 result<int> open(const char* path, int flags, mode_t mode) {
   return openat(AT_FDCWD, path, flags, mode);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -68,6 +69,7 @@ struct hook_table {
   int (*fstatfs)(int, struct statfs*);
   int (*statx)(int, const char*, int, unsigned, struct statx*);
   int (*openat)(int, const char*, int, mode_t);
+  long (*openat2)(int, const char*, open_how*, size_t);  // no glibc wrapper: syscall(2)
   int (*close)(int);
   int (*pipe2)(int*, int);
   int (*fcntl)(int, int, long);
@@ -132,6 +134,10 @@ result<struct statfs> fstatfs(int fd);
 result<void> statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out);
 result<int> openat(int dirfd, const char* path, int flags, mode_t mode = 0);
 result<int> open(const char* path, int flags, mode_t mode = 0);
+// openat2(2) (Linux 5.6), counted as an openat. O_CLOEXEC is added to `how.flags`. EAGAIN from
+// RESOLVE_BENEATH/RESOLVE_IN_ROOT (a lookup that raced with a rename) is retried a few times, as
+// the man page asks, before it is returned.
+result<int> openat2(int dirfd, const char* path, open_how how);
 result<void> close(int fd);
 result<void> pipe2(int fds[2], int flags);
 result<int> fcntl(int fd, int cmd, long arg = 0);

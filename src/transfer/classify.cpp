@@ -63,18 +63,10 @@ std::expected<endpoint_info, std::error_code> classify(int fd) {
   auto flags = sys::fcntl(fd, F_GETFL);
   if (!flags) return std::unexpected(flags.error());
 
-  endpoint_info info;
-  info.fd = fd;
-  info.status_flags = *flags;
-  info.device = st->st_dev;
-  info.inode = st->st_ino;
-  info.block_size = st->st_blksize;
-
+  endpoint_info info = describe(fd, *st, *flags);
   switch (st->st_mode & S_IFMT) {
     case S_IFREG:
-      info.kind = is_memfd(fd) ? endpoint_kind::memfd : endpoint_kind::regular_file;
-      info.size = static_cast<std::uint64_t>(st->st_size);
-      info.allocated_bytes = static_cast<std::uint64_t>(st->st_blocks) * 512;
+      if (is_memfd(fd)) info.kind = endpoint_kind::memfd;
       break;
     case S_IFBLK: {
       info.kind = endpoint_kind::block_device;
@@ -90,6 +82,31 @@ std::expected<endpoint_info, std::error_code> classify(int fd) {
       info.kind = r && type == SOCK_STREAM ? endpoint_kind::socket : endpoint_kind::datagram_socket;
       break;
     }
+    default:
+      break;
+  }
+  return info;
+}
+
+endpoint_info describe(int fd, const struct stat& st, int status_flags) noexcept {
+  endpoint_info info;
+  info.fd = fd;
+  info.status_flags = status_flags;
+  info.device = st.st_dev;
+  info.inode = st.st_ino;
+  info.block_size = st.st_blksize;
+  switch (st.st_mode & S_IFMT) {
+    case S_IFREG:
+      info.kind = endpoint_kind::regular_file;
+      info.size = static_cast<std::uint64_t>(st.st_size);
+      info.allocated_bytes = static_cast<std::uint64_t>(st.st_blocks) * 512;
+      break;
+    case S_IFBLK:
+      info.kind = endpoint_kind::block_device;
+      break;
+    case S_IFSOCK:
+      info.kind = endpoint_kind::socket;
+      break;
     case S_IFIFO:
       info.kind = endpoint_kind::pipe;
       break;

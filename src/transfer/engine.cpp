@@ -355,19 +355,30 @@ std::span<const method> transfer_job::plan() const noexcept {
 
 std::expected<transfer_job, std::error_code> transfer_job::create(int source, int sink,
                                                                   transfer_options options) {
-  auto before = thread_syscall_counts().total();
-  auto st = std::make_unique<detail::transfer_state>();
+  const auto before = thread_syscall_counts().total();
   auto src = classify(source);
   if (!src) return std::unexpected(src.error());
   auto dst = classify(sink);
   if (!dst) return std::unexpected(dst.error());
-  if ((src->status_flags & O_ACCMODE) == O_WRONLY || (dst->status_flags & O_ACCMODE) == O_RDONLY) {
+  const auto classifying = thread_syscall_counts().total() - before;
+  auto job = create(*src, *dst, std::move(options));
+  if (job) job->state_->result.syscalls += classifying;  // the result counts every call
+  return job;
+}
+
+std::expected<transfer_job, std::error_code> transfer_job::create(const endpoint_info& source,
+                                                                  const endpoint_info& sink,
+                                                                  transfer_options options) {
+  auto before = thread_syscall_counts().total();
+  auto st = std::make_unique<detail::transfer_state>();
+  if ((source.status_flags & O_ACCMODE) == O_WRONLY ||
+      (sink.status_flags & O_ACCMODE) == O_RDONLY) {
     return std::unexpected(std::make_error_code(std::errc::bad_file_descriptor));
   }
 
   st->options = std::move(options);
-  st->src.info = *src;
-  st->dst.info = *dst;
+  st->src.info = source;
+  st->dst.info = sink;
   for (detail::side* s : {&st->src, &st->dst}) {
     s->positional = s->info.is_seekable() && !(s == &st->dst && s->info.append_only());
   }

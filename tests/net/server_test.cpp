@@ -33,7 +33,7 @@ class line_protocol final : public protocol {
         ::fstat(fd->get(), &st);
         r.head = "SIZE " + std::to_string(st.st_size) + "\n";
         r.length = static_cast<std::uint64_t>(st.st_size);
-        r.file = std::move(*fd);
+        r.file = std::make_shared<const unique_fd>(std::move(*fd));
       } else {
         r.head = "MISSING\n";
       }

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
 
   zcopy::cli::action run;
+  zcopy::cli::register_serve(app, run);
   zcopy::cli::register_probe(app, run);
   std::string command_line = "zcopy";
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];

@@ -18,6 +18,9 @@ void register_probe(CLI::App& app, action& run);
 // Registers `zcopy bench`; `command_line` is recorded in its reports.
 void register_bench(CLI::App& app, action& run, std::string command_line);
 
+// Registers `zcopy serve`.
+void register_serve(CLI::App& app, action& run);
+
 // Prints `zcopy: <what> '<path>': <reason>` (or without the path) to stderr.
 void report_error(std::string_view what, std::string_view path, const std::error_code& ec);
 void report_error(std::string_view what, std::string_view message);

@@ -1,0 +1,109 @@
+#include "http/listing.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "http/target.hpp"
+
+namespace zcopy::http {
+
+namespace {
+
+struct entry {
+  std::string name;
+  bool directory = false;
+  bool has_info = false;
+  std::uint64_t size = 0;
+  std::chrono::sys_seconds mtime{};
+};
+
+// "06-Nov-1994 08:49" (nginx's autoindex date column).
+std::string listing_date(std::chrono::sys_seconds t) {
+  using namespace std::chrono;
+  static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const sys_days d = floor<days>(t);
+  const year_month_day ymd{d};
+  const hh_mm_ss hms{t - d};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02u-%s-%04d %02d:%02d", static_cast<unsigned>(ymd.day()),
+                months[static_cast<unsigned>(ymd.month()) - 1].data(), static_cast<int>(ymd.year()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()));
+  return buf;
+}
+
+}  // namespace
+
+std::expected<std::string, std::error_code> render_listing(int dir_fd, std::string_view url_path,
+                                                           bool show_hidden) {
+  namespace fs = std::filesystem;
+  const fs::path self = "/proc/self/fd/" + std::to_string(dir_fd);
+  std::error_code ec;
+  fs::directory_iterator it(self, ec);
+  if (ec) return std::unexpected(ec);
+
+  std::vector<entry> entries;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) return std::unexpected(ec);
+    entry e;
+    e.name = it->path().filename().string();
+    if (!show_hidden && e.name.starts_with('.')) continue;
+    std::error_code stat_ec;
+    const fs::file_status st = it->status(stat_ec);  // follows symlinks, like nginx's stat
+    if (!stat_ec) {
+      e.directory = fs::is_directory(st);
+      const auto mtime = it->last_write_time(stat_ec);
+      if (!stat_ec) {
+        e.has_info = true;
+        e.mtime = std::chrono::floor<std::chrono::seconds>(std::chrono::file_clock::to_sys(mtime));
+        if (!e.directory) {
+          const auto size = it->file_size(stat_ec);
+          e.size = stat_ec ? 0 : size;
+        }
+      }
+    }
+    entries.push_back(std::move(e));
+  }
+  if (ec) return std::unexpected(ec);
+  std::sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) {
+    if (a.directory != b.directory) return a.directory;
+    return a.name < b.name;
+  });
+
+  const std::string title = "Index of " + html_escape(url_path);
+  std::string out;
+  out.reserve(512 + entries.size() * 160);
+  out += "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>";
+  out += title;
+  out += "</title></head>\n<body>\n<h1>";
+  out += title;
+  out += "</h1><hr><pre>";
+  if (url_path != "/") out += "<a href=\"../\">../</a>\n";
+  for (const entry& e : entries) {
+    // Relative hrefs: the page is only ever served at the directory's own URL ending in '/'.
+    const std::string shown = e.directory ? e.name + "/" : e.name;
+    out += "<a href=\"";
+    out += percent_encode_path(e.name);
+    if (e.directory) out += '/';
+    out += "\">";
+    out += html_escape(shown);
+    out += "</a>";
+    // Pad the name column to 50 characters (counting bytes of the unescaped name; nginx counts
+    // UTF-8 characters and truncates, which matters only to the eye).
+    out.append(shown.size() < 50 ? 51 - shown.size() : 1, ' ');
+    if (e.has_info) {
+      out += listing_date(e.mtime);
+      const std::string size = e.directory ? "-" : std::to_string(e.size);
+      out.append(size.size() < 20 ? 20 - size.size() : 1, ' ');
+      out += size;
+    }
+    out += '\n';
+  }
+  out += "</pre><hr></body>\n</html>\n";
+  return out;
+}
+
+}  // namespace zcopy::http

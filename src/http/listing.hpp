@@ -1,0 +1,31 @@
+// Directory listings for --autoindex: an HTML page like nginx's autoindex (name, date, size).
+//
+// The directory is the descriptor resolve() returned, so the listing shows exactly what was
+// resolved under ROOT. Entries are read with std::filesystem through /proc/self/fd/N (the brief
+// allows std::filesystem here; it saves a getdents64 wrapper in src/sys, and the path names our
+// own descriptor, so nothing is looked up by name again). Each entry is stat'ed following symlinks,
+// as nginx does, so a link to a directory is listed as a directory; an entry that cannot be
+// stat'ed (a dangling link) is listed as a file without date and size.
+//
+// Order: directories first, then files, each by byte-wise name (nginx's ngx_http_autoindex_cmp).
+// Hidden entries (a leading '.') are left out unless `show_hidden`. Names are percent-encoded in
+// hrefs and HTML-escaped in text, so a file named `<b>&"x y.txt` stays a file name.
+#pragma once
+
+#include <expected>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "core/html.hpp"
+
+namespace zcopy::http {
+
+// `url_path` is the decoded directory path ("/docs/"), shown in the title.
+std::expected<std::string, std::error_code> render_listing(int dir_fd, std::string_view url_path,
+                                                           bool show_hidden);
+
+// & < > " ' as character references.
+using zcopy::detail::html_escape;
+
+}  // namespace zcopy::http

@@ -1,0 +1,84 @@
+#include "http/session.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+
+namespace zcopy::http {
+
+namespace {
+
+std::chrono::sys_seconds to_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::floor<std::chrono::seconds>(t);
+}
+
+}  // namespace
+
+session::session(worker_context& context, std::string peer)
+    : context_(context),
+      options_(context.settings.serve),
+      peer_(std::move(peer)),
+      parser_(context.settings.limits) {
+  options_.cache = &context.cache;
+}
+
+net::reply session::to_reply(response_plan plan) {
+  entry_.status = plan.status;
+  net::reply r;
+  r.head = std::move(plan.head);
+  r.body = std::move(plan.body);
+  if (plan.send_file) {
+    r.file_info = describe(plan.file->get(), plan.file_stat, O_RDONLY | O_NONBLOCK);
+    r.file = std::move(plan.file);
+    r.offset = plan.offset;
+    r.length = plan.length;
+  }
+  r.close = plan.close_connection;
+  return r;
+}
+
+std::size_t session::consume(std::string_view input, std::optional<net::reply>& out) {
+  const feed_result fed = parser_.feed(input);
+  if (fed.state == parse_state::need_more) return fed.consumed;
+
+  const auto now = std::chrono::system_clock::now();
+  entry_ = {};
+  entry_.time = now;
+  if (fed.state == parse_state::error) {
+    // The stream cannot be trusted past a syntax error: answer and close (plan_error does).
+    out = to_reply(plan_error(fed.error_status, to_seconds(now)));
+    return fed.consumed;
+  }
+
+  request req = parser_.take();
+  ++requests_;
+  const std::size_t limit = context_.settings.max_requests;
+  if (limit != 0 && requests_ >= limit) req.keep_alive = false;
+  if (context_.log.enabled()) {
+    entry_.request_line = fmt::format("{} {} HTTP/{}.{}", req.method, req.target,
+                                      req.version_major, req.version_minor);
+    if (auto v = req.header("referer")) entry_.referer = *v;
+    if (auto v = req.header("user-agent")) entry_.user_agent = *v;
+  }
+  out = to_reply(plan(req, options_, to_seconds(now)));
+  return fed.consumed;
+}
+
+std::optional<net::reply> session::on_timeout() {
+  if (parser_.idle()) return std::nullopt;  // an idle keep-alive connection just closes
+  const auto now = std::chrono::system_clock::now();
+  entry_ = {};
+  entry_.time = now;
+  net::reply r = to_reply(plan_error(408, to_seconds(now)));
+  finished(0, false);
+  return r;
+}
+
+void session::finished(std::uint64_t body_bytes, bool complete) {
+  (void)complete;  // nginx logs the status it sent either way, with the bytes that left
+  if (entry_.status == 0) return;
+  context_.log.add(peer_, entry_.time, entry_.request_line, entry_.status, body_bytes,
+                   entry_.referer, entry_.user_agent);
+  entry_.status = 0;
+}
+
+}  // namespace zcopy::http

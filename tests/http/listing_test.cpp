@@ -1,0 +1,189 @@
+// Directory listings: escaping, order, hidden entries, symlinks, the date and size columns.
+#include "http/listing.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "support/test_support.hpp"
+
+namespace zcopy::http {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The hrefs of a page, in order.
+std::vector<std::string> hrefs_of(const std::string& page) {
+  static const std::regex href("<a href=\"([^\"]*)\">");
+  std::vector<std::string> out;
+  for (auto it = std::sregex_iterator(page.begin(), page.end(), href); it != std::sregex_iterator();
+       ++it) {
+    out.push_back((*it)[1]);
+  }
+  return out;
+}
+
+// The listing line for the entry whose href is `href` ("" when there is none).
+std::string line_of(const std::string& page, const std::string& href) {
+  const std::size_t start = page.find("<a href=\"" + href + "\">");
+  if (start == std::string::npos) return {};
+  return page.substr(start, page.find('\n', start) - start);
+}
+
+class ListingTest : public ::testing::Test {
+ protected:
+  void SetUp() override { SCOPED_TRACE(::testing::Message() << "seed " << test::test_seed()); }
+
+  void write(const std::string& name, std::size_t size) {
+    test::write_file(dir / name, test::random_bytes(size, test::test_seed() + size));
+  }
+
+  // Renders `dir` through a descriptor, as plan does with resolve's.
+  std::string render(std::string_view url_path = "/docs/", bool show_hidden = false) {
+    unique_fd fd = test::open_or_die(dir.path(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    auto page = render_listing(fd.get(), url_path, show_hidden);
+    EXPECT_TRUE(page.has_value()) << page.error().message();
+    return page ? *page : std::string{};
+  }
+
+  test::temp_dir dir;
+};
+
+TEST_F(ListingTest, NamesAreEscapedInTextAndEncodedInHrefs) {
+  // A file named `<b>&"x y.txt` stays a file name: no markup, no broken attribute.
+  write("<b>&\"x y.txt", 10);
+  const std::string page = render();
+  EXPECT_EQ(hrefs_of(page), (std::vector<std::string>{"../", "%3Cb%3E%26%22x%20y.txt"}));
+  EXPECT_NE(page.find(">&lt;b&gt;&amp;&quot;x y.txt</a>"), std::string::npos) << page;
+  EXPECT_EQ(page.find("<b>"), std::string::npos);
+  EXPECT_EQ(page.find("&\""), std::string::npos);
+}
+
+TEST_F(ListingTest, SchemeLikeNamesCannotBecomeLinksElsewhere) {
+  // ':' is encoded, so the relative href never reads as "javascript:".
+  write("javascript:alert(1)", 3);
+  EXPECT_EQ(hrefs_of(render("/")), (std::vector<std::string>{"javascript%3Aalert%281%29"}));
+}
+
+TEST_F(ListingTest, SingleQuoteIsEscapedToo) {
+  write("it's", 1);
+  const std::string page = render();
+  EXPECT_NE(page.find(">it&#39;s</a>"), std::string::npos);
+  EXPECT_EQ(hrefs_of(page).back(), "it%27s");
+}
+
+TEST_F(ListingTest, DirectoriesFirstThenFilesInByteOrder) {
+  // Byte-wise, as nginx's strcmp: 'B' < '_' < 'a' < 0xC3 (UTF-8 "é").
+  write("a.txt", 1);
+  write("B.txt", 2);
+  write("_x", 3);
+  write("\xc3\xa9t\xc3\xa9", 4);
+  fs::create_directory(dir / "zeta");
+  fs::create_directory(dir / "Alpha");
+  fs::create_directory(dir / "mid");
+  EXPECT_EQ(hrefs_of(render()), (std::vector<std::string>{"../", "Alpha/", "mid/", "zeta/", "B.txt",
+                                                          "_x", "a.txt", "%C3%A9t%C3%A9"}));
+}
+
+TEST_F(ListingTest, HiddenEntriesAreLeftOutUnlessAsked) {
+  write(".secret", 5);
+  fs::create_directory(dir / ".git");
+  write("visible", 1);
+  EXPECT_EQ(hrefs_of(render()), (std::vector<std::string>{"../", "visible"}));
+  EXPECT_EQ(hrefs_of(render("/docs/", true)),
+            (std::vector<std::string>{"../", ".git/", ".secret", "visible"}));
+}
+
+TEST_F(ListingTest, ParentLinkOnlyBelowTheRoot) {
+  write("f", 1);
+  EXPECT_EQ(hrefs_of(render("/")), (std::vector<std::string>{"f"}));
+  EXPECT_EQ(hrefs_of(render("/a/b/")).front(), "../");
+}
+
+TEST_F(ListingTest, TitleIsTheEscapedUrlPath) {
+  const std::string page = render("/<x> & y/");
+  EXPECT_NE(page.find("<title>Index of /&lt;x&gt; &amp; y/</title>"), std::string::npos) << page;
+  EXPECT_NE(page.find("<h1>Index of /&lt;x&gt; &amp; y/</h1>"), std::string::npos);
+}
+
+TEST_F(ListingTest, FilesShowDateAndSizeDirectoriesADash) {
+  // nginx's columns: "06-Nov-1994 08:49" and the size in bytes ("-" for directories).
+  write("sized", 12345);
+  fs::create_directory(dir / "sub");
+  const timespec times[2] = {{784111777, 0}, {784111777, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dir / "sized").c_str(), times, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dir / "sub").c_str(), times, 0), 0);
+  const std::string page = render();
+  const std::string file_line = line_of(page, "sized");
+  EXPECT_NE(file_line.find("06-Nov-1994 08:49"), std::string::npos) << file_line;
+  EXPECT_TRUE(file_line.ends_with(" 12345")) << file_line;
+  const std::string dir_line = line_of(page, "sub/");
+  EXPECT_NE(dir_line.find(">sub/</a>"), std::string::npos) << dir_line;
+  EXPECT_NE(dir_line.find("06-Nov-1994 08:49"), std::string::npos) << dir_line;
+  EXPECT_TRUE(dir_line.ends_with(" -")) << dir_line;
+}
+
+TEST_F(ListingTest, EmptyFileShowsSizeZero) {
+  write("empty", 0);
+  EXPECT_TRUE(line_of(render(), "empty").ends_with(" 0"));
+}
+
+TEST_F(ListingTest, SymlinkToADirectoryIsListedAsADirectory) {
+  // Entries are stat'ed following symlinks.
+  fs::create_directory(dir / "real");
+  fs::create_directory_symlink("real", dir / "link");
+  write("file", 7);
+  fs::create_symlink("file", dir / "flink");
+  EXPECT_EQ(hrefs_of(render()),
+            (std::vector<std::string>{"../", "link/", "real/", "file", "flink"}));
+  EXPECT_TRUE(line_of(render(), "flink").ends_with(" 7"));
+}
+
+TEST_F(ListingTest, DanglingSymlinkIsListedWithoutDateOrSize) {
+  fs::create_symlink("nowhere", dir / "dangling");
+  write("zz", 2);
+  const std::string page = render();
+  EXPECT_EQ(hrefs_of(page), (std::vector<std::string>{"../", "dangling", "zz"}));
+  const std::string line = line_of(page, "dangling");
+  // Only the link and its padding: no digits follow the name.
+  EXPECT_EQ(line.find_first_of("0123456789", line.find("</a>")), std::string::npos) << line;
+}
+
+TEST_F(ListingTest, EmptyDirectoryHasOnlyTheFrame) {
+  const std::string page = render("/");
+  EXPECT_TRUE(hrefs_of(page).empty());
+  EXPECT_TRUE(page.starts_with("<!DOCTYPE html>\n<html>\n"));
+  EXPECT_NE(page.find("<pre></pre>"), std::string::npos) << page;
+  EXPECT_TRUE(page.ends_with("</html>\n"));
+}
+
+TEST_F(ListingTest, ManyEntriesAreAllListed) {
+  for (int i = 0; i < 300; ++i) write("f" + std::to_string(1000 + i), 1);
+  const std::vector<std::string> hrefs = hrefs_of(render("/"));
+  ASSERT_EQ(hrefs.size(), 300u);
+  EXPECT_EQ(hrefs.front(), "f1000");
+  EXPECT_EQ(hrefs.back(), "f1299");
+}
+
+TEST(Listing, NonDirectoryDescriptorIsAnError) {
+  test::temp_dir dir;
+  unique_fd file = test::write_file(dir / "f", test::random_bytes(16, test::test_seed()), O_RDONLY);
+  EXPECT_FALSE(render_listing(file.get(), "/", false).has_value());
+  EXPECT_FALSE(render_listing(-1, "/", false).has_value());
+}
+
+TEST(HtmlEscape, EscapesTheFiveSpecialCharacters) {
+  EXPECT_EQ(html_escape("&<>\"'"), "&amp;&lt;&gt;&quot;&#39;");
+  EXPECT_EQ(html_escape("plain text / é"), "plain text / é");
+  EXPECT_EQ(html_escape(""), "");
+  EXPECT_EQ(html_escape("&amp;"), "&amp;amp;");  // not idempotent: escape once
+}
+
+}  // namespace
+}  // namespace zcopy::http
