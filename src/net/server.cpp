@@ -54,7 +54,8 @@ struct server::worker {
   std::atomic<std::int64_t> grace_ms{0};
   clock::time_point accept_resume{};
   bool accept_paused = false;
-  std::size_t max_connections = 0;
+  // Open connections of the whole server: the limit is one number, whichever worker accepts.
+  std::atomic<std::size_t>* server_open = nullptr;
 
   std::atomic<std::uint64_t> accepted{0}, refused{0}, replies{0}, open{0};
 
@@ -102,7 +103,8 @@ void server::worker::accept_all(int listener) {
       return;  // EAGAIN, or an aborted connection: nothing more to take now
     }
     unique_fd sock(*fd);
-    if (connections.size() >= max_connections) {
+    if (server_open->fetch_add(1) >= options.max_connections) {
+      server_open->fetch_sub(1);
       ++refused;
       continue;  // closed right away: the client learns at once instead of waiting
     }
@@ -131,6 +133,7 @@ void server::worker::close_connection(int fd) {
   (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
   connections.erase(it);  // closes the socket, the reply's file and the transfer's pipe
   --open;
+  server_open->fetch_sub(1);
 }
 
 std::uint64_t server::worker::body_bytes(const connection& c) {
@@ -340,7 +343,6 @@ void server::worker::run() {
   }
   // close_connection, not clear(): replies cut short still reach the protocol (and its log).
   while (!connections.empty()) close_connection(connections.begin()->first);
-  open = 0;
   if (options.tick) options.tick();
 }
 
@@ -365,7 +367,7 @@ std::expected<std::unique_ptr<server>, std::error_code> server::start(server_opt
     auto w = std::make_unique<worker>();
     w->options = options;
     w->factory = factory;
-    w->max_connections = std::max<std::size_t>(1, options.max_connections / threads);
+    w->server_open = &s->open_;
     auto ep = sys::epoll_create1(0);
     if (!ep) return std::unexpected(ep.error());
     w->epoll.reset(*ep);

@@ -11,6 +11,7 @@
 // when it still has its default action; a vanished peer then shows up as EPIPE.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -107,6 +108,7 @@ class server {
 
  private:
   server() = default;
+  std::atomic<std::size_t> open_{0};  // connections open across all workers
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::string> addresses_;
 };
