@@ -4,10 +4,12 @@
 // walks it, falling back on the errno values that mean "not for this pair" (docs/DESIGN.md has the
 // table and the rule behind every errno):
 //
-//   file → file      reflink → copy_file_range → sendfile → read/write   (holes kept, except
-//   reflink) file → socket    sendfile → splice → read/write file → pipe      splice → sendfile →
-//   read/write stream → any     splice → read/write                                 (socket, pipe,
-//   char device)
+// clang-format off
+//   file → file      reflink → copy_file_range → sendfile → read/write   (holes kept, except reflink)
+//   file → socket    sendfile → splice → read/write
+//   file → pipe      splice → sendfile → read/write
+//   stream → any     splice → read/write              (socket, pipe, char device)
+// clang-format on
 //
 // Every outcome carries the bytes already moved. A fallback never restarts: the next mechanism
 // continues from the current offsets (rust-lang/rust#91152). A method can be forced
@@ -117,7 +119,8 @@ class transfer_job {
   static std::expected<transfer_job, std::error_code> create(int source, int sink,
                                                              transfer_options options = {});
   // The same with both ends already classified (classify() or describe()), for event loops
-  // that start a transfer per response and know their ends: no system call here.
+  // that start a transfer per response and know their ends: no fstat or fcntl here (a seekable
+  // end without an explicit offset still costs one lseek to read its position).
   static std::expected<transfer_job, std::error_code> create(const endpoint_info& source,
                                                              const endpoint_info& sink,
                                                              transfer_options options = {});

@@ -3,10 +3,11 @@
 //
 // A request for a small file costs more in the path walk (openat2 with RESOLVE_BENEATH, one
 // dentry lookup per component), fstat and close than in sending the bytes. The cache keeps the
-// open descriptor and its stat for `valid` after the lookup; a hit hands out a dup() of it (one
-// cheap system call, and each response owns its descriptor, so a response in flight is never
-// affected by eviction). Sharing the open file description is safe because bodies are sent with
-// explicit offsets (sendfile, splice and pread never move the shared file position).
+// open descriptor and its stat for `valid` after the lookup; a hit costs no system call at all.
+// Descriptors are reference-counted (as nginx's cached files are): a response in flight keeps its
+// descriptor open after the entry is evicted or expired. Sharing one open file description
+// between responses is safe because bodies are sent with explicit offsets (sendfile, splice and
+// pread never move the shared file position).
 //
 // Freshness: an entry is trusted for `valid` (default 1 s); after that the path is resolved again.
 // A file replaced on disk (rename over it) is therefore served fresh at most `valid` later; a file
@@ -14,7 +15,8 @@
 // (a file that shrank ends its response early; the event loop closes that connection). nginx's
 // open_file_cache_valid defaults to 60 s; we keep it short.
 //
-// One cache per worker thread: no locks. Bounded by `max_entries` (least recently used goes
+// Entries are keyed by path alone: a cache serves one ROOT with one set of resolve_options (one
+// server). One cache per worker thread: no locks. Bounded by `max_entries` (least recently used goes
 // first); `expire` drops stale entries so idle workers do not hold descriptors.
 #pragma once
 

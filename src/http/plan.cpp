@@ -163,8 +163,11 @@ response_plan plan(const request& req, const serve_options& options, std::chrono
       return serve_file(req, options, std::move(found), target->path, head_only, now);
     case resolve_status::not_found:
     case resolve_status::forbidden:
-    case resolve_status::error:
-      return error_response(http_status(found.status), head_only, close, now);
+    case resolve_status::error: {
+      response_plan out = error_response(http_status(found.status), head_only, close, now);
+      out.error = found.error;
+      return out;
+    }
     case resolve_status::directory:
       break;
   }
@@ -187,12 +190,18 @@ response_plan plan(const request& req, const serve_options& options, std::chrono
   }
   if (index.status == resolve_status::error || index.status == resolve_status::forbidden) {
     // An index.html that exists but cannot be opened is an error, not a reason to list.
-    return error_response(http_status(index.status), head_only, close, now);
+    response_plan out = error_response(http_status(index.status), head_only, close, now);
+    out.error = index.error;
+    return out;
   }
   if (!options.autoindex) return error_response(403, head_only, close, now);
 
   auto page = render_listing(found.fd->get(), target->path, options.show_hidden);
-  if (!page) return error_response(500, head_only, close, now);
+  if (!page) {
+    response_plan out = error_response(500, head_only, close, now);
+    out.error = page.error();
+    return out;
+  }
   return inline_response(200, std::move(*page), head_only, close, now);
 }
 

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include "http/mime.hpp"
 #include "http/open_file_cache.hpp"
@@ -52,6 +53,7 @@ struct response_plan {
   std::uint64_t length = 0;
   bool send_file = false;  // false for HEAD, 304, errors and empty ranges of nothing
   bool close_connection = false;
+  std::error_code error;  // a 500's cause (what the kernel said), for the error log
 };
 
 response_plan plan(const request& req, const serve_options& options, std::chrono::sys_seconds now);

@@ -54,12 +54,18 @@ std::size_t session::consume(std::string_view input, std::optional<net::reply>& 
   const std::size_t limit = context_.settings.max_requests;
   if (limit != 0 && requests_ >= limit) req.keep_alive = false;
   if (context_.log.enabled()) {
-    entry_.request_line = fmt::format("{} {} HTTP/{}.{}", req.method, req.target,
-                                      req.version_major, req.version_minor);
+    entry_.request_line = fmt::format("{} {} HTTP/{}.{}", req.method, req.target, req.version_major,
+                                      req.version_minor);
     if (auto v = req.header("referer")) entry_.referer = *v;
     if (auto v = req.header("user-agent")) entry_.user_agent = *v;
   }
-  out = to_reply(plan(req, options_, to_seconds(now)));
+  response_plan answer = plan(req, options_, to_seconds(now));
+  target_ = std::move(req.target);
+  if (answer.error) {
+    fmt::print(stderr, "zcopy serve: {} \"{}\": {} {}\n", peer_, target_, answer.status,
+               answer.error.message());
+  }
+  out = to_reply(std::move(answer));
   return fed.consumed;
 }
 
@@ -71,6 +77,17 @@ std::optional<net::reply> session::on_timeout() {
   net::reply r = to_reply(plan_error(408, to_seconds(now)));
   finished(0, false);
   return r;
+}
+
+void session::failed(std::error_code error, std::uint64_t body_bytes) {
+  // The peer's own doing (it closed or reset the connection, or stopped reading until the send
+  // timeout) is normal traffic, as in nginx's default error_log level.
+  if (error == std::errc::broken_pipe || error == std::errc::connection_reset ||
+      error == std::errc::timed_out) {
+    return;
+  }
+  fmt::print(stderr, "zcopy serve: {} \"{}\": body cut short after {} bytes: {}\n", peer_, target_,
+             body_bytes, error.message());
 }
 
 void session::finished(std::uint64_t body_bytes, bool complete) {

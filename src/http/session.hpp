@@ -6,7 +6,8 @@
 // Per-connection policy lives here: the keep-alive request limit (the last response says
 // "Connection: close", nginx's keepalive_requests), 408 for a request cut off by the header
 // timeout, parser errors answered and the connection closed, the access log entry once a
-// response is over.
+// response is over, and the server's errors on stderr (nginx's error_log): a 500 with its cause,
+// a body cut short by the file (truncated, EIO). A client that goes away is not an error.
 //
 // A session borrows its worker's context (open-file cache, log buffer), which outlives every
 // connection of that worker.
@@ -52,6 +53,7 @@ class session final : public net::protocol {
   std::size_t consume(std::string_view input, std::optional<net::reply>& out) override;
   std::optional<net::reply> on_timeout() override;
   bool idle() const override { return parser_.idle(); }
+  void failed(std::error_code error, std::uint64_t body_bytes) override;
   void finished(std::uint64_t body_bytes, bool complete) override;
 
  private:
@@ -62,6 +64,7 @@ class session final : public net::protocol {
   std::string peer_;
   request_parser parser_;
   std::size_t requests_ = 0;
+  std::string target_;  // of the request being answered, for error messages
 
   // The response in flight, for its log entry.
   struct log_entry {

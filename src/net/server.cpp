@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "sys/sys.hpp"
+#include "zcopy/error.hpp"
 
 namespace zcopy::net {
 
@@ -36,6 +37,7 @@ struct connection {
   std::optional<transfer_job> body;
   clock::time_point deadline;
   bool in_request = false;  // part of a request has arrived: the header timeout runs
+  std::error_code failure;  // why the current reply could not be sent
   bool peer_closed = false;
   std::uint32_t events = 0;  // what epoll watches now
 };
@@ -129,7 +131,10 @@ void server::worker::accept_all(int listener) {
 void server::worker::close_connection(int fd) {
   auto it = connections.find(fd);
   if (it == connections.end()) return;
-  if (it->second.current) it->second.proto->finished(body_bytes(it->second), false);
+  if (connection& c = it->second; c.current) {
+    if (c.failure) c.proto->failed(c.failure, body_bytes(c));
+    c.proto->finished(body_bytes(c), false);
+  }
   (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
   connections.erase(it);  // closes the socket, the reply's file and the transfer's pipe
   --open;
@@ -160,6 +165,7 @@ server::worker::send_state server::worker::send_reply(connection& c) {
     auto w = sys::sendmsg(c.fd.get(), &msg, MSG_NOSIGNAL | (has_file ? MSG_MORE : 0));
     if (!w) {
       if (w.error() == std::errc::resource_unavailable_try_again) return send_state::blocked;
+      c.failure = w.error();
       return send_state::failed;
     }
     std::size_t sent = *w;
@@ -179,15 +185,24 @@ server::worker::send_state server::worker::send_reply(connection& c) {
       const int file = r.file->get();
       auto job = r.file_info ? transfer_job::create(*r.file_info, c.socket, std::move(o))
                              : transfer_job::create(file, c.fd.get(), std::move(o));
-      if (!job) return send_state::failed;
+      if (!job) {
+        c.failure = job.error();
+        return send_state::failed;
+      }
       c.body.emplace(std::move(*job));
     }
     const auto before = c.body->result().bytes;
     transfer_result t = c.body->run();
     if (t.bytes != before) c.deadline = clock::now() + options.send_timeout;
-    if (t.error) return send_state::failed;       // a truncated file ends the response: close
+    if (t.error) {  // a truncated file ends the response: close
+      c.failure = t.error;
+      return send_state::failed;
+    }
     if (!t.complete) return send_state::blocked;  // would block, or a fairness step ended
-    if (t.bytes != r.length) return send_state::failed;
+    if (t.bytes != r.length) {
+      c.failure = make_error_code(errc::source_truncated);
+      return send_state::failed;
+    }
   }
   return send_state::done;
 }

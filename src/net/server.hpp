@@ -57,6 +57,12 @@ class protocol {
   // False while the protocol holds part of a request it has consumed (an incremental parser
   // keeps nothing in `input`): the header timeout then applies, not the idle one.
   virtual bool idle() const { return true; }
+  // The last reply could not be sent: the peer went away (EPIPE, ECONNRESET) or the file failed
+  // under it (truncated, EIO). Called before finished(), with the body bytes that left.
+  virtual void failed(std::error_code error, std::uint64_t body_bytes) {
+    (void)error;
+    (void)body_bytes;
+  }
   // The last reply handed out is over: all of it sent (`complete`), or the connection closed
   // first. `body_bytes` counts what left after the head (nginx's $body_bytes_sent).
   virtual void finished(std::uint64_t body_bytes, bool complete) {

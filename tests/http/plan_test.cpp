@@ -38,20 +38,6 @@ std::string status_line(const std::string& head) {
   return head.substr(0, head.find("\r\n"));
 }
 
-// Reads [offset, offset + length) of `fd` with pread (the fd's own position is not used).
-std::vector<std::byte> read_range(int fd, std::uint64_t offset, std::uint64_t length) {
-  std::vector<std::byte> out(length);
-  std::size_t done = 0;
-  while (done < length) {
-    const ssize_t n =
-        ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  out.resize(done);
-  return out;
-}
-
 std::vector<std::byte> slice(const std::vector<std::byte>& data, std::size_t offset,
                              std::size_t length) {
   return {data.begin() + static_cast<std::ptrdiff_t>(offset),
@@ -140,7 +126,7 @@ class PlanTest : public ::testing::Test {
     EXPECT_EQ(p.offset, offset);
     EXPECT_EQ(p.length, expected.size());
     EXPECT_EQ(field(p.head, "Content-Length"), std::to_string(expected.size()));
-    EXPECT_TRUE(test::same_bytes(expected, read_range(p.file->get(), p.offset, p.length)));
+    EXPECT_TRUE(test::same_bytes(expected, test::read_range(p.file->get(), p.offset, p.length)));
   }
 
   // An inline error page for `status`, with or without its body.

@@ -6,12 +6,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
+#include <vector>
 
 #include "net/server.hpp"
 #include "support/test_support.hpp"
+#include "zcopy/endpoint.hpp"
 
 namespace zcopy::net {
 namespace {
@@ -57,16 +63,153 @@ class line_protocol final : public protocol {
   std::filesystem::path root_;
 };
 
+// What the loop told the protocols, shared with the test thread.
+struct recorder {
+  struct finish {
+    std::uint64_t body_bytes;
+    bool complete;
+    bool operator==(const finish&) const = default;
+  };
+  std::mutex mutex;
+  std::vector<finish> finished;
+  std::vector<std::string> peers;
+  std::atomic<int> timeouts{0};
+
+  std::vector<finish> finishes() {
+    std::lock_guard lock(mutex);
+    return finished;
+  }
+  // Waits (bounded, 10 s) until at least `n` finished() calls were seen.
+  std::vector<finish> wait_finishes(std::size_t n) {
+    for (int i = 0; i < 1000; ++i) {
+      {
+        std::lock_guard lock(mutex);
+        if (finished.size() >= n) return finished;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return finishes();
+  }
+};
+
+// line_protocol, with finished() and on_timeout() reported to a recorder.
+class recording_protocol final : public protocol {
+ public:
+  recording_protocol(std::filesystem::path root, std::shared_ptr<recorder> rec)
+      : inner_(std::move(root)), rec_(std::move(rec)) {}
+  std::size_t consume(std::string_view input, std::optional<reply>& out) override {
+    return inner_.consume(input, out);
+  }
+  std::optional<reply> on_timeout() override {
+    ++rec_->timeouts;
+    return inner_.on_timeout();
+  }
+  void finished(std::uint64_t body_bytes, bool complete) override {
+    std::lock_guard lock(rec_->mutex);
+    rec_->finished.push_back({body_bytes, complete});
+  }
+
+ private:
+  line_protocol inner_;
+  std::shared_ptr<recorder> rec_;
+};
+
+// An incremental protocol: it takes every byte it is given and keeps a partial line itself, so
+// the loop's `input` is empty while a request is half there; idle() says so.
+class holding_protocol final : public protocol {
+ public:
+  explicit holding_protocol(std::shared_ptr<recorder> rec) : rec_(std::move(rec)) {}
+  std::size_t consume(std::string_view input, std::optional<reply>& out) override {
+    const auto nl = input.find('\n');
+    if (nl == std::string_view::npos) {
+      held_ += input;
+      return input.size();
+    }
+    held_ += input.substr(0, nl);
+    reply r;
+    r.head = "ECHO ";
+    r.body = held_ + "\n";
+    held_.clear();
+    out = std::move(r);
+    return nl + 1;
+  }
+  bool idle() const override { return held_.empty(); }
+  std::optional<reply> on_timeout() override {
+    ++rec_->timeouts;
+    reply r;
+    r.head = "TIMEOUT\n";
+    return r;
+  }
+
+ private:
+  std::string held_;
+  std::shared_ptr<recorder> rec_;
+};
+
+// "RANGE <name> <offset> <length>\n" → that range of the file, with file_info filled in from the
+// protocol's own fstat (describe), as the HTTP session does.
+class described_protocol final : public protocol {
+ public:
+  described_protocol(std::filesystem::path root, std::shared_ptr<recorder> rec)
+      : root_(std::move(root)), rec_(std::move(rec)) {}
+  std::size_t consume(std::string_view input, std::optional<reply>& out) override {
+    const auto nl = input.find('\n');
+    if (nl == std::string_view::npos) return 0;
+    std::istringstream words{std::string(input.substr(0, nl))};
+    std::string verb, name;
+    std::uint64_t offset = 0, length = 0;
+    words >> verb >> name >> offset >> length;
+    reply r;
+    auto fd = unique_fd::open((root_ / name).c_str(), O_RDONLY | O_NONBLOCK);
+    if (verb != "RANGE" || !fd) {
+      r.head = "BAD\n";
+    } else {
+      struct stat st {};
+      ::fstat(fd->get(), &st);
+      r.file_info = describe(fd->get(), st, O_RDONLY | O_NONBLOCK);
+      r.head = "OK\n";
+      r.offset = offset;
+      r.length = length;
+      r.file = std::make_shared<const unique_fd>(std::move(*fd));
+    }
+    out = std::move(r);
+    return nl + 1;
+  }
+  void finished(std::uint64_t body_bytes, bool complete) override {
+    std::lock_guard lock(rec_->mutex);
+    rec_->finished.push_back({body_bytes, complete});
+  }
+
+ private:
+  std::filesystem::path root_;
+  std::shared_ptr<recorder> rec_;
+};
+
 class Server : public ::testing::Test {
  protected:
   void start(server_options o = {}) {
+    auto root = dir_.path();
+    start_with(std::move(o),
+               [root](std::string_view) { return std::make_unique<line_protocol>(root); });
+  }
+  void start_with(server_options o, protocol_factory factory) {
     if (o.listen.empty()) o.listen.push_back(*parse_address("127.0.0.1:0"));
     if (o.threads == 0) o.threads = 2;
-    auto root = dir_.path();
-    auto s = server::start(
-        std::move(o), [root](std::string_view) { return std::make_unique<line_protocol>(root); });
+    auto s = server::start(std::move(o), std::move(factory));
     ASSERT_TRUE(s) << s.error().message();
     server_ = std::move(*s);
+  }
+  // A factory of recording_protocol (line_protocol that reports to rec_), peers recorded.
+  protocol_factory recording_factory() {
+    auto root = dir_.path();
+    auto rec = rec_;
+    return [root, rec](std::string_view peer) {
+      {
+        std::lock_guard lock(rec->mutex);
+        rec->peers.emplace_back(peer);
+      }
+      return std::make_unique<recording_protocol>(root, rec);
+    };
   }
   unique_fd connect_client() {
     auto addr = parse_address(server_->addresses().at(0));
@@ -111,6 +254,7 @@ class Server : public ::testing::Test {
 
   test::temp_dir dir_;
   std::uint64_t seed_ = test::test_seed();
+  std::shared_ptr<recorder> rec_ = std::make_shared<recorder>();
   std::unique_ptr<server> server_;
 };
 
@@ -252,6 +396,151 @@ TEST_F(Server, GracefulStopFinishesReply) {
   EXPECT_TRUE(test::same_bytes(big, std::as_bytes(std::span(got))));
   server_->wait();
   EXPECT_TRUE(peer_closed(c.get()));
+}
+
+// finished() comes once per reply, complete, with the body bytes that followed the head: a file
+// body, an inline body, and none.
+TEST_F(Server, FinishedOncePerReplyWithBodyBytes) {
+  auto a = test::random_bytes(100'000, seed_);
+  test::write_file(dir_ / "a", a);
+  start_with({.threads = 1}, recording_factory());
+  auto c = connect_client();
+  send_text(c.get(), "FILE a\nhello\nFILE nope\nCLOSE\n");
+  EXPECT_EQ(read_line(c.get()), "SIZE 100000");
+  auto got = read_n(c.get(), a.size());
+  EXPECT_TRUE(test::same_bytes(a, std::as_bytes(std::span(got))));
+  EXPECT_EQ(read_line(c.get()), "ECHO hello");
+  EXPECT_EQ(read_line(c.get()), "MISSING");
+  EXPECT_EQ(read_line(c.get()), "BYE");
+  EXPECT_TRUE(peer_closed(c.get()));
+  wait_open(0);
+  using f = recorder::finish;
+  EXPECT_EQ(rec_->wait_finishes(4),
+            (std::vector<f>{{100'000, true}, {6, true}, {0, true}, {0, true}}));
+  server_->stop();
+  server_->wait();
+  EXPECT_EQ(rec_->finishes().size(), 4u);  // nothing more at exit
+}
+
+// A client that disconnects mid-body gets finished(complete=false) with the bytes that left.
+TEST_F(Server, FinishedIncompleteWhenClientLeavesMidBody) {
+  const std::size_t size = 16u << 20;
+  test::write_file(dir_ / "big", test::random_bytes(size, seed_));
+  start_with({.threads = 1}, recording_factory());
+  {
+    auto c = connect_client();
+    // Not below the loopback MSS (32 KiB): a window smaller than one segment stalls TCP itself.
+    int small_buf = 65536;
+    ::setsockopt(c.get(), SOL_SOCKET, SO_RCVBUF, &small_buf, sizeof small_buf);
+    send_text(c.get(), "FILE big\n");
+    EXPECT_EQ(read_line(c.get()), "SIZE 16777216");
+    EXPECT_EQ(read_n(c.get(), 1000).size(), 1000u);
+  }  // closed with unread data: the kernel resets the connection
+  wait_open(0);
+  auto calls = rec_->wait_finishes(1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_FALSE(calls[0].complete);
+  EXPECT_GE(calls[0].body_bytes, 1000u);
+  EXPECT_LT(calls[0].body_bytes, size);
+}
+
+// A protocol that holds a partial request itself (input empty, idle() false) gets the header
+// timeout, not the idle one: on_timeout is called and the connection closed.
+TEST_F(Server, NotIdleProtocolStartsTheHeaderTimeout) {
+  auto rec = rec_;
+  start_with({.threads = 1, .header_timeout = 300ms, .idle_timeout = 60s},
+             [rec](std::string_view) { return std::make_unique<holding_protocol>(rec); });
+  auto c = connect_client();
+  // A first request answered: the connection is now on the (long) idle timeout.
+  send_text(c.get(), "ping\n");
+  EXPECT_EQ(read_line(c.get()), "ECHO ping");
+  send_text(c.get(), "partial request");
+  // Bounded by the client's 10 s receive timeout; the idle timeout (60 s) would never get here.
+  EXPECT_EQ(read_line(c.get()), "TIMEOUT");
+  EXPECT_TRUE(peer_closed(c.get()));
+  EXPECT_EQ(rec->timeouts.load(), 1);
+  wait_open(0);
+}
+
+// A protocol that is idle with nothing in `input` is on the idle timeout: closed quietly, no
+// on_timeout answer.
+TEST_F(Server, IdleProtocolIsClosedQuietly) {
+  auto rec = rec_;
+  start_with({.threads = 1, .header_timeout = 60s, .idle_timeout = 300ms},
+             [rec](std::string_view) { return std::make_unique<holding_protocol>(rec); });
+  auto c = connect_client();
+  send_text(c.get(), "ping\n");
+  EXPECT_EQ(read_line(c.get()), "ECHO ping");
+  EXPECT_TRUE(peer_closed(c.get()));
+  EXPECT_EQ(rec->timeouts.load(), 0);
+}
+
+// tick runs on the worker threads (not the caller's) about once a second, and once more on each
+// worker as it exits.
+TEST_F(Server, TickRunsOnWorkersAndAtExit) {
+  struct ticks {
+    std::mutex mutex;
+    std::size_t count = 0;
+    std::set<std::thread::id> threads;
+  };
+  auto t = std::make_shared<ticks>();
+  server_options o;
+  o.threads = 2;
+  o.tick = [t] {
+    std::lock_guard lock(t->mutex);
+    ++t->count;
+    t->threads.insert(std::this_thread::get_id());
+  };
+  start(std::move(o));
+  std::size_t seen = 0;
+  for (int i = 0; i < 500 && seen == 0; ++i) {  // bounded: 5 s
+    std::this_thread::sleep_for(10ms);
+    std::lock_guard lock(t->mutex);
+    seen = t->count;
+  }
+  EXPECT_GT(seen, 0u);
+  {
+    std::lock_guard lock(t->mutex);
+    seen = t->count;
+  }
+  server_->stop(0ms);
+  server_->wait();
+  std::lock_guard lock(t->mutex);
+  EXPECT_GE(t->count, seen + 2);  // both workers, on their way out
+  EXPECT_EQ(t->threads.size(), 2u);
+  EXPECT_EQ(t->threads.count(std::this_thread::get_id()), 0u);
+}
+
+// A reply that comes with file_info (no classify in the loop) delivers the exact range.
+TEST_F(Server, ReplyWithFileInfoSendsTheRange) {
+  auto data = test::random_bytes(3'000'001, seed_);
+  test::write_file(dir_ / "f", data);
+  auto root = dir_.path();
+  auto rec = rec_;
+  start_with({.threads = 1}, [root, rec](std::string_view) {
+    return std::make_unique<described_protocol>(root, rec);
+  });
+  auto c = connect_client();
+  send_text(c.get(), "RANGE f 12345 2000000\nRANGE f 0 3000001\n");
+  EXPECT_EQ(read_line(c.get()), "OK");
+  auto first = read_n(c.get(), 2'000'000);
+  EXPECT_TRUE(
+      test::same_bytes(std::span(data).subspan(12345, 2'000'000), std::as_bytes(std::span(first))));
+  EXPECT_EQ(read_line(c.get()), "OK");
+  auto second = read_n(c.get(), data.size());
+  EXPECT_TRUE(test::same_bytes(data, std::as_bytes(std::span(second))));
+  using f = recorder::finish;
+  EXPECT_EQ(rec->wait_finishes(2), (std::vector<f>{{2'000'000, true}, {3'000'001, true}}));
+}
+
+// The factory is given the client's address without the port.
+TEST_F(Server, FactoryGetsThePeerAddressWithoutPort) {
+  start_with({.threads = 1}, recording_factory());
+  auto c = connect_client();
+  send_text(c.get(), "x\n");
+  EXPECT_EQ(read_line(c.get()), "ECHO x");
+  std::lock_guard lock(rec_->mutex);
+  EXPECT_EQ(rec_->peers, std::vector<std::string>{"127.0.0.1"});
 }
 
 // Addresses: IPv4, [IPv6], port 0 resolved; malformed ones refused.

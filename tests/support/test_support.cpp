@@ -71,6 +71,19 @@ unique_fd write_file(const std::filesystem::path& path, std::span<const std::byt
   return open_or_die(path, flags);
 }
 
+std::vector<std::byte> read_range(int fd, std::uint64_t offset, std::uint64_t length) {
+  std::vector<std::byte> out(length);
+  std::size_t done = 0;
+  while (done < length) {
+    const ssize_t n =
+        ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
 std::vector<std::byte> read_fd_to_end(int fd) {
   std::vector<std::byte> out;
   std::array<std::byte, 65536> buf;

@@ -47,6 +47,9 @@ unique_fd write_file(const std::filesystem::path& path, std::span<const std::byt
                      int flags = O_RDONLY);
 std::vector<std::byte> read_file(const std::filesystem::path& path);
 std::vector<std::byte> read_fd_to_end(int fd);
+// [offset, offset + length) of `fd` read with pread (the descriptor's position is left alone);
+// shorter when the file ends first.
+std::vector<std::byte> read_range(int fd, std::uint64_t offset, std::uint64_t length);
 unique_fd open_or_die(const std::filesystem::path& path, int flags, mode_t mode = 0644);
 
 // Compares two byte sequences and reports the first difference (not the whole buffers).

@@ -218,6 +218,100 @@ TEST(Classify, BadDescriptorIsEbadf) {
   EXPECT_EQ(closed.error(), std::errc::bad_file_descriptor);
 }
 
+// --- describe -------------------------------------------------------------------------------
+
+struct stat stat_with_mode(mode_t mode) {
+  struct stat st {};
+  st.st_mode = mode | 0644;
+  st.st_dev = 0x0803;
+  st.st_ino = 424242;
+  st.st_blksize = 4096;
+  return st;
+}
+
+// describe() takes everything from the caller's stat and flags: not a single system call.
+TEST(Describe, MakesNoSystemCall) {
+  struct stat st = stat_with_mode(S_IFREG);
+  st.st_size = 123'456;
+  st.st_blocks = 200;
+  const auto before = thread_syscall_counts();
+  endpoint_info info = describe(7, st, O_RDONLY | O_NONBLOCK);
+  const auto delta = thread_syscall_counts() - before;
+  EXPECT_EQ(delta.total(), 0u);
+  EXPECT_EQ(info.fd, 7);
+  EXPECT_EQ(info.kind, endpoint_kind::regular_file);
+  EXPECT_EQ(info.size, 123'456u);
+  EXPECT_EQ(info.allocated_bytes, 200u * 512);
+  EXPECT_EQ(info.device, st.st_dev);
+  EXPECT_EQ(info.inode, st.st_ino);
+  EXPECT_EQ(info.block_size, 4096);
+  EXPECT_EQ(info.status_flags, O_RDONLY | O_NONBLOCK);
+  EXPECT_TRUE(info.nonblocking());
+  EXPECT_TRUE(info.may_have_holes());  // fewer blocks than bytes
+}
+
+// The file type in st_mode picks the kind; only regular files get a size.
+TEST(Describe, KindFollowsTheFileType) {
+  struct case_ {
+    mode_t type;
+    endpoint_kind kind;
+  };
+  const case_ cases[] = {
+      {S_IFREG, endpoint_kind::regular_file}, {S_IFSOCK, endpoint_kind::socket},
+      {S_IFIFO, endpoint_kind::pipe},         {S_IFCHR, endpoint_kind::char_device},
+      {S_IFBLK, endpoint_kind::block_device}, {S_IFDIR, endpoint_kind::other},
+      {S_IFLNK, endpoint_kind::other},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(to_string(c.kind));
+    struct stat st = stat_with_mode(c.type);
+    st.st_size = 999;
+    const auto before = thread_syscall_counts().total();
+    endpoint_info info = describe(3, st, O_RDWR);
+    EXPECT_EQ(thread_syscall_counts().total(), before);
+    EXPECT_EQ(info.kind, c.kind);
+    EXPECT_EQ(info.size, c.type == S_IFREG ? 999u : 0u);
+  }
+}
+
+// A stream socket described from an accept (S_IFSOCK, O_RDWR | O_NONBLOCK) is what the event
+// loop hands the engine: a non-blocking stream, not seekable.
+TEST(Describe, AcceptedSocketIsANonblockingStream) {
+  struct stat st {};
+  st.st_mode = S_IFSOCK;
+  endpoint_info info = describe(5, st, O_RDWR | O_NONBLOCK);
+  EXPECT_EQ(info.kind, endpoint_kind::socket);
+  EXPECT_TRUE(info.is_stream());
+  EXPECT_FALSE(info.is_seekable());
+  EXPECT_TRUE(info.nonblocking());
+  EXPECT_FALSE(info.append_only());
+}
+
+// On real descriptors describe() agrees with classify() for the kinds it covers.
+TEST(Describe, AgreesWithClassify) {
+  temp_dir dir;
+  unique_fd file = test::write_file(dir / "f", random_bytes(20'000, test_seed() + 7));
+  pipe_fds p = make_pipe(O_NONBLOCK);
+  socket_pair s = tcp_pair();
+  for (int fd : {file.get(), p.read.get(), p.write.get(), s.first.get()}) {
+    SCOPED_TRACE(fd);
+    endpoint_info want = classify_or_die(fd);
+    struct stat st {};
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    const int flags = ::fcntl(fd, F_GETFL);
+    ASSERT_NE(flags, -1);
+    endpoint_info got = describe(fd, st, flags);
+    EXPECT_EQ(got.fd, want.fd);
+    EXPECT_EQ(got.kind, want.kind);
+    EXPECT_EQ(got.size, want.size);
+    EXPECT_EQ(got.device, want.device);
+    EXPECT_EQ(got.inode, want.inode);
+    EXPECT_EQ(got.block_size, want.block_size);
+    EXPECT_EQ(got.allocated_bytes, want.allocated_bytes);
+    EXPECT_EQ(got.status_flags, want.status_flags);
+  }
+}
+
 // --- plan_for -------------------------------------------------------------------------------
 
 class PlanFor : public ::testing::Test {

@@ -1,5 +1,6 @@
 // The engine's semantics: positions, offsets, lengths, truncation, cancellation, progress,
 // pseudo-files, holes, and what it refuses.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 
 #include "support/test_support.hpp"
 #include "transfer/state.hpp"
+#include "zcopy/endpoint.hpp"
 #include "zcopy/error.hpp"
 #include "zcopy/transfer.hpp"
 
@@ -338,6 +340,93 @@ TEST_F(Engine, ResultCountsSyscalls) {
   EXPECT_EQ(r.syscalls, delta.total());
   EXPECT_EQ(delta[syscall_kind::pread], 3u);  // the size is known: no extra read to see the end
   EXPECT_EQ(delta[syscall_kind::pwrite], 3u);
+}
+
+// create() from endpoints already described (as the event loop does): no fstat or fcntl,
+// and the bytes of [offset, offset + length) reach the socket exactly.
+TEST_F(Engine, CreateFromDescribedEndpointsSendsTheRightBytes) {
+  auto data = random_bytes(3'000'017, seed_);
+  auto file = test::write_file(dir_ / "src", data, O_RDONLY | O_NONBLOCK);
+  auto pair = loopback_tcp_pair();
+  ASSERT_TRUE(pair) << pair.error().message();
+  struct stat st {};
+  ASSERT_EQ(::fstat(file.get(), &st), 0);
+  const endpoint_info source = describe(file.get(), st, O_RDONLY | O_NONBLOCK);
+  struct stat socket_stat {};
+  socket_stat.st_mode = S_IFSOCK;
+  const endpoint_info sink = describe(pair->first.get(), socket_stat, O_RDWR);
+
+  const std::uint64_t offset = 12'345;
+  const std::uint64_t length = data.size() - offset - 1'000;
+  test::drainer reader(pair->second.get(), true, 256 * 1024, length);
+  const auto before = thread_syscall_counts();
+  auto job = transfer_job::create(source, sink, {.length = length, .source_offset = offset});
+  const auto delta = thread_syscall_counts() - before;
+  ASSERT_TRUE(job) << job.error().message();
+  EXPECT_EQ(delta[syscall_kind::fstat], 0u);
+  EXPECT_EQ(delta[syscall_kind::fcntl], 0u);
+  EXPECT_EQ(delta[syscall_kind::statx], 0u);
+  EXPECT_EQ(delta[syscall_kind::getsockopt], 0u);
+  EXPECT_EQ(delta.total(), 0u);  // explicit offset, socket sink: nothing to ask the kernel
+  EXPECT_EQ(job->source().kind, endpoint_kind::regular_file);
+  EXPECT_EQ(job->sink().kind, endpoint_kind::socket);
+  EXPECT_EQ(job->result().syscalls, 0u);
+
+  transfer_result r = job->run();
+  ASSERT_TRUE(r.ok()) << r.error.message();
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.bytes, length);
+  pair->first.reset();  // EOF for the reader
+  auto got = reader.finish();
+  ASSERT_EQ(got.size(), length);
+  EXPECT_TRUE(same_bytes(std::span(data).subspan(offset, length), got));
+}
+
+// Without a source offset create() starts at the file's current position: one lseek, still no
+// fstat or fcntl.
+TEST_F(Engine, CreateFromDescribedEndpointsUsesTheCurrentPosition) {
+  auto data = random_bytes(500'000, seed_ + 3);
+  auto file = test::write_file(dir_ / "src", data);
+  ASSERT_EQ(::lseek(file.get(), 777, SEEK_SET), 777);
+  auto pair = loopback_tcp_pair();
+  ASSERT_TRUE(pair) << pair.error().message();
+  struct stat st {};
+  ASSERT_EQ(::fstat(file.get(), &st), 0);
+  struct stat socket_stat {};
+  socket_stat.st_mode = S_IFSOCK;
+  test::drainer reader(pair->second.get());
+  const auto before = thread_syscall_counts();
+  auto job = transfer_job::create(describe(file.get(), st, O_RDONLY),
+                                  describe(pair->first.get(), socket_stat, O_RDWR));
+  const auto delta = thread_syscall_counts() - before;
+  ASSERT_TRUE(job) << job.error().message();
+  EXPECT_EQ(delta[syscall_kind::fstat], 0u);
+  EXPECT_EQ(delta[syscall_kind::fcntl], 0u);
+  EXPECT_LE(delta[syscall_kind::lseek], 1u);
+  transfer_result r = job->run();
+  ASSERT_TRUE(r.ok()) << r.error.message();
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.bytes, data.size() - 777);
+  pair->first.reset();
+  auto got = reader.finish();
+  EXPECT_TRUE(same_bytes(std::span(data).subspan(777), got));
+}
+
+// The access modes in the described flags are checked as classify()'s would be.
+TEST_F(Engine, CreateFromDescribedEndpointsChecksAccessModes) {
+  auto file = test::write_file(dir_ / "src", random_bytes(100, seed_));
+  struct stat st {};
+  ASSERT_EQ(::fstat(file.get(), &st), 0);
+  struct stat socket_stat {};
+  socket_stat.st_mode = S_IFSOCK;
+  const endpoint_info sock = describe(99, socket_stat, O_RDWR);
+  auto write_only_source = transfer_job::create(describe(file.get(), st, O_WRONLY), sock);
+  ASSERT_FALSE(write_only_source);
+  EXPECT_EQ(write_only_source.error(), std::errc::bad_file_descriptor);
+  auto read_only_sink =
+      transfer_job::create(describe(file.get(), st, O_RDONLY), describe(98, socket_stat, O_RDONLY));
+  ASSERT_FALSE(read_only_sink);
+  EXPECT_EQ(read_only_sink.error(), std::errc::bad_file_descriptor);
 }
 
 }  // namespace
