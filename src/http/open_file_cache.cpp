@@ -25,6 +25,7 @@ open_file open_file_cache::lookup(int root_fd, std::string_view path, resolve_op
       out.status = resolve_status::file;
       out.fd = it->fd;
       out.st = it->st;
+      out.small_body = it->small_body;
       return out;
     }
     erase(it);
@@ -37,7 +38,16 @@ open_file open_file_cache::lookup(int root_fd, std::string_view path, resolve_op
     ++stats_.evictions;
     erase(std::prev(entries_.end()));
   }
-  entries_.push_front(entry{std::string(path), out.fd, out.st, now});
+  const auto size = static_cast<std::uint64_t>(out.st.st_size);
+  if (size > 0 && size <= settings_.small_file_limit) {
+    // No SIGBUS guard: only the kernel reads this mapping (sendmsg), and it reports a truncated
+    // file as EFAULT.
+    if (auto m = mapping::map(out.fd->get(), map_access::read_only, 0, std::nullopt,
+                              map_options{.populate = false, .guard = false})) {
+      out.small_body = std::make_shared<const mapping>(std::move(*m));
+    }
+  }
+  entries_.push_front(entry{std::string(path), out.fd, out.st, out.small_body, now});
   index_.emplace(entries_.front().path, entries_.begin());
   return out;
 }

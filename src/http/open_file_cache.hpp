@@ -15,9 +15,13 @@
 // (a file that shrank ends its response early; the event loop closes that connection). nginx's
 // open_file_cache_valid defaults to 60 s; we keep it short.
 //
+// Small files (up to 16 KiB) are also mapped once per entry, so a hit can go out as head and body
+// in a single sendmsg: below that size a system call and a TCP transmit cost more than copying
+// the bytes (the sendfile path needs sendmsg for the head plus sendfile for the body).
+//
 // Entries are keyed by path alone: a cache serves one ROOT with one set of resolve_options (one
-// server). One cache per worker thread: no locks. Bounded by `max_entries` (least recently used goes
-// first); `expire` drops stale entries so idle workers do not hold descriptors.
+// server). One cache per worker thread: no locks. Bounded by `max_entries` (least recently used
+// goes first); `expire` drops stale entries so idle workers do not hold descriptors.
 #pragma once
 
 #include <chrono>
@@ -30,6 +34,7 @@
 #include <unordered_map>
 
 #include "http/resolve.hpp"
+#include "zcopy/mapping.hpp"
 
 namespace zcopy::http {
 
@@ -39,6 +44,11 @@ struct open_file {
   std::shared_ptr<const unique_fd> fd;
   struct stat st {};
   std::error_code error;
+  // Small files from the cache (1 .. small_file_limit bytes): a read-only shared mapping of the
+  // whole file, so the event loop can send head and body in one sendmsg. It shows the page cache
+  // as it is now (no stale copy); the kernel reads it, never user code, so a file truncated under
+  // it makes sendmsg fail with EFAULT (the response ends early) instead of raising SIGBUS.
+  std::shared_ptr<const mapping> small_body;
 };
 
 // resolve() without a cache, in the same shape.
@@ -51,6 +61,8 @@ class open_file_cache {
   struct settings {
     std::size_t max_entries = 1024;
     std::chrono::milliseconds valid{1000};
+    // Files up to this size also get a mapping (open_file::small_body); 0: never.
+    std::size_t small_file_limit = 16 * 1024;
   };
 
   struct statistics {
@@ -78,6 +90,7 @@ class open_file_cache {
     std::string path;
     std::shared_ptr<const unique_fd> fd;
     struct stat st {};
+    std::shared_ptr<const mapping> small_body;
     clock::time_point created;
   };
   using entry_list = std::list<entry>;  // most recently used first

@@ -126,7 +126,11 @@ response_plan serve_file(const request& req, const serve_options& options, open_
   fields.status = out.status;
   fields.content_length = out.length;
   out.head = build_head(fields);
-  if (!head_only && out.length > 0) {
+  if (!head_only && out.length > 0 && options.small_bodies_inline && file.small_body &&
+      out.offset + out.length <= file.small_body->size()) {
+    out.mapped_body = file.small_body->bytes().subspan(out.offset, out.length);
+    out.mapped_owner = std::move(file.small_body);
+  } else if (!head_only && out.length > 0) {
     out.file = std::move(file.fd);
     out.file_stat = file.st;
     out.send_file = true;

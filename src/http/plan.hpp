@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <system_error>
 
@@ -41,6 +42,9 @@ struct serve_options {
   bool show_hidden = false;
   const mime_table* mime = nullptr;  // nullptr: mime_table::system()
   open_file_cache* cache = nullptr;  // the worker's cache of open files; nullptr: none
+  // Send small cached files' bodies with the head in one sendmsg from their mapping, not with
+  // sendfile (off when an engine is forced: comparisons then measure that engine alone).
+  bool small_bodies_inline = true;
 };
 
 struct response_plan {
@@ -49,6 +53,10 @@ struct response_plan {
   std::string body;  // inline body (errors, listings); empty for files and for HEAD
   std::shared_ptr<const unique_fd> file;  // the file to send from, when send_file (maybe cached)
   struct stat file_stat {};               // its stat, as looked up
+  // Instead of send_file: the body's bytes in a mapping of a small cached file (see
+  // open_file_cache.hpp), sent with the head in one sendmsg; kept alive by `mapped_owner`.
+  std::span<const std::byte> mapped_body;
+  std::shared_ptr<const mapping> mapped_owner;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
   bool send_file = false;  // false for HEAD, 304, errors and empty ranges of nothing

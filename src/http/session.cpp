@@ -26,7 +26,10 @@ net::reply session::to_reply(response_plan plan) {
   net::reply r;
   r.head = std::move(plan.head);
   r.body = std::move(plan.body);
-  if (plan.send_file) {
+  if (!plan.mapped_body.empty()) {
+    r.borrowed_body = plan.mapped_body;
+    r.borrowed_owner = std::move(plan.mapped_owner);
+  } else if (plan.send_file) {
     r.file_info = describe(plan.file->get(), plan.file_stat, O_RDONLY | O_NONBLOCK);
     r.file = std::move(plan.file);
     r.offset = plan.offset;

@@ -150,14 +150,22 @@ server::worker::send_state server::worker::send_reply(connection& c) {
   const bool has_file = r.file && *r.file && r.length > 0;
   // Head and inline body in one call; MSG_MORE keeps a small head in the same segment as the
   // first file bytes that follow (nginx's tcp_nopush, without the extra setsockopt calls).
-  while (c.head_sent < r.head.size() || c.body_sent < r.body.size()) {
-    iovec iov[2];
+  // The in-memory body: inline text, or borrowed bytes (a small file's mapping).
+  const std::size_t memory_body = r.body.size() + r.borrowed_body.size();
+  while (c.head_sent < r.head.size() || c.body_sent < memory_body) {
+    iovec iov[3];
     int n = 0;
     if (c.head_sent < r.head.size()) {
       iov[n++] = {r.head.data() + c.head_sent, r.head.size() - c.head_sent};
     }
     if (c.body_sent < r.body.size()) {
       iov[n++] = {r.body.data() + c.body_sent, r.body.size() - c.body_sent};
+    }
+    if (const std::size_t from = std::max(c.body_sent, r.body.size()) - r.body.size();
+        from < r.borrowed_body.size()) {
+      // iovec wants a non-const pointer; sendmsg only reads.
+      iov[n++] = {const_cast<std::byte*>(r.borrowed_body.data()) + from,
+                  r.borrowed_body.size() - from};
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -166,6 +174,10 @@ server::worker::send_state server::worker::send_reply(connection& c) {
     if (!w) {
       if (w.error() == std::errc::resource_unavailable_try_again) return send_state::blocked;
       c.failure = w.error();
+      // A borrowed body is a file's mapping: EFAULT means the file shrank under it.
+      if (c.failure == std::errc::bad_address && !r.borrowed_body.empty()) {
+        c.failure = make_error_code(errc::source_truncated);
+      }
       return send_state::failed;
     }
     std::size_t sent = *w;

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -34,6 +35,10 @@ namespace zcopy::net {
 struct reply {
   std::string head;
   std::string body;
+  // A body in memory the reply does not own (a mapping), sent right after `body`, kept alive by
+  // `borrowed_owner` until the reply is over.
+  std::span<const std::byte> borrowed_body;
+  std::shared_ptr<const void> borrowed_owner;
   // The file body's descriptor, owned by this reply or shared (a cache of open files): it stays
   // open until the last owner lets go.
   std::shared_ptr<const unique_fd> file;

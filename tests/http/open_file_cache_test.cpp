@@ -321,5 +321,36 @@ TEST_F(OpenFileCache, CachedDescriptorReadsTheFileBytes) {
   EXPECT_EQ(cache.stats().hits, 3u);
 }
 
+// Files up to small_file_limit carry a mapping of their bytes (for head + body in one
+// sendmsg); larger files and a zero limit do not, and a hit shares the same mapping.
+TEST_F(OpenFileCache, SmallFilesCarryAMappingOfTheirBytes) {
+  open_file_cache cache({.max_entries = 8, .valid = 1000ms, .small_file_limit = 16 * 1024});
+  open_file small = look(cache, "/b.bin", t0_);
+  ASSERT_EQ(small.status, resolve_status::file);
+  ASSERT_TRUE(small.small_body);
+  EXPECT_TRUE(test::same_bytes(b_, small.small_body->bytes()));
+  open_file again = look(cache, "/b.bin", t0_ + 10ms);
+  EXPECT_EQ(again.small_body.get(), small.small_body.get());
+
+  open_file large = look(cache, "/a.bin", t0_);
+  ASSERT_EQ(large.status, resolve_status::file);
+  EXPECT_FALSE(large.small_body);
+
+  open_file_cache no_maps({.max_entries = 8, .valid = 1000ms, .small_file_limit = 0});
+  EXPECT_FALSE(look(no_maps, "/c.bin", t0_).small_body);
+}
+
+// The mapping shows the file as it is now: bytes changed in place are seen at once.
+TEST_F(OpenFileCache, SmallBodyMappingSeesChangesInPlace) {
+  open_file_cache cache({.max_entries = 8, .valid = 10s});
+  open_file first = look(cache, "/c.bin", t0_);
+  ASSERT_TRUE(first.small_body);
+  auto changed = test::random_bytes(c_.size(), test::test_seed() + 99);
+  auto fd = test::open_or_die(root_path_ / "c.bin", O_WRONLY);
+  ASSERT_EQ(::pwrite(fd.get(), changed.data(), changed.size(), 0),
+            static_cast<ssize_t>(changed.size()));
+  EXPECT_TRUE(test::same_bytes(changed, look(cache, "/c.bin", t0_ + 1ms).small_body->bytes()));
+}
+
 }  // namespace
 }  // namespace zcopy::http

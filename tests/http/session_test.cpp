@@ -68,6 +68,8 @@ class Session : public ::testing::Test {
     log_.emplace(std::move(*log));
     settings_.serve.root_fd = root_.get();
     settings_.serve.mime = &mime_;
+    // Most tests look at the sendfile path; SmallCachedBodiesGoInline turns this back on.
+    settings_.serve.small_bodies_inline = false;
   }
   void TearDown() override {
     session_.reset();
@@ -445,6 +447,35 @@ TEST_F(Session, FailedBodiesFromTheFileGoToStderrButClientResetsDoNot) {
   EXPECT_NE(err.find("127.0.0.1 \"/f.bin\": body cut short after 4096 bytes"), std::string::npos)
       << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
+
+// With small_bodies_inline a small cached file's body is borrowed from its mapping (no file
+// descriptor in the reply), whole or as the requested range; HEAD still has no body.
+TEST_F(Session, SmallCachedBodiesGoInline) {
+  settings_.serve.small_bodies_inline = true;
+  session& s = open_session();
+  std::optional<net::reply> out;
+  std::string req = get("/f.bin");
+  ASSERT_EQ(s.consume(req, out), req.size());
+  ASSERT_TRUE(out);
+  EXPECT_FALSE(out->file);
+  EXPECT_TRUE(out->borrowed_owner);
+  EXPECT_TRUE(test::same_bytes(data_, out->borrowed_body));
+
+  out.reset();
+  req = "GET /f.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100-199\r\n\r\n";
+  ASSERT_EQ(s.consume(req, out), req.size());
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 206 Partial Content");
+  EXPECT_TRUE(test::same_bytes(std::span(data_).subspan(100, 100), out->borrowed_body));
+
+  out.reset();
+  req = "HEAD /f.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(s.consume(req, out), req.size());
+  ASSERT_TRUE(out);
+  EXPECT_TRUE(out->borrowed_body.empty());
+  EXPECT_FALSE(out->file);
+  EXPECT_TRUE(has_field(out->head, "Content-Length: 10000"));
 }
 
 }  // namespace

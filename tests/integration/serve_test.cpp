@@ -885,6 +885,30 @@ TEST_F(Serve, FileReplacedOnDisk) {
   }
 }
 
+// A small cached file (sent from its mapping with the head) truncated in place while its cache
+// entry is still trusted: that response ends early (never wrong bytes, never a crash), the error
+// goes to stderr, other requests are served, and after the entry expires the new size is served.
+TEST_F(Serve, SmallCachedFileTruncatedInPlace) {
+  auto data = put("small.bin", 8000, 21);
+  auto other = put("other.bin", 3000, 22);
+  ASSERT_TRUE(start({"--open-file-cache-valid", "0.5"}));
+  auto r = run_curl({}, {server_->url("/small.bin")});
+  ASSERT_TRUE(same_bytes(data, r.body()));
+  ASSERT_EQ(::truncate((root() / "small.bin").c_str(), 100), 0);
+  r = run_curl({}, {server_->url("/small.bin")});
+  // Whatever arrived is a prefix of the old bytes, and never the whole of them.
+  ASSERT_FALSE(r.bodies.empty());
+  EXPECT_LT(r.body().size(), data.size());
+  EXPECT_TRUE(same_bytes(std::span(data).first(r.body().size()), r.body()));
+  EXPECT_TRUE(same_bytes(other, run_curl({}, {server_->url("/other.bin")}).body()));
+  std::this_thread::sleep_for(1200ms);
+  r = run_curl({}, {server_->url("/small.bin")});
+  EXPECT_EQ(r.head().get("content-length"), "100");
+  EXPECT_TRUE(same_bytes(std::span(data).first(100), r.body()));
+  EXPECT_NE(server_->process().err().find("truncated"), std::string::npos)
+      << server_->process().err();
+}
+
 // SIGTERM: a large response in flight completes, then the server exits 0.
 TEST_F(Serve, SigtermFinishesInFlightResponse) {
   const std::size_t size = 64u << 20;

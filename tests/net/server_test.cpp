@@ -24,6 +24,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The body of the last "BORROW n" reply: a test checks that the loop lets go of it.
+std::mutex borrowed_mutex;
+std::weak_ptr<const std::vector<std::byte>> last_borrowed;
+constexpr std::uint64_t borrowed_seed = 0x5eed;
+
 class line_protocol final : public protocol {
  public:
   explicit line_protocol(std::filesystem::path root) : root_(std::move(root)) {}
@@ -43,6 +48,15 @@ class line_protocol final : public protocol {
       } else {
         r.head = "MISSING\n";
       }
+    } else if (line.starts_with("BORROW ")) {
+      // A body the reply does not own (as a mapping would be), kept alive by borrowed_owner.
+      auto data = std::make_shared<const std::vector<std::byte>>(
+          test::random_bytes(std::stoul(std::string(line.substr(7))), borrowed_seed));
+      r.head = "SIZE " + std::to_string(data->size()) + "\n";
+      r.borrowed_body = std::span(*data);
+      r.borrowed_owner = data;
+      std::lock_guard lock(borrowed_mutex);
+      last_borrowed = data;
     } else if (line == "CLOSE") {
       r.head = "BYE\n";
       r.close = true;
@@ -544,6 +558,29 @@ TEST_F(Server, FactoryGetsThePeerAddressWithoutPort) {
 }
 
 // Addresses: IPv4, [IPv6], port 0 resolved; malformed ones refused.
+// A borrowed body larger than the socket buffer goes out whole (resumed on EPOLLOUT after
+// partial sends, head first), and the loop releases its owner once the reply is over.
+TEST_F(Server, BorrowedBodyIsSentWholeAndReleased) {
+  start({.threads = 1});
+  auto c = connect_client();
+  const std::size_t n = 3'000'000 + 17;
+  send_text(c.get(), "BORROW " + std::to_string(n) + "\nping\n");
+  EXPECT_EQ(read_line(c.get()), "SIZE " + std::to_string(n));
+  const std::string body = read_n(c.get(), n);
+  EXPECT_TRUE(
+      test::same_bytes(test::random_bytes(n, borrowed_seed), std::as_bytes(std::span(body))));
+  EXPECT_EQ(read_line(c.get()), "ECHO ping");
+  bool released = false;
+  for (int i = 0; i < 200 && !released; ++i) {
+    {
+      std::lock_guard lock(borrowed_mutex);
+      released = last_borrowed.expired();
+    }
+    if (!released) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(released);
+}
+
 TEST(ListenAddress, Parses) {
   EXPECT_TRUE(parse_address("127.0.0.1:8080"));
   EXPECT_TRUE(parse_address("[::1]:0"));

@@ -112,6 +112,8 @@ int run_serve(const serve_flags& f) {
   settings.serve.follow_symlinks = f.follow_symlinks;
   settings.serve.show_hidden = f.show_hidden;
   settings.serve.mime = &http::mime_table::system();  // loaded now, not on the first request
+  // A forced engine sends every body itself, so that comparisons measure it alone.
+  settings.serve.small_bodies_inline = *engine == method::automatic;
   settings.max_requests = f.max_requests;
   const http::open_file_cache::settings cache_settings{.max_entries = f.open_file_cache,
                                                        .valid = to_ms(f.open_file_cache_valid)};
