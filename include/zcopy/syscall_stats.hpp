@@ -65,6 +65,20 @@ enum class syscall_kind : unsigned {
   epoll_create1,
   epoll_ctl,
   epoll_wait,
+  fstatat,
+  mkdirat,
+  unlinkat,
+  renameat2,
+  symlinkat,
+  readlinkat,
+  linkat,
+  mknodat,
+  fchmod,
+  fchmodat,
+  fchown,
+  fchownat,
+  utimensat,  // futimens(3) is utimensat with no path: counted here too
+  getdents64,
   other,
   count_  // not a call: the number of kinds
 };

@@ -84,6 +84,10 @@ struct transfer_options {
   std::size_t chunk_size = 0;  // bytes per call; 0: the method's default (read_write: 128 KiB)
   std::size_t step_limit = 0;  // bytes per run() at most (event loops); 0: no limit
   bool keep_holes = true;      // file → file: holes in the source stay holes (SEEK_DATA/HOLE)
+  // false: the automatic chain (and a forced method's fallbacks) leave reflink out, so the data
+  // is really copied (cp --reflink=never). copy_file_range itself may still share extents where
+  // the filesystem offers it (the VFS clones first on XFS and btrfs).
+  bool allow_reflink = true;
   // Called after every step with the bytes moved so far. When set (or `stop` can be requested)
   // steps are at most 8 MiB so that progress and cancellation stay responsive.
   std::function<void(std::uint64_t moved)> on_progress;

@@ -68,6 +68,26 @@ hook_table make_real_hooks() noexcept {
   t.epoll_create1 = ::epoll_create1;
   t.epoll_ctl = ::epoll_ctl;
   t.epoll_wait = ::epoll_wait;
+  t.fstatat = ::fstatat;
+  t.mkdirat = ::mkdirat;
+  t.unlinkat = ::unlinkat;
+  t.renameat2 = ::renameat2;
+  t.symlinkat = ::symlinkat;
+  t.readlinkat = ::readlinkat;
+  t.linkat = ::linkat;
+  t.mknodat = ::mknodat;
+  t.fchmod = ::fchmod;
+  t.fchmodat = ::fchmodat;
+  t.fchown = ::fchown;
+  t.fchownat = ::fchownat;
+  // glibc's utimensat refuses a null path (EINVAL); the kernel takes it as "the descriptor
+  // itself", which is what futimens needs.
+  t.utimensat = [](int dirfd, const char* path, const timespec* times, int flags) -> int {
+    return static_cast<int>(::syscall(SYS_utimensat, dirfd, path, times, flags));
+  };
+  t.getdents64 = [](int fd, void* buf, size_t size) -> ssize_t {
+    return ::syscall(SYS_getdents64, fd, buf, size);
+  };
   return t;
 }
 
@@ -345,6 +365,64 @@ result<int> epoll_wait(int epfd, epoll_event* events, int max_events, int timeou
   return r;
 }
 
+result<struct stat> fstatat(int dirfd, const char* path, int flags) {
+  struct stat st {};
+  if (int r =
+          retry(syscall_kind::fstatat, [&] { return live_table.fstatat(dirfd, path, &st, flags); });
+      r < 0) {
+    return fail(errno);
+  }
+  return st;
+}
+result<void> mkdirat(int dirfd, const char* path, mode_t mode) {
+  return ZCOPY_VOID_CALL(mkdirat, dirfd, path, mode);
+}
+result<void> unlinkat(int dirfd, const char* path, int flags) {
+  return ZCOPY_VOID_CALL(unlinkat, dirfd, path, flags);
+}
+result<void> renameat2(int old_dirfd, const char* old_path, int new_dirfd, const char* new_path,
+                       unsigned flags) {
+  return ZCOPY_VOID_CALL(renameat2, old_dirfd, old_path, new_dirfd, new_path, flags);
+}
+result<void> symlinkat(const char* target, int dirfd, const char* path) {
+  return ZCOPY_VOID_CALL(symlinkat, target, dirfd, path);
+}
+result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t size) {
+  return ZCOPY_SIZE_CALL(readlinkat, dirfd, path, buf, size);
+}
+result<void> linkat(int old_dirfd, const char* old_path, int new_dirfd, const char* new_path,
+                    int flags) {
+  return ZCOPY_VOID_CALL(linkat, old_dirfd, old_path, new_dirfd, new_path, flags);
+}
+result<void> mknodat(int dirfd, const char* path, mode_t mode, dev_t device) {
+  return ZCOPY_VOID_CALL(mknodat, dirfd, path, mode, device);
+}
+result<void> fchmod(int fd, mode_t mode) {
+  return ZCOPY_VOID_CALL(fchmod, fd, mode);
+}
+result<void> fchmodat(int dirfd, const char* path, mode_t mode, int flags) {
+  return ZCOPY_VOID_CALL(fchmodat, dirfd, path, mode, flags);
+}
+result<void> fchown(int fd, uid_t uid, gid_t gid) {
+  return ZCOPY_VOID_CALL(fchown, fd, uid, gid);
+}
+result<void> fchownat(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
+  return ZCOPY_VOID_CALL(fchownat, dirfd, path, uid, gid, flags);
+}
+result<void> utimensat(int dirfd, const char* path, const timespec times[2], int flags) {
+  return ZCOPY_VOID_CALL(utimensat, dirfd, path, times, flags);
+}
+result<void> futimens(int fd, const timespec times[2]) {
+  return ZCOPY_VOID_CALL(utimensat, fd, nullptr, times, 0);
+}
+result<size_t> getdents64(int fd, void* buf, size_t size) {
+  return ZCOPY_SIZE_CALL(getdents64, fd, buf, size);
+}
+mode_t umask(mode_t mask) noexcept {
+  count(syscall_kind::other);
+  return ::umask(mask);
+}
+
 #undef ZCOPY_SIZE_CALL
 #undef ZCOPY_VOID_CALL
 
@@ -447,6 +525,20 @@ std::string_view syscall_name(syscall_kind kind) noexcept {
                                                                              "epoll_create1",
                                                                              "epoll_ctl",
                                                                              "epoll_wait",
+                                                                             "fstatat",
+                                                                             "mkdirat",
+                                                                             "unlinkat",
+                                                                             "renameat2",
+                                                                             "symlinkat",
+                                                                             "readlinkat",
+                                                                             "linkat",
+                                                                             "mknodat",
+                                                                             "fchmod",
+                                                                             "fchmodat",
+                                                                             "fchown",
+                                                                             "fchownat",
+                                                                             "utimensat",
+                                                                             "getdents64",
                                                                              "other"};
   auto i = static_cast<std::size_t>(kind);
   return i < names.size() ? names[i] : std::string_view("?");

@@ -96,6 +96,20 @@ struct hook_table {
   int (*epoll_create1)(int);
   int (*epoll_ctl)(int, int, int, epoll_event*);
   int (*epoll_wait)(int, epoll_event*, int, int);
+  int (*fstatat)(int, const char*, struct stat*, int);
+  int (*mkdirat)(int, const char*, mode_t);
+  int (*unlinkat)(int, const char*, int);
+  int (*renameat2)(int, const char*, int, const char*, unsigned);
+  int (*symlinkat)(const char*, int, const char*);
+  ssize_t (*readlinkat)(int, const char*, char*, size_t);
+  int (*linkat)(int, const char*, int, const char*, int);
+  int (*mknodat)(int, const char*, mode_t, dev_t);
+  int (*fchmod)(int, mode_t);
+  int (*fchmodat)(int, const char*, mode_t, int);
+  int (*fchown)(int, uid_t, gid_t);
+  int (*fchownat)(int, const char*, uid_t, gid_t, int);
+  int (*utimensat)(int, const char*, const timespec*, int);  // futimens: path nullptr
+  ssize_t (*getdents64)(int, void*, size_t);                 // glibc 2.30 has a wrapper
 };
 
 // The live table. Tests assign entries (and restore them with `restore_hooks`).
@@ -170,6 +184,32 @@ result<int> epoll_create1(int flags);
 result<void> epoll_ctl(int epfd, int op, int fd, epoll_event* event);
 // Returns the number of ready events; an interrupted wait returns 0.
 result<int> epoll_wait(int epfd, epoll_event* events, int max_events, int timeout_ms);
+
+// Files and directories by name, relative to a directory descriptor (AT_FDCWD: the working
+// directory). renameat2 with flags 0 is renameat; RENAME_NOREPLACE fails with EEXIST instead of
+// replacing (EINVAL on filesystems that cannot promise it).
+result<struct stat> fstatat(int dirfd, const char* path, int flags);
+result<void> mkdirat(int dirfd, const char* path, mode_t mode);
+result<void> unlinkat(int dirfd, const char* path, int flags);
+result<void> renameat2(int old_dirfd, const char* old_path, int new_dirfd, const char* new_path,
+                       unsigned flags = 0);
+result<void> symlinkat(const char* target, int dirfd, const char* path);
+// Returns the length of the link's text (not NUL-terminated); a result equal to `size` may mean
+// the text was cut: call again with a larger buffer.
+result<size_t> readlinkat(int dirfd, const char* path, char* buf, size_t size);
+result<void> linkat(int old_dirfd, const char* old_path, int new_dirfd, const char* new_path,
+                    int flags);
+result<void> mknodat(int dirfd, const char* path, mode_t mode, dev_t device);
+result<void> fchmod(int fd, mode_t mode);
+result<void> fchmodat(int dirfd, const char* path, mode_t mode, int flags);
+result<void> fchown(int fd, uid_t uid, gid_t gid);
+result<void> fchownat(int dirfd, const char* path, uid_t uid, gid_t gid, int flags);
+result<void> utimensat(int dirfd, const char* path, const timespec times[2], int flags);
+result<void> futimens(int fd, const timespec times[2]);
+// Fills `buf` with linux_dirent64 records; 0 at the end of the directory.
+result<size_t> getdents64(int fd, void* buf, size_t size);
+// umask(2), counted as `other`, not hookable: sets the mask and returns the previous one.
+mode_t umask(mode_t mask) noexcept;
 
 // Writes all of `n` bytes to a blocking descriptor, looping over short writes.
 result<void> write_all(int fd, const void* buf, size_t n);

@@ -145,6 +145,7 @@ std::vector<method> plan_for(const endpoint_info& src, const endpoint_info& dst,
   } else {
     automatic = {method::splice, method::read_write};
   }
+  if (!options.allow_reflink) std::erase(automatic, method::reflink);
   if (options.use == method::automatic) return automatic;
 
   std::vector<method> chain = {options.use};

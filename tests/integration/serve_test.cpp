@@ -891,7 +891,8 @@ TEST_F(Serve, FileReplacedOnDisk) {
 TEST_F(Serve, SmallCachedFileTruncatedInPlace) {
   auto data = put("small.bin", 8000, 21);
   auto other = put("other.bin", 3000, 22);
-  ASSERT_TRUE(start({"--open-file-cache-valid", "0.5"}));
+  // One worker: the second request must meet the first one's cache entry.
+  ASSERT_TRUE(start({"--open-file-cache-valid", "0.5", "--threads", "1"}));
   auto r = run_curl({}, {server_->url("/small.bin")});
   ASSERT_TRUE(same_bytes(data, r.body()));
   ASSERT_EQ(::truncate((root() / "small.bin").c_str(), 100), 0);

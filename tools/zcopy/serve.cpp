@@ -43,6 +43,11 @@ struct serve_flags {
   double grace = 10;
 };
 
+// The worker thread's context. At namespace scope on purpose: a block-scope thread_local only
+// registers its destructor in threads that pass through its declaration, and the workers never
+// do (the context would leak at every worker's exit).
+thread_local std::unique_ptr<http::worker_context> worker_context_here;
+
 std::optional<method> engine_method(std::string_view name) {
   if (name == "auto") return method::automatic;
   if (name == "sendfile") return method::sendfile;
@@ -121,11 +126,12 @@ int run_serve(const serve_flags& f) {
 
   // One context per worker thread, made on its first connection (or tick) and destroyed, log
   // flushed, when the worker's thread ends.
-  static thread_local std::unique_ptr<http::worker_context> context;
   auto context_here = [&settings, cache_settings, log_ptr]() -> http::worker_context& {
-    if (!context)
-      context = std::make_unique<http::worker_context>(settings, cache_settings, log_ptr);
-    return *context;
+    if (!worker_context_here) {
+      worker_context_here =
+          std::make_unique<http::worker_context>(settings, cache_settings, log_ptr);
+    }
+    return *worker_context_here;
   };
   options.tick = [context_here] { context_here().tick(); };
 

@@ -18,6 +18,9 @@ void register_probe(CLI::App& app, action& run);
 // Registers `zcopy bench`; `command_line` is recorded in its reports.
 void register_bench(CLI::App& app, action& run, std::string command_line);
 
+// Registers `zcopy cp`: files and trees copied as GNU cp copies them (zcopy/copy.hpp).
+void register_cp(CLI::App& app, action& run);
+
 // Registers `zcopy serve`.
 void register_serve(CLI::App& app, action& run);
 

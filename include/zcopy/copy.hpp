@@ -1,0 +1,171 @@
+// copy: files and directory trees copied the way cp(1) copies them, with the data moved by the
+// transfer engine and nothing ever lost on the way.
+//
+// Data: a regular file's bytes go through transfer() (file → file): reflink when the filesystem
+// shares extents (reflink_mode), else copy_file_range, else sendfile, else read/write; holes stay
+// holes (sparse_mode). A large file whose copy would run through copy_file_range is split into
+// ranges copied by several threads at once (`parallel_ranges`), because one copy_file_range call
+// runs on one core (ext4 copies page by page in the calling thread).
+//
+// Nothing lost: a regular file is written to a temporary file beside DEST (same directory, so the
+// rename stays inside one filesystem) and renamed over DEST only when every byte and the metadata
+// are in place, so a failed, interrupted or out-of-space copy leaves DEST as it was (or absent) and
+// removes its temporary file. With `fsync`, the file and then its directory are synced before and
+// after the rename. A stop requested through `stop` ends the copy at the next step with
+// errc::cancelled, temporary file removed.
+//
+// Replacing an existing DEST gives it a new inode (that is what makes the replacement atomic):
+// other hard links to the old DEST keep the old contents. Without `preserve.mode` the new file
+// takes the old DEST's mode (cp's rule for existing files), or the source's mode masked by the
+// umask when DEST is new.
+//
+// Trees (copy_tree): walked depth-first with one open directory per level (memory bounded by the
+// depth, plus one record per directory for its metadata and one per multiply-linked file when
+// hard links are kept); files are copied by `jobs` threads; a directory's metadata (mode, times)
+// is applied after its contents, so a read-only directory can be filled and a directory's mtime
+// is not disturbed by its own copy. Errors on one entry are reported through the observer and the
+// walk goes on, as cp does.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "zcopy/transfer.hpp"
+
+namespace zcopy {
+
+enum class reflink_mode {
+  never,      // never share extents: the data is really copied
+  automatic,  // reflink when the filesystem can, else copy (GNU cp's default since 9.0)
+  always,     // reflink or fail (EOPNOTSUPP, EXDEV) with the destination left as it was
+};
+
+enum class sparse_mode {
+  never,      // write every byte, zeros included: the destination has no holes
+  automatic,  // keep the source's holes (SEEK_DATA/SEEK_HOLE); write zeros that are data as data
+  always,     // also turn runs of zeros (whole 4 KiB blocks) in the data into holes
+};
+
+struct preserve_options {
+  bool mode = false;        // permission bits (and setuid/setgid/sticky)
+  bool ownership = false;   // uid/gid; honoured when the process may chown (root)
+  bool timestamps = false;  // atime and mtime, nanoseconds
+};
+
+struct copy_options {
+  reflink_mode reflink = reflink_mode::automatic;
+  sparse_mode sparse = sparse_mode::automatic;
+  // A forced data method (for comparisons); automatic walks the chain above. A forced method
+  // does not fall back: a pair it cannot serve is an error.
+  method use = method::automatic;
+  preserve_options preserve;
+  bool fsync = false;  // fsync the file and its directory around the rename
+  // Split files of at least `parallel_min_size` bytes into this many ranges copied at once
+  // (copy_file_range with explicit offsets). 0 or 1: one call for the whole file. Never used for
+  // reflinks, forced methods other than copy_file_range, or sparse sources.
+  unsigned parallel_ranges = 0;
+  std::uint64_t parallel_min_size = std::uint64_t{256} << 20;
+  // Bytes of file data copied so far: by this file copy (parallel ranges summed), or, in a
+  // copy_tree, by the whole tree (every file, every thread, one growing total). May be called
+  // from several threads at once.
+  std::function<void(std::uint64_t bytes)> on_progress;
+  std::stop_token stop;
+};
+
+// What happened to one regular file.
+struct file_copy_result {
+  std::uint64_t bytes = 0;          // data bytes written (holes not counted)
+  std::uint64_t size = 0;           // the source's size
+  method used = method::automatic;  // the method that moved the most bytes
+  std::array<std::uint64_t, method_count> bytes_by_method{};
+  std::vector<fallback_record> fallbacks;
+  unsigned ranges = 1;  // > 1: copied as this many parallel ranges
+};
+
+// A failure with where it happened: the operation ("open", "copy", "rename", ...) and the path it
+// concerned, plus the system's error.
+struct copy_error {
+  std::error_code code;
+  std::string operation;
+  std::filesystem::path path;
+  std::string message() const;  // "copy '/a/b': No space left on device"
+};
+
+// Copies the regular file `source` to `dest` (a file path, not a directory) as described above.
+// Fails without touching `dest` when source and dest are the same file (same device and inode,
+// through any links): errc::invalid_argument with operation "same file". A DEST that is a symlink
+// is written through as cp writes through it: the link stays and its final target is replaced by
+// the copy; a dangling one is refused (operation "not writing through dangling symlink"). Without
+// `preserve.ownership` a replaced DEST keeps its owner where the process may set it (cp keeps it by
+// writing in place). Other sources (directory, FIFO, device) are refused without being read. Call
+// it as zcopy::copy_file: with two paths and no options, argument-dependent lookup also finds
+// std::filesystem::copy_file and the call is ambiguous.
+std::expected<file_copy_result, copy_error> copy_file(const std::filesystem::path& source,
+                                                      const std::filesystem::path& dest,
+                                                      const copy_options& options = {});
+
+// Which entries a tree copy makes, and how.
+struct tree_options {
+  copy_options file;
+  bool recursive = true;
+  bool symlinks_as_links = false;  // copy symlinks as symlinks (-a, -P); else follow them
+  bool keep_hard_links = false;    // files linked together in the source stay linked (-a)
+  bool special_files = false;      // FIFOs and devices recreated with mknod (-a); else an error
+  bool no_clobber = false;         // -n: an existing destination is skipped
+  bool update = false;             // -u: copy only when the source is newer than the destination
+  unsigned jobs = 0;               // files copied at once; 0: one per CPU
+};
+
+enum class entry_kind { file, directory, symlink, hard_link, special };
+
+// What a tree copy reports as it goes; called from the copying threads (one call at a time per
+// entry, several entries at once).
+struct tree_observer {
+  // An entry was created: for files, `file` says how.
+  std::function<void(const std::filesystem::path& source, const std::filesystem::path& dest,
+                     entry_kind kind, const file_copy_result* file)>
+      on_copied;
+  // An entry was skipped (-n, -u).
+  std::function<void(const std::filesystem::path& source, const std::filesystem::path& dest)>
+      on_skipped;
+  // An entry failed; the walk goes on.
+  std::function<void(const copy_error& error)> on_error;
+};
+
+struct tree_summary {
+  std::uint64_t files = 0;
+  std::uint64_t directories = 0;
+  std::uint64_t symlinks = 0;
+  std::uint64_t hard_links = 0;
+  std::uint64_t specials = 0;
+  std::uint64_t skipped = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t bytes = 0;
+  std::array<std::uint64_t, method_count> files_by_method{};  // by each file's main method
+  std::uint64_t fallbacks = 0;
+};
+
+// Copies `source` (a file, a directory with `recursive`, a symlink, a special file) to `dest`,
+// which is the path the copy gets (the caller resolves "DEST is a directory: DEST/NAME", as cp
+// does). Refuses to copy a directory into itself or below itself (errc::invalid_argument,
+// operation "into itself"). Returns the summary; entry errors are in it and went to the observer.
+tree_summary copy_tree(const std::filesystem::path& source, const std::filesystem::path& dest,
+                       const tree_options& options, const tree_observer& observer = {});
+
+// Whether two regular files hold the same bytes: sizes first, then XXH3-128 (libxxhash) of each,
+// read through read-only mappings in 64 MiB windows (a file truncated meanwhile is an error, not a
+// crash: the mapping's SIGBUS guard turns it into errc::mapping_truncated).
+std::expected<bool, copy_error> same_contents(const std::filesystem::path& a,
+                                              const std::filesystem::path& b);
+
+}  // namespace zcopy

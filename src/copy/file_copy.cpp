@@ -1,0 +1,453 @@
+// copy_file(): one regular file to a temporary file beside DEST, then renamed over DEST
+// (copy.hpp has the contract).
+//
+// Data, in this order:
+//   reflink always        one FICLONE (the engine, forced, no fallback); a refusal is the error
+//   parallel ranges       reflink (automatic) tried once on the whole file first; refused →
+//                         N threads, each transfer()ing one page-aligned range at explicit offsets
+//   sparse always         reflink (automatic) first; refused → pread 128 KiB blocks and write
+//                         only the 4 KiB blocks that hold a non-zero byte (the rest stay holes)
+//   otherwise             one transfer(): the engine's chain, holes kept unless sparse never,
+//                         reflink left out of the chain under reflink never
+// Parallel ranges are for copy_file_range: one call copies on one core (ext4 copies page by page
+// in the caller), so a large file on fast storage is CPU-bound in a single thread.
+//
+// Failure anywhere (data, metadata, fsync, rename, a stop request) leaves DEST untouched and
+// removes the temporary file (temp_entry's destructor).
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+#include "copy/internal.hpp"
+#include "sys/sys.hpp"
+#include "zcopy/error.hpp"
+
+namespace zcopy {
+namespace detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t page = 4096;
+constexpr std::size_t zero_block = 4096;            // sparse always: holes are whole 4 KiB blocks
+constexpr std::size_t zero_read_size = 128 * 1024;  // and are found in reads of this size
+
+bool cancelled(const std::stop_token& stop) {
+  return stop.stop_possible() && stop.stop_requested();
+}
+
+// The errors after which a whole-file reflink attempt means "this filesystem (or pair) does not
+// clone": coreutils' is_CLONENOTSUP plus the engine's own "not for this pair" codes. Anything
+// else (EIO, ENOSPC, EDQUOT, ENOMEM) is terminal.
+bool clone_refused(const std::error_code& ec) {
+  return ec == std::errc::function_not_supported ||
+         ec == std::errc::inappropriate_io_control_operation ||
+         ec == std::errc::operation_not_supported || ec == std::errc::invalid_argument ||
+         ec == std::errc::bad_file_descriptor || ec == std::errc::cross_device_link ||
+         ec == std::errc::text_file_busy || ec == std::errc::operation_not_permitted ||
+         ec == std::errc::permission_denied || ec == errc::method_not_applicable ||
+         ec == errc::method_unavailable;
+}
+
+// Folds one transfer's result into the file's.
+void add_transfer(file_copy_result& out, const transfer_result& r) {
+  for (std::size_t i = 0; i < method_count; ++i) out.bytes_by_method[i] += r.bytes_by_method[i];
+  out.fallbacks.insert(out.fallbacks.end(), r.fallbacks.begin(), r.fallbacks.end());
+}
+
+void settle(file_copy_result& out) {
+  out.bytes = 0;
+  std::uint64_t best = 0;
+  for (std::size_t i = 0; i < method_count; ++i) {
+    out.bytes += out.bytes_by_method[i];
+    if (out.bytes_by_method[i] > best) {
+      best = out.bytes_by_method[i];
+      out.used = static_cast<method>(i);  // indexed by the method's value
+    }
+  }
+}
+
+// Everything a copy of one file works with.
+struct job {
+  const fs::path& source;
+  const fs::path& dest;
+  const copy_options& options;
+  int src = -1;
+  int tmp = -1;
+  struct stat src_stat {};
+  file_copy_result result;
+};
+
+std::error_code whole_transfer(job& j, const transfer_options& t) {
+  transfer_result r = transfer(j.src, j.tmp, t);
+  add_transfer(j.result, r);
+  if (!r.ok()) return r.error;
+  if (!r.complete) return make_error_code(std::errc::io_error);  // cannot happen with blocking ends
+  return {};
+}
+
+transfer_options base_options(const job& j) {
+  transfer_options t;
+  t.source_offset = 0;
+  t.sink_offset = 0;
+  t.on_progress = j.options.on_progress;
+  t.stop = j.options.stop;
+  t.allow_reflink = j.options.reflink != reflink_mode::never;
+  return t;
+}
+
+// One FICLONE of the whole file. Returns true when it cloned, false when the filesystem refused
+// (recorded as a fallback), or the terminal error.
+std::expected<bool, std::error_code> try_reflink(job& j, method next) {
+  transfer_options t = base_options(j);
+  t.use = method::reflink;
+  t.keep_holes = false;
+  transfer_result r = transfer(j.src, j.tmp, t);
+  if (r.ok() && r.complete) {
+    add_transfer(j.result, r);
+    return true;
+  }
+  if (r.bytes == 0 && clone_refused(r.error)) {
+    j.result.fallbacks.push_back({method::reflink, next, r.error, 0});
+    return false;
+  }
+  add_transfer(j.result, r);
+  return std::unexpected(r.error ? r.error : make_error_code(std::errc::io_error));
+}
+
+// The source in ranges copied by several threads at once. The temporary file is first extended
+// to the full size so every range writes inside the file.
+std::error_code parallel_copy(job& j, unsigned ranges) {
+  const std::uint64_t size = static_cast<std::uint64_t>(j.src_stat.st_size);
+  std::uint64_t chunk = (size + ranges - 1) / ranges;
+  chunk = (chunk + page - 1) / page * page;
+  const unsigned count = static_cast<unsigned>((size + chunk - 1) / chunk);
+  if (auto r = sys::ftruncate(j.tmp, static_cast<off_t>(size)); !r) return r.error();
+
+  // One failing range stops the others; so does the caller's stop.
+  std::stop_source internal;
+  std::optional<std::stop_callback<std::function<void()>>> forward;
+  if (j.options.stop.stop_possible()) {
+    forward.emplace(j.options.stop,
+                    std::function<void()>([&internal] { internal.request_stop(); }));
+  }
+  std::atomic<std::uint64_t> total{0};
+  std::mutex lock;
+  std::vector<transfer_result> results(count);
+  std::vector<std::thread> threads;
+  threads.reserve(count);
+  for (unsigned i = 0; i < count; ++i) {
+    threads.emplace_back([&, i] {
+      transfer_options t;
+      t.use = method::copy_file_range;
+      // Forced copy_file_range does not fall back (copy.hpp); automatic falls back per range.
+      t.allow_fallback = j.options.use == method::automatic;
+      t.allow_reflink = false;
+      t.keep_holes = false;
+      t.source_offset = i * chunk;
+      t.sink_offset = i * chunk;
+      t.length = std::min(chunk, size - i * chunk);
+      t.stop = internal.get_token();
+      std::uint64_t reported = 0;
+      if (j.options.on_progress) {
+        t.on_progress = [&](std::uint64_t moved) {
+          const std::uint64_t now = total.fetch_add(moved - reported) + (moved - reported);
+          reported = moved;
+          j.options.on_progress(now);
+        };
+      }
+      transfer_result r = transfer(j.src, j.tmp, t);
+      if (!r.ok() || !r.complete) internal.request_stop();
+      std::lock_guard guard(lock);
+      results[i] = std::move(r);
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  j.result.ranges = count;
+  std::error_code first, first_cancel;
+  for (const auto& r : results) {
+    add_transfer(j.result, r);
+    std::error_code e = r.ok() && !r.complete ? make_error_code(std::errc::io_error) : r.error;
+    if (!e) continue;
+    // The ranges stopped by a sibling's failure report cancelled: the sibling's error is the one.
+    if (e == errc::cancelled) {
+      if (!first_cancel) first_cancel = e;
+    } else if (!first) {
+      first = e;
+    }
+  }
+  return first ? first : first_cancel;
+}
+
+// sparse always: zero blocks become holes. The source's own holes are skipped with SEEK_DATA
+// rather than read as zeros.
+std::error_code zero_detecting_copy(job& j) {
+  const std::uint64_t size = static_cast<std::uint64_t>(j.src_stat.st_size);
+  const bool source_holes = static_cast<std::uint64_t>(j.src_stat.st_blocks) * 512 < size;
+  static const std::array<std::byte, zero_block> zeros{};
+  std::vector<std::byte> buffer(zero_read_size);
+  std::uint64_t offset = 0;
+  std::uint64_t data_end = source_holes ? 0 : size;
+  std::uint64_t written = 0;
+  while (offset < size) {
+    if (cancelled(j.options.stop)) return errc::cancelled;
+    if (offset >= data_end) {
+      auto data = sys::lseek(j.src, static_cast<off_t>(offset), SEEK_DATA);
+      if (!data) {
+        if (data.error() != std::errc::no_such_device_or_address) return data.error();
+        offset = size;  // ENXIO: a hole to the end
+        break;
+      }
+      offset = std::min<std::uint64_t>(static_cast<std::uint64_t>(*data), size);
+      auto hole = sys::lseek(j.src, static_cast<off_t>(offset), SEEK_HOLE);
+      data_end = hole ? std::min<std::uint64_t>(static_cast<std::uint64_t>(*hole), size) : size;
+      if (data_end <= offset) data_end = size;
+      continue;
+    }
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), data_end - offset));
+    auto got = sys::pread(j.src, buffer.data(), want, static_cast<off_t>(offset));
+    if (!got) return got.error();
+    if (*got == 0) return errc::source_truncated;
+    // Runs of blocks holding data are written with one pwrite each.
+    std::size_t run_start = 0, at = 0;
+    auto flush = [&](std::size_t end) -> std::error_code {
+      for (std::size_t p = run_start; p < end;) {
+        auto w = sys::pwrite(j.tmp, buffer.data() + p, end - p, static_cast<off_t>(offset + p));
+        if (!w) return w.error();
+        p += *w;
+      }
+      written += end - run_start;
+      return {};
+    };
+    while (at < *got) {
+      const std::size_t n = std::min(zero_block, *got - at);
+      if (std::memcmp(buffer.data() + at, zeros.data(), n) == 0) {
+        if (auto e = flush(at)) return e;
+        run_start = at + n;
+      }
+      at += n;
+    }
+    if (auto e = flush(*got)) return e;
+    offset += *got;
+    j.result.bytes_by_method[static_cast<std::size_t>(method::read_write)] = written;
+    if (j.options.on_progress) j.options.on_progress(written);
+  }
+  // A trailing run of zeros (or hole) still counts towards the size.
+  if (auto r = sys::ftruncate(j.tmp, static_cast<off_t>(size)); !r) return r.error();
+  return {};
+}
+
+std::error_code copy_data(job& j) {
+  const copy_options& o = j.options;
+  const std::uint64_t size = static_cast<std::uint64_t>(j.src_stat.st_size);
+  const bool source_holes = static_cast<std::uint64_t>(j.src_stat.st_blocks) * 512 < size;
+
+  if (o.reflink == reflink_mode::always) {
+    if (o.use != method::automatic && o.use != method::reflink) {
+      return errc::method_not_applicable;
+    }
+    transfer_options t = base_options(j);
+    t.use = method::reflink;
+    return whole_transfer(j, t);
+  }
+
+  const bool parallel = o.parallel_ranges > 1 && size >= o.parallel_min_size && size > 0 &&
+                        (o.use == method::automatic || o.use == method::copy_file_range) &&
+                        !source_holes && o.sparse != sparse_mode::always;
+  const bool zeros_to_holes = o.sparse == sparse_mode::always &&
+                              (o.use == method::automatic || o.use == method::read_write);
+  if (parallel || zeros_to_holes) {
+    // A reflink copies nothing; one ioctl tells whether the filesystem does them.
+    if (o.reflink == reflink_mode::automatic && o.use == method::automatic) {
+      auto cloned = try_reflink(j, parallel ? method::copy_file_range : method::read_write);
+      if (!cloned) return cloned.error();
+      if (*cloned) return {};
+    }
+    if (parallel) return parallel_copy(j, o.parallel_ranges);
+    return zero_detecting_copy(j);
+  }
+
+  transfer_options t = base_options(j);
+  t.use = o.use;
+  t.allow_fallback = false;
+  t.keep_holes = o.sparse != sparse_mode::never;
+  return whole_transfer(j, t);
+}
+
+}  // namespace
+
+std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& source,
+                                                           const fs::path& dest,
+                                                           const copy_options& options,
+                                                           const file_copy_extra& extra) {
+  auto fail = [](std::error_code ec, const char* op, const fs::path& p) {
+    return std::unexpected(make_copy_error(ec, op, p));
+  };
+  if (extra.skipped) *extra.skipped = false;
+  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+
+  // O_NONBLOCK: a FIFO given as the source must not block the open; it is refused below.
+  auto src = unique_fd::open(source.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if (!src) return fail(src.error(), "open", source);
+  auto src_stat = sys::fstat(src->get());
+  if (!src_stat) return fail(src_stat.error(), "stat", source);
+  if (S_ISDIR(src_stat->st_mode))
+    return fail(std::make_error_code(std::errc::is_a_directory), "copy", source);
+  if (!S_ISREG(src_stat->st_mode)) {
+    return fail(std::make_error_code(std::errc::operation_not_supported),
+                "cannot copy special file", source);
+  }
+  const int flags = sys::fcntl(src->get(), F_GETFL).value_or(O_RDONLY);
+  if (auto r = sys::fcntl(src->get(), F_SETFL, flags & ~O_NONBLOCK); !r) {
+    return fail(r.error(), "open", source);
+  }
+
+  const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
+  const std::string name = dest.filename().string();
+  if (name.empty() || name == "." || name == "..") {
+    return fail(std::make_error_code(std::errc::is_a_directory), "open", dest);
+  }
+  auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!dir) return fail(dir.error(), "create", dest);  // cp names the file it could not create
+
+  // A DEST that is a symlink is written through, as cp does: the link stays, its target gets the
+  // copy (renamed over the target, in the target's directory). A dangling one is refused like
+  // cp's "not writing through dangling symlink".
+  if (auto l = sys::fstatat(dir->get(), name.c_str(), AT_SYMLINK_NOFOLLOW);
+      l && S_ISLNK(l->st_mode)) {
+    fs::path target = dest;
+    for (int hops = 0;; ++hops) {
+      auto ls = sys::fstatat(AT_FDCWD, target.c_str(), AT_SYMLINK_NOFOLLOW);
+      if (!ls) {
+        if (ls.error() == std::errc::no_such_file_or_directory) {
+          return fail(ls.error(), "not writing through dangling symlink", dest);
+        }
+        return fail(ls.error(), "stat", target);
+      }
+      if (!S_ISLNK(ls->st_mode)) break;
+      if (hops == 40) {
+        return fail(std::make_error_code(std::errc::too_many_symbolic_link_levels), "stat", dest);
+      }
+      char buf[PATH_MAX];
+      auto n = sys::readlinkat(AT_FDCWD, target.c_str(), buf, sizeof buf);
+      if (!n) return fail(n.error(), "readlink", target);
+      const fs::path next(std::string(buf, *n));
+      target = next.is_absolute() ? next : target.parent_path() / next;
+    }
+    return copy_file_impl(source, target, options, extra);
+  }
+
+  // DEST as it is now (through links: a symlink to the source is the source).
+  std::optional<struct stat> dest_stat;
+  if (auto d = sys::fstatat(dir->get(), name.c_str(), 0)) {
+    dest_stat = *d;
+  } else if (d.error() != std::errc::no_such_file_or_directory) {
+    // ENOENT only for the name itself: a dangling symlink is replaced like a missing file.
+    return fail(d.error(), "stat", dest);
+  }
+  if (dest_stat && dest_stat->st_dev == src_stat->st_dev && dest_stat->st_ino == src_stat->st_ino) {
+    return fail(std::make_error_code(std::errc::invalid_argument), "same file", dest);
+  }
+  if (dest_stat && S_ISDIR(dest_stat->st_mode)) {
+    return fail(std::make_error_code(std::errc::is_a_directory), "overwrite", dest);
+  }
+  if (dest_stat && extra.no_replace) {
+    *extra.skipped = true;
+    return file_copy_result{};
+  }
+
+  unique_fd tmp_fd;
+  auto tmp = create_temp(dir->get(), name, [&](const std::string& n) -> std::error_code {
+    auto fd =
+        unique_fd::openat(dir->get(), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, 0600);
+    if (!fd) return fd.error();
+    tmp_fd = std::move(*fd);
+    return {};
+  });
+  if (!tmp) return fail(tmp.error(), "create", parent / (std::string(".") + name + ".zcopy-*"));
+
+  job j{source, dest, options, src->get(), tmp_fd.get(), *src_stat, {}};
+  j.result.size = static_cast<std::uint64_t>(src_stat->st_size);
+  const std::error_code data_error = copy_data(j);
+  settle(j.result);
+  if (data_error) {
+    const char* op = options.reflink == reflink_mode::always ? "reflink" : "copy";
+    if (data_error == errc::cancelled) op = "copy";
+    return fail(data_error, op, dest);
+  }
+  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
+
+  // Metadata: the copy replaces DEST, so without `preserve` it keeps what DEST had (cp writes
+  // into the existing file, which keeps its mode and owner).
+  final_metadata meta;
+  if (options.preserve.mode) {
+    meta.mode = src_stat->st_mode & 07777;
+  } else if (dest_stat && S_ISREG(dest_stat->st_mode)) {
+    meta.mode = dest_stat->st_mode & 07777 & ~mode_t{S_ISUID | S_ISGID};
+  } else {
+    meta.mode = masked_mode(src_stat->st_mode);
+  }
+  if (options.preserve.ownership) {
+    meta.owner = std::pair{src_stat->st_uid, src_stat->st_gid};
+  } else if (dest_stat && S_ISREG(dest_stat->st_mode)) {
+    auto t = sys::fstat(tmp_fd.get());
+    if (!t) return fail(t.error(), "stat", dest);
+    if (t->st_uid != dest_stat->st_uid || t->st_gid != dest_stat->st_gid) {
+      meta.owner = std::pair{dest_stat->st_uid, dest_stat->st_gid};
+    }
+  }
+  if (options.preserve.timestamps) meta.times = std::array{src_stat->st_atim, src_stat->st_mtim};
+  if (auto m = apply_metadata(tmp_fd.get(), meta); !m) {
+    return fail(m.error().second, m.error().first, dest);
+  }
+
+  if (options.fsync) {
+    if (auto r = sys::fsync(tmp_fd.get()); !r) return fail(r.error(), "fsync", dest);
+  }
+  if (auto c = tmp_fd.close(); c) return fail(c, "close", dest);
+  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
+
+  // -n without racing a concurrent creator: RENAME_NOREPLACE, where the filesystem has it.
+  auto renamed = sys::renameat2(dir->get(), tmp->name().c_str(), dir->get(), name.c_str(),
+                                extra.no_replace ? RENAME_NOREPLACE : 0);
+  if (!renamed && extra.no_replace && renamed.error() == std::errc::invalid_argument) {
+    if (sys::fstatat(dir->get(), name.c_str(), AT_SYMLINK_NOFOLLOW)) {
+      *extra.skipped = true;
+      return file_copy_result{};
+    }
+    renamed = sys::renameat2(dir->get(), tmp->name().c_str(), dir->get(), name.c_str(), 0);
+  }
+  if (!renamed) {
+    if (extra.no_replace && renamed.error() == std::errc::file_exists) {
+      *extra.skipped = true;
+      return file_copy_result{};
+    }
+    return fail(renamed.error(), "rename", dest);
+  }
+  tmp->commit();
+  if (options.fsync) {
+    // The rename is durable only once the directory is.
+    if (auto r = sys::fsync(dir->get()); !r) return fail(r.error(), "fsync", parent);
+  }
+  return std::move(j.result);
+}
+
+}  // namespace detail
+
+std::expected<file_copy_result, copy_error> copy_file(const std::filesystem::path& source,
+                                                      const std::filesystem::path& dest,
+                                                      const copy_options& options) {
+  return detail::copy_file_impl(source, dest, options, {});
+}
+
+}  // namespace zcopy

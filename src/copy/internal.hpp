@@ -1,0 +1,130 @@
+// Pieces shared by the file and tree copies (copy.hpp): the directory reader, temporary names,
+// metadata helpers and the file copy with the knobs the tree copy needs but the public API does
+// not offer. Internal to libzcopy.
+//
+// Ownership: a dir_reader owns its directory descriptor; a temp_entry owns a name in a directory
+// (it unlinks the name unless committed) but borrows the directory descriptor, which must outlive
+// it.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "zcopy/copy.hpp"
+#include "zcopy/fd.hpp"
+
+namespace zcopy::detail {
+
+// A directory read with getdents64 through the syscall layer (the tests' fault seam), one
+// buffer of records at a time: memory stays bounded however large the directory is.
+class dir_reader {
+ public:
+  struct entry {
+    std::string_view name;  // valid until the next call to next()
+    unsigned char type;     // DT_* (DT_UNKNOWN on filesystems that do not fill it)
+  };
+
+  explicit dir_reader(unique_fd fd) : fd_(std::move(fd)), buffer_(32 * 1024) {}
+  int fd() const noexcept { return fd_.get(); }
+  // The next entry other than "." and "..", none at the end.
+  std::expected<std::optional<entry>, std::error_code> next();
+
+ private:
+  unique_fd fd_;
+  std::vector<std::byte> buffer_;
+  std::size_t filled_ = 0;
+  std::size_t at_ = 0;
+};
+
+// The process's umask, read once without changing it (/proc/self/status "Umask:", Linux 4.7);
+// where /proc cannot tell, set-and-restore once, under a lock.
+mode_t process_umask();
+
+// A fresh name ".NAME.zcopy-XXXXXX" beside `name`, kept within NAME_MAX.
+std::string temp_name(std::string_view name);
+
+// A name in a directory that is removed when this goes out of scope, unless committed: the
+// temporary file, symlink or node a copy builds before renaming it over the destination.
+class temp_entry {
+ public:
+  temp_entry() = default;
+  temp_entry(int dirfd, std::string name) : dirfd_(dirfd), name_(std::move(name)) {}
+  temp_entry(temp_entry&& other) noexcept : dirfd_(other.dirfd_), name_(std::move(other.name_)) {
+    other.name_.clear();
+  }
+  temp_entry& operator=(temp_entry&&) = delete;
+  temp_entry(const temp_entry&) = delete;
+  ~temp_entry();
+
+  const std::string& name() const noexcept { return name_; }
+  void commit() noexcept { name_.clear(); }
+
+ private:
+  int dirfd_ = -1;
+  std::string name_;
+};
+
+// Creates something under a temporary name in `dirfd` with `make(name)` (EEXIST: try another
+// name) and returns the owner of that name.
+template <class Make>
+std::expected<temp_entry, std::error_code> create_temp(int dirfd, std::string_view base,
+                                                       Make&& make) {
+  for (int attempt = 0;; ++attempt) {
+    std::string name = temp_name(base);
+    std::error_code ec = make(name);
+    if (!ec) return temp_entry(dirfd, std::move(name));
+    if (ec != std::errc::file_exists || attempt >= 100) return std::unexpected(ec);
+  }
+}
+
+// What to give a file or directory once its contents are in place.
+struct final_metadata {
+  std::optional<mode_t> mode;                    // permission bits, 07777
+  std::optional<std::pair<uid_t, gid_t>> owner;  // chown; EPERM ignored (cp, non-root)
+  std::optional<std::array<timespec, 2>> times;  // atime, mtime
+};
+
+// Applies `meta` to an open file (owner first: chown clears the setuid bits that chmod sets).
+// Returns the failing operation's name with the error.
+std::expected<void, std::pair<const char*, std::error_code>> apply_metadata(
+    int fd, const final_metadata& meta);
+// The same by name (for directories, symlinks: AT_SYMLINK_NOFOLLOW, where chmod does not apply).
+std::expected<void, std::pair<const char*, std::error_code>> apply_metadata_at(
+    int dirfd, const char* name, const final_metadata& meta, bool symlink);
+
+// The permission bits a new copy gets when the mode is not preserved: the source's, without
+// setuid/setgid, masked by the umask (cp's rule for new files).
+inline mode_t masked_mode(mode_t source_mode) {
+  return source_mode & 07777 & ~mode_t{S_ISUID | S_ISGID} & ~process_umask();
+}
+
+// The file copy behind copy_file(), plus what copy_tree needs.
+struct file_copy_extra {
+  bool no_replace = false;  // -n: never replace an existing DEST (RENAME_NOREPLACE)
+  // Set when DEST existed and -n kept it: the copy did nothing (not an error).
+  bool* skipped = nullptr;
+};
+
+std::expected<file_copy_result, copy_error> copy_file_impl(const std::filesystem::path& source,
+                                                           const std::filesystem::path& dest,
+                                                           const copy_options& options,
+                                                           const file_copy_extra& extra);
+
+inline copy_error make_copy_error(std::error_code code, std::string operation,
+                                  std::filesystem::path path) {
+  return copy_error{code, std::move(operation), std::move(path)};
+}
+
+}  // namespace zcopy::detail

@@ -1,0 +1,532 @@
+// zcopy::copy_file(): bytes, atomic replacement, same-file refusal, every failure path through the
+// syscall seam (DEST untouched, no temporary file left), cancellation, sparse modes, metadata,
+// parallel ranges and reflink modes.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <stop_token>
+#include <utility>
+#include <vector>
+
+#include "support/test_support.hpp"
+#include "zcopy/copy.hpp"
+#include "zcopy/error.hpp"
+#include "zcopy/transfer.hpp"
+
+namespace zcopy {
+namespace {
+
+namespace fs = std::filesystem;
+using test::random_bytes;
+using test::read_file;
+using test::same_bytes;
+using test::write_file;
+
+constexpr std::uint64_t mib = 1 << 20;
+
+// The names in a directory: what a failed copy must leave behind is exactly what was there.
+std::set<std::string> names_in(const fs::path& dir) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
+}
+
+// Data extents as SEEK_DATA/SEEK_HOLE report them.
+std::vector<std::pair<off_t, off_t>> data_map(const fs::path& path) {
+  unique_fd fd = test::open_or_die(path, O_RDONLY);
+  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
+  std::vector<std::pair<off_t, off_t>> out;
+  off_t at = 0;
+  while (at < size) {
+    const off_t data = ::lseek(fd.get(), at, SEEK_DATA);
+    if (data < 0) break;  // ENXIO: hole to the end
+    off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
+    if (hole < 0) hole = size;
+    out.emplace_back(data, hole);
+    at = hole;
+  }
+  return out;
+}
+
+struct stat stat_of(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) throw std::system_error(errno, std::system_category(), p);
+  return st;
+}
+
+mode_t current_umask() {
+  const mode_t m = ::umask(022);
+  ::umask(m);
+  return m;
+}
+
+class FileCopy : public ::testing::Test {
+ protected:
+  void SetUp() override { SCOPED_TRACE(::testing::Message() << "seed " << seed_); }
+
+  fs::path make(const std::string& name, std::size_t size, std::uint64_t salt = 0) {
+    data_[name] = random_bytes(size, seed_ + salt);
+    write_file(dir_ / name, data_[name]);
+    return dir_ / name;
+  }
+
+  test::temp_dir dir_;
+  std::uint64_t seed_ = test::test_seed();
+  std::map<std::string, std::vector<std::byte>> data_;
+};
+
+// The basic promise: the bytes arrive, and the result says how.
+TEST_F(FileCopy, CopiesBytesAndReportsThem) {
+  const fs::path src = make("src", mib + 17);
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+  EXPECT_EQ(r->size, mib + 17);
+  EXPECT_EQ(r->bytes, mib + 17);
+  EXPECT_EQ(r->ranges, 1u);
+  EXPECT_NE(r->used, method::automatic);
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// An empty source gives an empty DEST.
+TEST_F(FileCopy, CopiesAnEmptyFile) {
+  write_file(dir_ / "src", {});
+  auto r = zcopy::copy_file(dir_ / "src", dir_ / "dest");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(fs::file_size(dir_ / "dest"), 0u);
+  EXPECT_EQ(r->bytes, 0u);
+}
+
+// Replacing DEST gives it a new inode: another hard link to the old DEST keeps the old bytes.
+TEST_F(FileCopy, ReplacesExistingDestAtomically) {
+  const fs::path src = make("src", 300'000);
+  make("dest", 5000, 1);
+  ASSERT_EQ(::link((dir_ / "dest").c_str(), (dir_ / "old").c_str()), 0);
+  const ino_t old_inode = stat_of(dir_ / "dest").st_ino;
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+  EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "old")));
+  EXPECT_NE(stat_of(dir_ / "dest").st_ino, old_inode);
+}
+
+// A DEST that is a symlink (here a chain of two, one relative, in another directory) is written
+// through as cp does: the links stay links and the final target gets the bytes. A dangling DEST
+// symlink is refused and left as it was.
+TEST_F(FileCopy, WritesThroughADestSymlinkAndRefusesADanglingOne) {
+  const fs::path src = make("src", 70'000);
+  fs::create_directories(dir_ / "t");
+  make("t/target", 100, 1);
+  fs::create_symlink("t/target", dir_ / "hop");
+  fs::create_symlink(dir_ / "hop", dir_ / "link");
+  auto r = zcopy::copy_file(src, dir_ / "link");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link"));
+  EXPECT_TRUE(fs::is_symlink(dir_ / "hop"));
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "t" / "target")));
+  EXPECT_EQ(names_in(dir_ / "t"), (std::set<std::string>{"target"}));
+
+  fs::create_symlink(dir_ / "missing", dir_ / "dangling");
+  auto d = zcopy::copy_file(src, dir_ / "dangling");
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().operation, "not writing through dangling symlink");
+  EXPECT_TRUE(fs::is_symlink(dir_ / "dangling"));
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));
+}
+
+// Without preserve.mode an existing DEST keeps its mode (cp's rule); a new one gets the source's
+// masked by the umask.
+TEST_F(FileCopy, ModeOfExistingAndNewDest) {
+  const fs::path src = make("src", 1000);
+  ASSERT_EQ(::chmod(src.c_str(), 0777), 0);
+  make("existing", 10, 1);
+  ASSERT_EQ(::chmod((dir_ / "existing").c_str(), 0640), 0);
+  ASSERT_TRUE(zcopy::copy_file(src, dir_ / "existing"));
+  EXPECT_EQ(stat_of(dir_ / "existing").st_mode & 07777, 0640u);
+  ASSERT_TRUE(zcopy::copy_file(src, dir_ / "new"));
+  EXPECT_EQ(stat_of(dir_ / "new").st_mode & 07777, 0777u & ~current_umask());
+}
+
+// preserve.mode and preserve.timestamps carry the bits and both times to the nanosecond.
+TEST_F(FileCopy, PreservesModeAndTimesWithNanoseconds) {
+  const fs::path src = make("src", 70'000);
+  ASSERT_EQ(::chmod(src.c_str(), 0751), 0);
+  const timespec times[2] = {{1'600'000'000, 123'456'789}, {1'500'000'000, 987'654'321}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, src.c_str(), times, 0), 0);
+  copy_options o;
+  o.preserve = {.mode = true, .ownership = true, .timestamps = true};
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_TRUE(r) << r.error().message();
+  const struct stat st = stat_of(dir_ / "dest");
+  EXPECT_EQ(st.st_mode & 07777, 0751u);
+  EXPECT_EQ(st.st_atim.tv_sec, times[0].tv_sec);
+  EXPECT_EQ(st.st_atim.tv_nsec, times[0].tv_nsec);
+  EXPECT_EQ(st.st_mtim.tv_sec, times[1].tv_sec);
+  EXPECT_EQ(st.st_mtim.tv_nsec, times[1].tv_nsec);
+  EXPECT_EQ(st.st_uid, stat_of(src).st_uid);
+}
+
+// DEST that is the source under another name (hard link, symlink) is refused, untouched.
+TEST_F(FileCopy, RefusesTheSameFileThroughLinks) {
+  const fs::path src = make("src", 4096);
+  ASSERT_EQ(::link(src.c_str(), (dir_ / "hard").c_str()), 0);
+  ASSERT_EQ(::symlink(src.c_str(), (dir_ / "soft").c_str()), 0);
+  for (const char* name : {"src", "hard", "soft"}) {
+    SCOPED_TRACE(name);
+    auto r = zcopy::copy_file(src, dir_ / name);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, std::errc::invalid_argument);
+    EXPECT_EQ(r.error().operation, "same file");
+  }
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(src)));
+  EXPECT_TRUE(fs::is_symlink(dir_ / "soft"));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "hard", "soft"}));
+}
+
+// A directory is neither a source nor a DEST to overwrite.
+TEST_F(FileCopy, RefusesDirectories) {
+  const fs::path src = make("src", 100);
+  fs::create_directory(dir_ / "d");
+  auto into_dir = zcopy::copy_file(src, dir_ / "d");
+  ASSERT_FALSE(into_dir);
+  EXPECT_EQ(into_dir.error().code, std::errc::is_a_directory);
+  auto from_dir = zcopy::copy_file(dir_ / "d", dir_ / "x");
+  ASSERT_FALSE(from_dir);
+  EXPECT_EQ(from_dir.error().code, std::errc::is_a_directory);
+  EXPECT_FALSE(fs::exists(dir_ / "x"));
+}
+
+// A FIFO given as the source is refused without blocking on it.
+TEST_F(FileCopy, RefusesAFifoWithoutOpeningItForReading) {
+  ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0644), 0);
+  auto r = zcopy::copy_file(dir_ / "fifo", dir_ / "dest");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, std::errc::operation_not_supported);
+  EXPECT_EQ(r.error().operation, "cannot copy special file");
+  EXPECT_FALSE(fs::exists(dir_ / "dest"));
+}
+
+// A name at NAME_MAX still gets a temporary name beside it (shortened to fit).
+TEST_F(FileCopy, LongNamesFitTheTemporaryName) {
+  const fs::path src = make("src", 10'000);
+  const std::string long_name(255, 'n');
+  auto r = zcopy::copy_file(src, dir_ / long_name);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / long_name)));
+}
+
+// ENOSPC in the middle of the data, whatever the method: DEST keeps its old bytes, and the
+// temporary file is gone.
+TEST_F(FileCopy, NoSpaceMidCopyLeavesDestAndNoTemporary) {
+  const fs::path src = make("src", mib);
+  make("dest", 3000, 1);
+  const test::fault no_space{.error = ENOSPC, .nth = 2, .repeat = true, .short_before = 64 * 1024};
+  for (method use : {method::automatic, method::copy_file_range, method::read_write}) {
+    SCOPED_TRACE(to_string(use));
+    test::fault_scope faults;
+    faults.copy_file_range(no_space);
+    faults.write(no_space);
+    faults.pwrite(no_space);
+    copy_options o;
+    o.use = use;
+    auto r = zcopy::copy_file(src, dir_ / "dest", o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
+    EXPECT_EQ(r.error().operation, "copy");
+    EXPECT_EQ(r.error().path, dir_ / "dest");
+    EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
+    EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+  }
+}
+
+// EACCES opening the source: nothing is created.
+TEST_F(FileCopy, OpenFailureNamesTheSource) {
+  const fs::path src = make("src", 1000);
+  test::fault_scope faults;
+  faults.openat({.error = EACCES});
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, std::errc::permission_denied);
+  EXPECT_EQ(r.error().operation, "open");
+  EXPECT_EQ(r.error().path, src);
+  EXPECT_EQ(r.error().message(), "open '" + src.string() + "': Permission denied");
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
+}
+
+// The rename itself fails: the complete temporary copy is removed, DEST is as it was.
+TEST_F(FileCopy, RenameFailureRemovesTheTemporary) {
+  const fs::path src = make("src", 200'000);
+  make("dest", 100, 1);
+  test::fault_scope faults;  // restores the table on exit
+  sys::hooks().renameat2 = [](int, const char*, int, const char*, unsigned) {
+    errno = EIO;
+    return -1;
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, std::errc::io_error);
+  EXPECT_EQ(r.error().operation, "rename");
+  EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// A stop requested during the copy ends it with errc::cancelled: no DEST, no temporary.
+TEST_F(FileCopy, CancellationLeavesNothing) {
+  const fs::path src = make("src", 20 * mib);
+  std::stop_source stop;
+  copy_options o;
+  o.stop = stop.get_token();
+  o.on_progress = [&](std::uint64_t) { stop.request_stop(); };
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::cancelled);
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
+
+  // Already stopped: nothing is even opened.
+  auto again = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, errc::cancelled);
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
+}
+
+// fsync around the rename changes nothing visible.
+TEST_F(FileCopy, FsyncOption) {
+  const fs::path src = make("src", 50'000);
+  copy_options o;
+  o.fsync = true;
+  ASSERT_TRUE(zcopy::copy_file(src, dir_ / "dest", o));
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+}
+
+class SparseCopy : public FileCopy {
+ protected:
+  // 1 MiB data, 2 MiB hole, 1 MiB data, 2 MiB trailing hole.
+  void SetUp() override {
+    FileCopy::SetUp();
+    src_ = dir_ / "sparse";
+    unique_fd fd = test::open_or_die(src_, O_WRONLY | O_CREAT | O_TRUNC);
+    expected_.assign(6 * mib, std::byte{0});
+    auto a = random_bytes(mib, seed_);
+    auto b = random_bytes(mib, seed_ + 1);
+    std::copy(a.begin(), a.end(), expected_.begin());
+    std::copy(b.begin(), b.end(), expected_.begin() + 3 * mib);
+    ASSERT_EQ(::pwrite(fd.get(), a.data(), a.size(), 0), static_cast<ssize_t>(mib));
+    ASSERT_EQ(::pwrite(fd.get(), b.data(), b.size(), 3 * mib), static_cast<ssize_t>(mib));
+    ASSERT_EQ(::ftruncate(fd.get(), 6 * mib), 0);
+    ASSERT_EQ(::fsync(fd.get()), 0);
+    if (data_map(src_).size() != 2) GTEST_SKIP() << "this filesystem does not report holes";
+  }
+  fs::path src_;
+  std::vector<std::byte> expected_;
+};
+
+// automatic: the holes are where the source has them, and are not counted as bytes.
+TEST_F(SparseCopy, AutomaticKeepsHoles) {
+  auto r = zcopy::copy_file(src_, dir_ / "dest");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(expected_, read_file(dir_ / "dest")));
+  EXPECT_EQ(data_map(dir_ / "dest"), data_map(src_));
+  EXPECT_EQ(r->bytes, 2 * mib);
+  EXPECT_EQ(r->size, 6 * mib);
+}
+
+// never: every byte written, so no holes at all.
+TEST_F(SparseCopy, NeverWritesEveryByte) {
+  copy_options o;
+  o.sparse = sparse_mode::never;
+  o.reflink = reflink_mode::never;
+  auto r = zcopy::copy_file(src_, dir_ / "dest", o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(expected_, read_file(dir_ / "dest")));
+  const auto map = data_map(dir_ / "dest");
+  ASSERT_EQ(map.size(), 1u);
+  EXPECT_EQ(map[0], (std::pair<off_t, off_t>{0, static_cast<off_t>(6 * mib)}));
+}
+
+// always: whole zero blocks written as data in the source become holes too.
+TEST_F(SparseCopy, AlwaysTurnsZeroBlocksIntoHoles) {
+  // A fully allocated source: data, 64 KiB of written zeros, data, then 8 KiB of zeros.
+  const fs::path src = dir_ / "dense";
+  std::vector<std::byte> bytes = random_bytes(300 * 1024, seed_);
+  std::fill(bytes.begin() + 128 * 1024, bytes.begin() + 192 * 1024, std::byte{0});
+  std::fill(bytes.end() - 8 * 1024, bytes.end(), std::byte{0});
+  write_file(src, bytes);
+  ASSERT_EQ(data_map(src).size(), 1u);
+
+  copy_options o;
+  o.sparse = sparse_mode::always;
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(bytes, read_file(dir_ / "dest")));
+  const auto map = data_map(dir_ / "dest");
+  ASSERT_EQ(map.size(), 2u);
+  EXPECT_EQ(map[0], (std::pair<off_t, off_t>{0, 128 * 1024}));
+  EXPECT_EQ(map[1], (std::pair<off_t, off_t>{192 * 1024, 292 * 1024}));
+  EXPECT_EQ(r->bytes, 228u * 1024);
+  EXPECT_EQ(r->used, method::read_write);
+
+  // And the source's own holes stay holes.
+  auto sparse = zcopy::copy_file(src_, dir_ / "dest2", o);
+  ASSERT_TRUE(sparse) << sparse.error().message();
+  EXPECT_TRUE(same_bytes(expected_, read_file(dir_ / "dest2")));
+  EXPECT_EQ(data_map(dir_ / "dest2"), data_map(src_));
+}
+
+// always: a failing pwrite fails the copy, DEST untouched, no temporary.
+TEST_F(SparseCopy, AlwaysWriteFailureLeavesNothing) {
+  copy_options o;
+  o.sparse = sparse_mode::always;
+  test::fault_scope faults;
+  faults.pwrite({.error = ENOSPC, .nth = 2});
+  auto r = zcopy::copy_file(src_, dir_ / "dest", o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"sparse"}));
+}
+
+// Parallel ranges: the same bytes, several ranges reported, progress summed over the threads.
+TEST_F(FileCopy, ParallelRangesCopyTheSameBytes) {
+  const fs::path src = make("src", 3 * mib + 12'345);
+  copy_options o;
+  o.parallel_ranges = 4;
+  o.parallel_min_size = 1;
+  std::atomic<std::uint64_t> last{0};
+  o.on_progress = [&](std::uint64_t n) {
+    std::uint64_t seen = last.load();
+    while (n > seen && !last.compare_exchange_weak(seen, n)) {
+    }
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_TRUE(r) << r.error().message();
+  if (r->ranges == 1) GTEST_SKIP() << "the filesystem reflinked the file: no ranges to copy";
+  EXPECT_EQ(r->ranges, 4u);
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+  EXPECT_EQ(r->bytes, 3 * mib + 12'345);
+  EXPECT_EQ(last.load(), 3 * mib + 12'345);
+  ASSERT_FALSE(r->fallbacks.empty());
+  EXPECT_EQ(r->fallbacks.front().from, method::reflink);
+}
+
+// Below parallel_min_size, or with reflink never, the rules still hold.
+TEST_F(FileCopy, ParallelRangesOnlyAboveTheMinimum) {
+  const fs::path src = make("src", mib);
+  copy_options o;
+  o.parallel_ranges = 4;
+  o.parallel_min_size = 2 * mib;
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->ranges, 1u);
+
+  o.parallel_min_size = 1;
+  o.reflink = reflink_mode::never;
+  test::fault_scope faults;
+  faults.ioctl({});  // counts FICLONE calls, fails none
+  auto p = zcopy::copy_file(src, dir_ / "dest2", o);
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(p->ranges, 4u);
+  EXPECT_EQ(faults.calls(syscall_kind::ioctl), 0u);
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest2")));
+}
+
+// One failing range fails the whole copy: DEST untouched, no temporary.
+TEST_F(FileCopy, ParallelRangeFailureFailsTheCopy) {
+  const fs::path src = make("src", 2 * mib);
+  make("dest", 500, 1);
+  copy_options o;
+  o.parallel_ranges = 3;
+  o.parallel_min_size = 1;
+  o.reflink = reflink_mode::never;
+  test::fault_scope faults;
+  // ENOSPC, not EIO: EIO before a range's first byte falls back (CIFS, golang/go#42334).
+  faults.copy_file_range({.error = ENOSPC, .nth = 2});
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
+  EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// reflink always where the filesystem cannot clone (ext4, tmpfs): an error named "reflink",
+// DEST untouched. (XFS, where it works, is tested in tests/transfer/reflink_test.cpp.)
+TEST_F(FileCopy, ReflinkAlwaysFailsCleanlyWithoutSupport) {
+  const fs::path src = make("src", 100'000);
+  make("dest", 100, 1);
+  copy_options o;
+  o.reflink = reflink_mode::always;
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  if (r) GTEST_SKIP() << "this filesystem supports reflinks";
+  EXPECT_EQ(r.error().operation, "reflink");
+  EXPECT_TRUE(r.error().code == std::errc::operation_not_supported ||
+              r.error().code == std::errc::inappropriate_io_control_operation ||
+              r.error().code == std::errc::cross_device_link ||
+              r.error().code == std::errc::invalid_argument)
+      << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// reflink never keeps FICLONE out of the chain; automatic tries it first.
+TEST_F(FileCopy, ReflinkNeverIssuesNoClone) {
+  const fs::path src = make("src", 100'000);
+  for (auto mode : {reflink_mode::never, reflink_mode::automatic}) {
+    test::fault_scope faults;
+    faults.ioctl({});
+    copy_options o;
+    o.reflink = mode;
+    auto r = zcopy::copy_file(src, dir_ / "dest", o);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+    if (mode == reflink_mode::never) {
+      EXPECT_EQ(faults.calls(syscall_kind::ioctl), 0u);
+      EXPECT_EQ(r->bytes_by_method[static_cast<std::size_t>(method::reflink)], 0u);
+    } else {
+      EXPECT_GE(faults.calls(syscall_kind::ioctl), 1u);
+    }
+  }
+}
+
+// A forced method does not fall back.
+TEST_F(FileCopy, ForcedMethodIsUsedAlone) {
+  const fs::path src = make("src", 300'000);
+  copy_options o;
+  o.use = method::sendfile;
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->used, method::sendfile);
+  EXPECT_TRUE(r->fallbacks.empty());
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+}
+
+TEST(CopyError, MessageNamesOperationAndPath) {
+  const copy_error e{std::make_error_code(std::errc::no_space_on_device), "copy", "/a/b"};
+  EXPECT_EQ(e.message(), "copy '/a/b': No space left on device");
+}
+
+// The engine's allow_reflink: the automatic chain, and a forced method's fallbacks, lose reflink.
+TEST(TransferOptions, AllowReflinkFalseLeavesReflinkOutOfTheChain) {
+  test::temp_dir dir;
+  unique_fd a = write_file(dir / "a", random_bytes(5000, test::test_seed()));
+  unique_fd b = test::open_or_die(dir / "b", O_WRONLY | O_CREAT | O_TRUNC);
+  auto src = classify(a.get());
+  auto dst = classify(b.get());
+  ASSERT_TRUE(src && dst);
+  transfer_options t;
+  auto with = plan_for(*src, *dst, t);
+  EXPECT_NE(std::find(with.begin(), with.end(), method::reflink), with.end());
+  t.allow_reflink = false;
+  auto without = plan_for(*src, *dst, t);
+  EXPECT_EQ(std::find(without.begin(), without.end(), method::reflink), without.end());
+  EXPECT_EQ(without.size() + 1, with.size());
+  t.use = method::copy_file_range;
+  t.allow_fallback = true;
+  auto forced = plan_for(*src, *dst, t);
+  EXPECT_EQ(std::find(forced.begin(), forced.end(), method::reflink), forced.end());
+}
+
+}  // namespace
+}  // namespace zcopy

@@ -1,0 +1,412 @@
+// copy_tree(): nested directories, symlinks (absolute, relative, dangling), hard links, FIFOs,
+// odd names, -n and -u, directory metadata applied after the contents, refusal to copy a
+// directory into itself, and errors that are reported while the walk goes on.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "support/test_support.hpp"
+#include "zcopy/copy.hpp"
+#include "zcopy/error.hpp"
+
+namespace zcopy {
+namespace {
+
+namespace fs = std::filesystem;
+using test::random_bytes;
+using test::read_file;
+using test::same_bytes;
+using test::write_file;
+
+struct stat lstat_of(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) throw std::system_error(errno, std::system_category(), p);
+  return st;
+}
+
+// Everything the observer heard, collected under a lock (it is called from several threads).
+struct recorder {
+  std::mutex lock;
+  std::vector<copy_error> errors;
+  std::vector<std::pair<fs::path, entry_kind>> copied;
+  std::vector<fs::path> skipped;
+
+  tree_observer observer() {
+    tree_observer o;
+    o.on_copied = [this](const fs::path&, const fs::path& dest, entry_kind kind,
+                         const file_copy_result*) {
+      std::lock_guard g(lock);
+      copied.emplace_back(dest, kind);
+    };
+    o.on_skipped = [this](const fs::path&, const fs::path& dest) {
+      std::lock_guard g(lock);
+      skipped.push_back(dest);
+    };
+    o.on_error = [this](const copy_error& e) {
+      std::lock_guard g(lock);
+      errors.push_back(e);
+    };
+    return o;
+  }
+  std::string error_text() {
+    std::string out;
+    for (const auto& e : errors) out += e.message() + "\n";
+    return out;
+  }
+};
+
+class TreeCopy : public ::testing::Test {
+ protected:
+  void SetUp() override { SCOPED_TRACE(::testing::Message() << "seed " << seed_); }
+
+  // Writes a file of `size` random bytes under the source and remembers them.
+  void file(const std::string& rel, std::size_t size) {
+    contents_[rel] = random_bytes(size, seed_ + contents_.size());
+    write_file(src_ / rel, contents_[rel]);
+  }
+  void expect_files_copied(const fs::path& dest) {
+    for (const auto& [rel, bytes] : contents_) {
+      SCOPED_TRACE(rel);
+      EXPECT_TRUE(same_bytes(bytes, read_file(dest / rel)));
+    }
+  }
+
+  test::temp_dir dir_;
+  fs::path src_ = dir_ / "src";
+  fs::path dst_ = dir_ / "dst";
+  std::uint64_t seed_ = test::test_seed();
+  std::map<std::string, std::vector<std::byte>> contents_;
+};
+
+tree_options archive() {
+  tree_options o;
+  o.symlinks_as_links = true;
+  o.keep_hard_links = true;
+  o.special_files = true;
+  o.file.preserve = {.mode = true, .ownership = true, .timestamps = true};
+  o.jobs = 3;
+  return o;
+}
+
+// -a on a tree with everything in it: every entry arrives as what it was.
+TEST_F(TreeCopy, ArchiveCopiesEveryKindOfEntry) {
+  fs::create_directories(src_ / "a" / "b" / "c");
+  fs::create_directories(src_ / "empty");
+  file("top", 100'000);
+  file("a/one", 5000);
+  file("a/b/two", 70'000);
+  file("a/b/c/three", 1);
+  file("with space", 10);
+  file("new\nline", 20);
+  file("ünïcödé-файл", 30);
+  file("-leading-dash", 40);
+  ASSERT_EQ(::symlink("../top", (src_ / "a" / "relative").c_str()), 0);
+  ASSERT_EQ(::symlink((src_ / "top").c_str(), (src_ / "absolute").c_str()), 0);
+  ASSERT_EQ(::symlink("nowhere", (src_ / "dangling").c_str()), 0);
+  ASSERT_EQ(::link((src_ / "top").c_str(), (src_ / "a" / "b" / "top-link").c_str()), 0);
+  ASSERT_EQ(::mkfifo((src_ / "fifo").c_str(), 0640), 0);
+
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, archive(), rec.observer());
+  EXPECT_EQ(s.errors, 0u) << rec.error_text();
+  expect_files_copied(dst_);
+  EXPECT_EQ(fs::read_symlink(dst_ / "a" / "relative"), "../top");
+  EXPECT_EQ(fs::read_symlink(dst_ / "absolute"), src_ / "top");
+  EXPECT_EQ(fs::read_symlink(dst_ / "dangling"), "nowhere");
+  EXPECT_EQ(lstat_of(dst_ / "top").st_ino, lstat_of(dst_ / "a" / "b" / "top-link").st_ino);
+  EXPECT_NE(lstat_of(dst_ / "top").st_ino, lstat_of(src_ / "top").st_ino);
+  EXPECT_TRUE(S_ISFIFO(lstat_of(dst_ / "fifo").st_mode));
+  EXPECT_EQ(lstat_of(dst_ / "fifo").st_mode & 07777, 0640u);
+  EXPECT_TRUE(fs::is_directory(dst_ / "empty"));
+
+  EXPECT_EQ(s.files, 8u);  // the hard link's second name is a hard link, not a file
+  EXPECT_EQ(s.hard_links, 1u);
+  EXPECT_EQ(s.symlinks, 3u);
+  EXPECT_EQ(s.specials, 1u);
+  EXPECT_EQ(s.directories, 5u);  // src, a, b, c, empty
+  EXPECT_EQ(s.bytes, 100'000u + 5000 + 70'000 + 1 + 10 + 20 + 30 + 40);
+  EXPECT_EQ(rec.copied.size(), s.files + s.hard_links + s.symlinks + s.specials + s.directories);
+
+  // No temporary names were left anywhere.
+  for (const auto& e : fs::recursive_directory_iterator(dst_)) {
+    EXPECT_EQ(e.path().filename().string().find(".zcopy-"), std::string::npos) << e.path();
+  }
+}
+
+// Without -P symlinks are followed: a link to a file becomes a file, a dangling one an error,
+
+// on_progress in a tree copy reports one total over every file and thread: its largest value is
+// the sum of the files' sizes (no file counted twice, none missed).
+TEST_F(TreeCopy, ProgressIsOneTotalForTheTree) {
+  fs::create_directories(src_ / "d");
+  file("a.bin", 3 << 20);
+  file("d/b.bin", (1 << 20) + 17);
+  file("d/c.bin", 4099);
+  std::uint64_t expected = 0;
+  for (const auto& [rel, bytes] : contents_) expected += bytes.size();
+  tree_options o;
+  o.jobs = 3;
+  std::mutex m;
+  std::uint64_t largest = 0;
+  o.file.on_progress = [&](std::uint64_t total) {
+    std::lock_guard lock(m);
+    largest = std::max(largest, total);
+  };
+  const tree_summary s = copy_tree(src_, dst_, o);
+  EXPECT_EQ(s.errors, 0u);
+  EXPECT_EQ(largest, expected);
+  expect_files_copied(dst_);
+}
+
+// and the rest is still copied.
+TEST_F(TreeCopy, FollowsSymlinksByDefault) {
+  fs::create_directories(src_ / "d");
+  file("target", 3000);
+  file("d/inner", 10);
+  ASSERT_EQ(::symlink("target", (src_ / "link").c_str()), 0);
+  ASSERT_EQ(::symlink("d", (src_ / "dlink").c_str()), 0);
+  ASSERT_EQ(::symlink("nowhere", (src_ / "dangling").c_str()), 0);
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, {}, rec.observer());
+  expect_files_copied(dst_);
+  EXPECT_FALSE(fs::is_symlink(dst_ / "link"));
+  EXPECT_TRUE(same_bytes(contents_["target"], read_file(dst_ / "link")));
+  EXPECT_TRUE(fs::is_directory(dst_ / "dlink"));
+  EXPECT_TRUE(same_bytes(contents_["d/inner"], read_file(dst_ / "dlink" / "inner")));
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].code, std::errc::no_such_file_or_directory);
+  EXPECT_EQ(rec.errors[0].path, src_ / "dangling");
+}
+
+// Following links, a link to an ancestor is a loop: reported, not followed forever.
+TEST_F(TreeCopy, SymlinkLoopIsReported) {
+  fs::create_directories(src_ / "d");
+  ASSERT_EQ(::symlink("..", (src_ / "d" / "up").c_str()), 0);
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, {}, rec.observer());
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].code, std::errc::too_many_symbolic_link_levels);
+  EXPECT_TRUE(fs::is_directory(dst_ / "d"));
+}
+
+// Special files without special_files: an error for each, never opened (a FIFO would block).
+TEST_F(TreeCopy, SpecialFilesAreRefusedUnlessAsked) {
+  fs::create_directories(src_);
+  file("regular", 100);
+  ASSERT_EQ(::mkfifo((src_ / "fifo").c_str(), 0644), 0);
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, {}, rec.observer());
+  ASSERT_EQ(s.errors, 1u);
+  EXPECT_EQ(rec.errors[0].code, std::errc::operation_not_supported);
+  EXPECT_EQ(rec.errors[0].operation, "cannot copy special file");
+  EXPECT_EQ(rec.errors[0].path, src_ / "fifo");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dst_ / "fifo")));
+  expect_files_copied(dst_);
+}
+
+// A directory into itself or below itself is refused before anything is created.
+TEST_F(TreeCopy, RefusesToCopyADirectoryIntoItself) {
+  fs::create_directories(src_ / "sub");
+  file("f", 10);
+  for (const fs::path& dest : {src_ / "sub" / "copy", src_ / "copy", fs::path(src_)}) {
+    SCOPED_TRACE(dest);
+    recorder rec;
+    const tree_summary s = copy_tree(src_, dest, archive(), rec.observer());
+    ASSERT_EQ(s.errors, 1u);
+    EXPECT_EQ(rec.errors[0].operation, "into itself");
+    EXPECT_EQ(rec.errors[0].code, std::errc::invalid_argument);
+    EXPECT_EQ(s.files, 0u);
+  }
+  EXPECT_FALSE(fs::exists(src_ / "sub" / "copy"));
+  EXPECT_FALSE(fs::exists(src_ / "copy"));
+
+  // Through a symlink to the source, too.
+  ASSERT_EQ(::symlink(src_.c_str(), (dir_ / "alias").c_str()), 0);
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dir_ / "alias" / "sub" / "x", archive(), rec.observer());
+  EXPECT_EQ(s.errors, 1u);
+  EXPECT_FALSE(fs::exists(src_ / "sub" / "x"));
+}
+
+// -n keeps whatever exists; the rest is copied.
+TEST_F(TreeCopy, NoClobberSkipsExistingEntries) {
+  fs::create_directories(src_);
+  file("old", 1000);
+  file("new", 2000);
+  ASSERT_EQ(::symlink("x", (src_ / "link").c_str()), 0);
+  fs::create_directories(dst_);
+  const auto kept = random_bytes(50, seed_ + 99);
+  write_file(dst_ / "old", kept);
+  ASSERT_EQ(::symlink("y", (dst_ / "link").c_str()), 0);
+  tree_options o = archive();
+  o.no_clobber = true;
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  EXPECT_EQ(s.errors, 0u) << rec.error_text();
+  EXPECT_EQ(s.skipped, 2u);
+  EXPECT_EQ(rec.skipped.size(), 2u);
+  EXPECT_TRUE(same_bytes(kept, read_file(dst_ / "old")));
+  EXPECT_EQ(fs::read_symlink(dst_ / "link"), "y");
+  EXPECT_TRUE(same_bytes(contents_["new"], read_file(dst_ / "new")));
+}
+
+// -u replaces only what is older than the source.
+TEST_F(TreeCopy, UpdateCopiesOnlyNewerSources) {
+  fs::create_directories(src_);
+  file("stale", 1000);
+  file("fresh", 1000);
+  fs::create_directories(dst_);
+  const auto stale_dest = random_bytes(10, seed_ + 7);
+  const auto fresh_dest = random_bytes(10, seed_ + 8);
+  write_file(dst_ / "stale", stale_dest);
+  write_file(dst_ / "fresh", fresh_dest);
+  const timespec older[2] = {{1000, 0}, {1000, 0}};
+  const timespec middle[2] = {{2000, 0}, {2000, 0}};
+  const timespec newer[2] = {{3000, 0}, {3000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (src_ / "stale").c_str(), middle, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dst_ / "stale").c_str(), older, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, (src_ / "fresh").c_str(), middle, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dst_ / "fresh").c_str(), newer, 0), 0);
+  tree_options o;
+  o.update = true;
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  EXPECT_EQ(s.errors, 0u) << rec.error_text();
+  EXPECT_EQ(s.skipped, 1u);
+  EXPECT_EQ(s.files, 1u);
+  EXPECT_TRUE(same_bytes(contents_["stale"], read_file(dst_ / "stale")));
+  EXPECT_TRUE(same_bytes(fresh_dest, read_file(dst_ / "fresh")));
+}
+
+// A read-only source directory is filled first and gets its mode (and times) afterwards.
+TEST_F(TreeCopy, ReadOnlyDirectoryGetsItsModeAfterItsContents) {
+  fs::create_directories(src_ / "ro" / "inner");
+  file("ro/file", 4000);
+  file("ro/inner/deep", 10);
+  ASSERT_EQ(::chmod((src_ / "ro" / "inner").c_str(), 0500), 0);
+  ASSERT_EQ(::chmod((src_ / "ro").c_str(), 0555), 0);
+  const timespec times[2] = {{1'400'000'000, 111}, {1'300'000'000, 222'333'444}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (src_ / "ro").c_str(), times, 0), 0);
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, archive(), rec.observer());
+  EXPECT_EQ(s.errors, 0u) << rec.error_text();
+  expect_files_copied(dst_);
+  const struct stat st = lstat_of(dst_ / "ro");
+  EXPECT_EQ(st.st_mode & 07777, 0555u);
+  EXPECT_EQ(lstat_of(dst_ / "ro" / "inner").st_mode & 07777, 0500u);
+  EXPECT_EQ(st.st_mtim.tv_sec, times[1].tv_sec);
+  EXPECT_EQ(st.st_mtim.tv_nsec, times[1].tv_nsec);
+  ::chmod((src_ / "ro" / "inner").c_str(), 0755);
+  ::chmod((src_ / "ro").c_str(), 0755);
+  ::chmod((dst_ / "ro" / "inner").c_str(), 0755);
+  ::chmod((dst_ / "ro").c_str(), 0755);
+}
+
+// An entry that fails is reported and the walk goes on to the others.
+TEST_F(TreeCopy, ErrorsAreReportedAndTheWalkContinues) {
+  fs::create_directories(src_ / "sub");
+  file("good1", 1000);
+  file("bad", 1000);
+  file("sub/good2", 1000);
+  test::fault_scope faults;
+  sys::hooks().openat = [](int dirfd, const char* path, int flags, mode_t mode) {
+    const std::string_view p(path);
+    if (p.size() >= 4 && p.substr(p.size() - 4) == "/bad" && (flags & O_ACCMODE) == O_RDONLY &&
+        !(flags & O_DIRECTORY)) {
+      errno = EACCES;
+      return -1;
+    }
+    return sys::real_hooks().openat(dirfd, path, flags, mode);
+  };
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, archive(), rec.observer());
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].code, std::errc::permission_denied);
+  EXPECT_EQ(rec.errors[0].operation, "open");
+  EXPECT_EQ(rec.errors[0].path, src_ / "bad");
+  EXPECT_EQ(s.files, 2u);
+  EXPECT_TRUE(same_bytes(contents_["good1"], read_file(dst_ / "good1")));
+  EXPECT_TRUE(same_bytes(contents_["sub/good2"], read_file(dst_ / "sub" / "good2")));
+  EXPECT_FALSE(fs::exists(dst_ / "bad"));
+}
+
+// Out of space on one file: that file fails, the others are copied.
+TEST_F(TreeCopy, NoSpaceOnOneFileFailsOnlyThatFile) {
+  fs::create_directories(src_);
+  for (int i = 0; i < 5; ++i) file("f" + std::to_string(i), 100'000);
+  test::fault_scope faults;
+  faults.copy_file_range({.error = ENOSPC, .nth = 3});
+  tree_options o = archive();
+  o.jobs = 1;  // one thread: the third call belongs to exactly one file
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].code, std::errc::no_space_on_device);
+  EXPECT_EQ(s.files, 4u);
+  for (const auto& e : fs::directory_iterator(dst_)) {
+    EXPECT_EQ(e.path().filename().string().find(".zcopy-"), std::string::npos) << e.path();
+  }
+}
+
+// Many files through the pool: all of them, whatever the number of threads.
+TEST_F(TreeCopy, ManyFilesThroughThePool) {
+  fs::create_directories(src_ / "x" / "y");
+  for (int i = 0; i < 60; ++i) {
+    const char* sub = i % 3 == 0 ? "" : i % 3 == 1 ? "x/" : "x/y/";
+    file(std::string(sub) + "file" + std::to_string(i), 1000 + static_cast<std::size_t>(i) * 37);
+  }
+  for (unsigned jobs : {1u, 4u, 0u}) {
+    SCOPED_TRACE(jobs);
+    tree_options o;
+    o.jobs = jobs;
+    const fs::path dest = dir_ / ("dst" + std::to_string(jobs));
+    recorder rec;
+    const tree_summary s = copy_tree(src_, dest, o, rec.observer());
+    EXPECT_EQ(s.errors, 0u) << rec.error_text();
+    EXPECT_EQ(s.files, 60u);
+    EXPECT_EQ(s.directories, 3u);
+    expect_files_copied(dest);
+  }
+}
+
+// A single file, and a directory without `recursive`.
+TEST_F(TreeCopy, SingleFileAndNonRecursiveDirectory) {
+  fs::create_directories(src_);
+  file("one", 12'345);
+  recorder rec;
+  tree_summary s = copy_tree(src_ / "one", dir_ / "copy", {}, rec.observer());
+  EXPECT_EQ(s.files, 1u);
+  EXPECT_TRUE(same_bytes(contents_["one"], read_file(dir_ / "copy")));
+
+  tree_options o;
+  o.recursive = false;
+  s = copy_tree(src_, dst_, o, rec.observer());
+  EXPECT_EQ(s.errors, 1u);
+  EXPECT_EQ(rec.errors.back().code, std::errc::is_a_directory);
+  EXPECT_FALSE(fs::exists(dst_));
+}
+
+// A stop requested before the walk ends it with one cancellation error.
+TEST_F(TreeCopy, StopEndsTheWalk) {
+  fs::create_directories(src_);
+  file("a", 100);
+  std::stop_source stop;
+  stop.request_stop();
+  tree_options o;
+  o.file.stop = stop.get_token();
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  EXPECT_EQ(s.files, 0u);
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].code, errc::cancelled);
+}
+
+}  // namespace
+}  // namespace zcopy

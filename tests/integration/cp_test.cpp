@@ -1,0 +1,660 @@
+// `zcopy cp` as a user runs it: the real binary, compared with GNU cp (coreutils) on the same
+// generated tree, on loop-mounted XFS (reflinks) and a tiny ext4 (out of space), interrupted by
+// signals, and through every option. Files hold seeded random bytes and are compared byte for
+// byte. Every subprocess is bounded; temporary directories and mounts go away even on failure.
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <thread>
+
+#include "integration/cp_fixture.hpp"
+
+namespace zcopy::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kib = 1024;
+constexpr std::uint64_t mib = 1024 * kib;
+constexpr std::uint64_t gib = 1024 * mib;
+
+bool contains(const std::string& text, std::string_view what) {
+  return text.find(what) != std::string::npos;
+}
+
+bool has_temporary(const std::vector<std::string>& names) {
+  return std::any_of(names.begin(), names.end(),
+                     [](const std::string& n) { return contains(n, ".zcopy-"); });
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += "'" + n + "' ";
+  return s;
+}
+
+// How much of a file's mapped extents FIEMAP reports shared with another file.
+struct extent_report {
+  std::uint64_t mapped = 0;
+  std::uint64_t shared = 0;
+  std::size_t extents = 0;
+};
+
+std::optional<extent_report> shared_extents(const fs::path& path) {
+  unique_fd fd = open_or_die(path, O_RDONLY | O_CLOEXEC);
+  constexpr std::size_t count = 256;
+  std::vector<std::uint64_t> storage((sizeof(fiemap) + count * sizeof(fiemap_extent)) / 8 + 1);
+  extent_report report;
+  std::uint64_t start = 0;
+  for (;;) {
+    std::fill(storage.begin(), storage.end(), 0);
+    auto* map = reinterpret_cast<fiemap*>(storage.data());
+    map->fm_start = start;
+    map->fm_length = FIEMAP_MAX_OFFSET - start;
+    map->fm_flags = FIEMAP_FLAG_SYNC;
+    map->fm_extent_count = count;
+    if (::ioctl(fd.get(), FS_IOC_FIEMAP, map) != 0) return std::nullopt;
+    if (map->fm_mapped_extents == 0) break;
+    bool last = false;
+    for (std::uint32_t i = 0; i < map->fm_mapped_extents; ++i) {
+      const fiemap_extent& e = map->fm_extents[i];
+      report.mapped += e.fe_length;
+      if (e.fe_flags & FIEMAP_EXTENT_SHARED) report.shared += e.fe_length;
+      ++report.extents;
+      start = e.fe_logical + e.fe_length;
+      last = last || (e.fe_flags & FIEMAP_EXTENT_LAST);
+    }
+    if (last) break;
+  }
+  return report;
+}
+
+class Cp : public ::testing::Test {
+ protected:
+  Cp() : trace_(__FILE__, __LINE__, "seed " + std::to_string(test_seed())) {}
+  // A file of `size` random bytes at DIR/rel.
+  fs::path put(const std::string& rel, std::size_t size, std::uint64_t salt = 0) {
+    const fs::path p = dir_ / rel;
+    fs::create_directories(p.parent_path());
+    write_file(p, random_bytes(size, test_seed() + salt + std::hash<std::string>{}(rel)));
+    return p;
+  }
+  std::string at(const std::string& rel) const { return (dir_ / rel).string(); }
+
+  ::testing::ScopedTrace trace_;
+  temp_dir dir_;
+};
+
+// --- differential against GNU cp -----------------------------------------------------------------
+
+// cp -a and zcopy cp -a make the same tree: every type, byte, mode, owner, mtime (symlinks too),
+// symlink target, hole map and hard-link group; and both match the source.
+TEST_F(Cp, ArchiveMatchesGnuCp) {
+  const auto tree = make_test_tree(dir_ / "src", test_seed());
+  auto gnu = gnu_cp({"-a", at("src"), at("gnu")});
+  ASSERT_EQ(gnu.exit_code, 0) << gnu.err;
+  auto ours = zcopy_cp({"-a", at("src"), at("ours")});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  EXPECT_TRUE(ours.err.empty()) << ours.err;
+  const compare_rules all{.mode = true,
+                          .owner = true,
+                          .mtime = true,
+                          .symlink_mtime = true,
+                          .root_mtime = true,
+                          .holes = true};
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"), all));
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "src"), snapshot(dir_ / "ours"), all));
+  // The sparse file, spelled out: three data extents and about their size allocated.
+  const auto map = data_map(dir_ / "ours" / tree.sparse_name);
+  EXPECT_EQ(map.size(), 3u);
+  EXPECT_EQ(map, data_map(dir_ / "src" / tree.sparse_name));
+}
+
+// cp -r and zcopy cp -r make the same tree: modes from the umask, symlinks inside copied as
+// symlinks, hard links not kept, FIFOs recreated, holes kept.
+TEST_F(Cp, RecursiveMatchesGnuCp) {
+  make_test_tree(dir_ / "src", test_seed());
+  auto gnu = gnu_cp({"-r", at("src"), at("gnu")});
+  ASSERT_EQ(gnu.exit_code, 0) << gnu.err;
+  auto ours = zcopy_cp({"-r", at("src"), at("ours")});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  const compare_rules rules{.mode = true, .owner = true, .mtime = false, .holes = true};
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"), rules));
+}
+
+// cp -p and zcopy cp -p on files into a directory: same bytes, modes, owners, mtimes.
+TEST_F(Cp, PreserveOnFilesMatchesGnuCp) {
+  make_test_tree(dir_ / "src", test_seed());
+  fs::create_directory(dir_ / "gnu");
+  fs::create_directory(dir_ / "ours");
+  std::vector<std::string> files;
+  for (const char* name : {"one", "page+1", "big", "mode-600", "exec-755", "readonly-444",
+                           "setuid-4755", "owned", "new\nline", "sparse-4g", "link-rel"}) {
+    files.push_back(at(std::string("src/") + name));
+  }
+  auto args = files;
+  args.insert(args.begin(), "-p");
+  args.push_back(at("gnu"));
+  auto gnu = gnu_cp(args);
+  ASSERT_EQ(gnu.exit_code, 0) << gnu.err;
+  args.back() = at("ours");
+  auto ours = zcopy_cp(args);
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"),
+                        {.mode = true, .owner = true, .mtime = true, .root_mtime = false}));
+  // The symlink operand was followed: a regular file with the target's bytes.
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir_ / "ours" / "link-rel")));
+}
+
+// Copying over an existing file without -p keeps that file's mode, as GNU cp does.
+TEST_F(Cp, ReplacingAFileKeepsItsModeLikeGnuCp) {
+  put("src", 5000);
+  ::chmod(at("src").c_str(), 0755);
+  put("gnu", 10);
+  put("ours", 10);
+  ::chmod(at("gnu").c_str(), 0600);
+  ::chmod(at("ours").c_str(), 0600);
+  ASSERT_EQ(gnu_cp({at("src"), at("gnu")}).exit_code, 0);
+  auto r = zcopy_cp({at("src"), at("ours")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / "ours"));
+  EXPECT_EQ(fs::status(dir_ / "ours").permissions(), fs::status(dir_ / "gnu").permissions());
+  EXPECT_EQ(fs::status(dir_ / "ours").permissions(), fs::perms(0600));
+}
+
+// --- reflinks
+// -------------------------------------------------------------------------------------
+
+// On XFS with reflink=1, --reflink=always shares every extent (FIEMAP says shared) and the bytes
+// match; the default (auto) reflinks too.
+TEST_F(Cp, ReflinkSharesExtentsOnXfs) {
+  std::string why;
+  auto xfs = loop_mount::create("xfs", 512 * mib, {"-q", "-f", "-m", "reflink=1"}, why);
+  if (!xfs) GTEST_SKIP() << why;
+  const fs::path src = xfs->path() / "src";
+  write_random_file(src, 64 * mib, test_seed());
+  auto r = zcopy_cp({"-v", "--reflink=always", src.string(), (xfs->path() / "dst").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "(reflink)")) << r.out;
+  EXPECT_TRUE(same_file_bytes(src, xfs->path() / "dst"));
+  auto shared = shared_extents(xfs->path() / "dst");
+  ASSERT_TRUE(shared) << "FIEMAP: " << std::strerror(errno);
+  EXPECT_GE(shared->mapped, 64 * mib);
+  EXPECT_EQ(shared->shared, shared->mapped) << shared->extents << " extents";
+
+  auto automatic = zcopy_cp({"-v", src.string(), (xfs->path() / "auto").string()});
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  EXPECT_TRUE(contains(automatic.out, "(reflink)")) << automatic.out;
+  EXPECT_TRUE(same_file_bytes(src, xfs->path() / "auto"));
+  EXPECT_FALSE(has_temporary(list_dir(xfs->path()))) << joined(list_dir(xfs->path()));
+}
+
+// Where extents cannot be shared (ext4, tmpfs), --reflink=always fails with a message, exit 1, and
+// no destination.
+TEST_F(Cp, ReflinkAlwaysFailsWhereExtentsCannotBeShared) {
+  struct statfs sf {};
+  ASSERT_EQ(::statfs(dir_.path().c_str(), &sf), 0);
+  constexpr long xfs_magic = 0x58465342, btrfs_magic = 0x9123683e;
+  if (sf.f_type == xfs_magic || sf.f_type == btrfs_magic) {
+    GTEST_SKIP() << "the temporary directory's filesystem can reflink";
+  }
+  put("src", 1 * mib + 3);
+  auto r = zcopy_cp({"--reflink=always", at("src"), at("dst")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "zcopy: cp '")) << r.err;
+  EXPECT_TRUE(contains(r.err, "not supported") || contains(r.err, "reflink")) << r.err;
+  EXPECT_EQ(list_dir(dir_.path()), std::vector<std::string>{"src"});
+}
+
+// --- failures
+// -------------------------------------------------------------------------------------
+
+// A 64 MiB copy onto a 16 MiB filesystem fails with ENOSPC named, and leaves neither DEST nor a
+// temporary file.
+TEST_F(Cp, OutOfSpaceLeavesNoDestinationAndNoTemporaryFile) {
+  std::string why;
+  auto small = loop_mount::create("ext4", 16 * mib, {"-q", "-F"}, why);
+  if (!small) GTEST_SKIP() << why;
+  write_random_file(dir_ / "big", 64 * mib, test_seed());
+  auto r = zcopy_cp({at("big"), (small->path() / "dst").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "No space left on device")) << r.err;
+  EXPECT_EQ(list_dir(small->path()), std::vector<std::string>{"lost+found"});
+}
+
+// The same failure over an existing DEST leaves DEST with its old bytes.
+TEST_F(Cp, OutOfSpaceKeepsTheOldDestination) {
+  std::string why;
+  auto small = loop_mount::create("ext4", 16 * mib, {"-q", "-F"}, why);
+  if (!small) GTEST_SKIP() << why;
+  write_random_file(dir_ / "big", 64 * mib, test_seed());
+  const auto old = random_bytes(1 * mib, test_seed() + 7);
+  write_file(small->path() / "dst", old);
+  auto r = zcopy_cp({at("big"), (small->path() / "dst").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "No space left on device")) << r.err;
+  EXPECT_TRUE(same_bytes(old, read_file(small->path() / "dst")));
+  EXPECT_EQ(list_dir(small->path()), (std::vector<std::string>{"dst", "lost+found"}));
+}
+
+// A FIFO operand without -r/-a is refused, never opened for reading (which would block).
+TEST_F(Cp, FifoSourceIsRefusedWithoutRecursive) {
+  ASSERT_EQ(::mkfifo(at("fifo").c_str(), 0644), 0);
+  auto r = zcopy_cp({at("fifo"), at("dst")}, 30s);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "zcopy: cp")) << r.err;
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ / "dst")));
+}
+
+// A source the process may not read fails with EACCES named, and no DEST (as root: the copy runs
+// as nobody through setpriv, since root reads mode-000 files).
+TEST_F(Cp, UnreadableSourceFails) {
+  std::vector<std::string> prefix;
+  if (::geteuid() == 0) {
+    if (::access("/usr/bin/setpriv", X_OK) != 0) {
+      GTEST_SKIP() << "root reads mode-000 files and setpriv (util-linux) is missing";
+    }
+    prefix = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  }
+  put("src", 100);
+  ::chmod(at("src").c_str(), 0);
+  fs::create_directory(dir_ / "out");
+  ::chmod(dir_.path().c_str(), 0755);
+  ::chmod(at("out").c_str(), 0777);
+  std::vector<std::string> argv = prefix;
+  const char* binary = std::getenv("ZCOPY_BINARY");
+  argv.insert(argv.end(), {binary ? binary : "zcopy", "cp", at("src"), at("out/dst")});
+  auto r = run_bounded(argv, 60s);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "zcopy: cp '")) << r.err;
+  EXPECT_TRUE(contains(r.err, "Permission denied")) << r.err;
+  EXPECT_TRUE(list_dir(dir_ / "out").empty()) << joined(list_dir(dir_ / "out"));
+}
+
+// A dangling symlink operand is an error when followed; with -P it is copied as a symlink.
+TEST_F(Cp, DanglingSymlinkSourceFailsUnlessCopiedAsALink) {
+  fs::create_symlink("nowhere", dir_ / "link");
+  auto r = zcopy_cp({at("link"), at("dst")});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "zcopy: cp '" + at("link") + "': No such file or directory"))
+      << r.err;
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ / "dst")));
+
+  auto p = zcopy_cp({"-P", at("link"), at("dst")});
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  ASSERT_TRUE(fs::is_symlink(fs::symlink_status(dir_ / "dst")));
+  EXPECT_EQ(fs::read_symlink(dir_ / "dst"), "nowhere");
+}
+
+// A destination directory that cannot be written to fails with the reason named and leaves
+// nothing in it (read-only bind mount as root, mode 0555 otherwise).
+TEST_F(Cp, UnwritableDestinationDirectoryFails) {
+  put("src", 64 * kib);
+  fs::create_directory(dir_ / "target");
+  std::unique_ptr<read_only_bind> ro;
+  fs::path target = dir_ / "target";
+  std::string reason = "Permission denied";
+  if (::geteuid() == 0) {
+    std::string why;
+    ro = read_only_bind::create(dir_ / "target", why);
+    if (!ro) GTEST_SKIP() << why;
+    target = ro->path();
+    reason = "Read-only file system";
+  } else {
+    ::chmod(target.c_str(), 0555);
+  }
+  auto r = zcopy_cp({at("src"), (target / "dst").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, reason)) << r.err;
+  EXPECT_TRUE(list_dir(dir_ / "target").empty()) << joined(list_dir(dir_ / "target"));
+  ::chmod((dir_ / "target").c_str(), 0755);
+}
+
+// A missing operand is reported and counted; the other operands are still copied.
+TEST_F(Cp, MissingSourceIsReportedAndTheRestCopied) {
+  put("a", 1000);
+  put("b", 2000);
+  fs::create_directory(dir_ / "out");
+  auto r = zcopy_cp({at("a"), at("missing"), at("b"), at("out")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(contains(r.err, "zcopy: cp '" + at("missing") + "': No such file or directory"))
+      << r.err;
+  EXPECT_TRUE(contains(r.err, "zcopy: cp: 1 error")) << r.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "a", dir_ / "out" / "a"));
+  EXPECT_TRUE(same_file_bytes(dir_ / "b", dir_ / "out" / "b"));
+}
+
+// --- signals
+// --------------------------------------------------------------------------------------
+
+// A 2 GiB source shared by the signal tests, copied with read_write in one range so that the copy
+// is still running when the signal comes.
+class CpSignal : public Cp {
+ protected:
+  static void SetUpTestSuite() {
+    source_dir_ = new temp_dir();
+    write_random_file(source_dir_->path() / "big", 2 * gib, test_seed());
+  }
+  static void TearDownTestSuite() {
+    delete source_dir_;
+    source_dir_ = nullptr;
+  }
+  // Starts the copy, waits until its temporary file exists plus ~200 ms, sends `sig`, and returns
+  // the exit status (nullopt: it did not exit within a minute).
+  std::optional<int> interrupt(int sig, std::string& err) {
+    fs::create_directory(dir_ / "out");
+    const char* binary = std::getenv("ZCOPY_BINARY");
+    auto child =
+        child_process::spawn({binary ? binary : "zcopy", "cp", "--parallel-ranges", "1", "--method",
+                              "read_write", (source_dir_->path() / "big").string(), at("out/big")});
+    if (!child) return std::nullopt;
+    const auto deadline = clock::now() + 30s;
+    while (!has_temporary(list_dir(dir_ / "out")) && child->running() && clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_TRUE(child->running()) << "the copy ended before the signal: " << child->err();
+    std::this_thread::sleep_for(200ms);
+    auto code = child->stop(sig, 60s);
+    err = child->err();
+    return code;
+  }
+  static temp_dir* source_dir_;
+};
+temp_dir* CpSignal::source_dir_ = nullptr;
+
+// SIGINT during a large copy: exit 130, the temporary file removed, no DEST.
+TEST_F(CpSignal, SigintRemovesTheTemporaryFileAndExits130) {
+  std::string err;
+  auto code = interrupt(SIGINT, err);
+  ASSERT_TRUE(code) << "did not exit within 60 s of SIGINT";
+  EXPECT_EQ(*code, 130) << err;
+  EXPECT_TRUE(list_dir(dir_ / "out").empty()) << joined(list_dir(dir_ / "out"));
+}
+
+// SIGTERM the same, with exit 143.
+TEST_F(CpSignal, SigtermRemovesTheTemporaryFileAndExits143) {
+  std::string err;
+  auto code = interrupt(SIGTERM, err);
+  ASSERT_TRUE(code) << "did not exit within 60 s of SIGTERM";
+  EXPECT_EQ(*code, 143) << err;
+  EXPECT_TRUE(list_dir(dir_ / "out").empty()) << joined(list_dir(dir_ / "out"));
+}
+
+// --- refusals
+// -------------------------------------------------------------------------------------
+
+// A file copied onto itself: refused, exit 1, the file untouched.
+TEST_F(Cp, RefusesToCopyAFileOntoItself) {
+  put("a", 5000);
+  const auto before = read_file(dir_ / "a");
+  auto r = zcopy_cp({at("a"), at("a")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(contains(r.err, "are the same file")) << r.err;
+  EXPECT_TRUE(same_bytes(before, read_file(dir_ / "a")));
+  EXPECT_EQ(list_dir(dir_.path()), std::vector<std::string>{"a"});
+}
+
+// A file copied onto a hard link to itself: refused, both names still one inode.
+TEST_F(Cp, RefusesToCopyAFileOntoItsHardLink) {
+  put("a", 5000);
+  ASSERT_EQ(::link(at("a").c_str(), at("h").c_str()), 0);
+  const auto before = read_file(dir_ / "a");
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{at("a"), at("h")}, {"-a", at("a"), at("h")}}) {
+    auto r = zcopy_cp(args);
+    EXPECT_EQ(r.exit_code, 1) << args[0];
+    EXPECT_TRUE(contains(r.err, "are the same file")) << r.err;
+  }
+  EXPECT_TRUE(fs::equivalent(dir_ / "a", dir_ / "h"));
+  EXPECT_TRUE(same_bytes(before, read_file(dir_ / "a")));
+}
+
+// A file and a symlink to it, either way round, followed or copied as a link: refused, the file
+// untouched, the link still a link.
+TEST_F(Cp, RefusesToCopyThroughASymlinkOntoItsTarget) {
+  put("a", 5000);
+  fs::create_symlink("a", dir_ / "l");
+  const auto before = read_file(dir_ / "a");
+  for (const auto& args : std::vector<std::vector<std::string>>{{at("a"), at("l")},
+                                                                {at("l"), at("a")},
+                                                                {"-a", at("l"), at("a")},
+                                                                {"-P", at("l"), at("a")}}) {
+    auto r = zcopy_cp(args);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << " " << args[1];
+    EXPECT_TRUE(contains(r.err, "are the same file")) << r.err;
+    EXPECT_TRUE(same_bytes(before, read_file(dir_ / "a")));
+    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir_ / "a")));
+    EXPECT_TRUE(fs::is_symlink(fs::symlink_status(dir_ / "l")));
+  }
+}
+
+// A directory copied into itself (below it, or onto itself as DEST/NAME): refused, exit 1, the
+// tree unchanged.
+TEST_F(Cp, RefusesToCopyADirectoryIntoItself) {
+  put("d/file", 3000);
+  put("d/sub/inner", 2000);
+  const auto before = snapshot(dir_ / "d");
+  for (const auto& dest : {at("d/sub"), at("d/sub/new"), at("d")}) {
+    auto r = zcopy_cp({"-r", at("d"), dest});
+    EXPECT_EQ(r.exit_code, 1) << dest;
+    EXPECT_TRUE(contains(r.err, "into itself")) << r.err;
+    EXPECT_TRUE(same_tree(before, snapshot(dir_ / "d"), {.mtime = true})) << dest;
+  }
+}
+
+// Several sources need an existing directory as DEST: a file or a missing name is an error and
+// nothing is written.
+TEST_F(Cp, SeveralSourcesNeedADirectory) {
+  put("a", 10);
+  put("b", 20);
+  put("file", 30);
+  const auto before = read_file(dir_ / "file");
+  auto r = zcopy_cp({at("a"), at("b"), at("file")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(contains(r.err, "Not a directory")) << r.err;
+  EXPECT_TRUE(same_bytes(before, read_file(dir_ / "file")));
+  auto missing = zcopy_cp({at("a"), at("b"), at("missing")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));
+}
+
+// A directory operand without -r is omitted with cp's message; the files beside it are copied.
+TEST_F(Cp, DirectoryWithoutRecursiveIsOmitted) {
+  put("d/x", 10);
+  put("f", 100);
+  fs::create_directory(dir_ / "out");
+  auto r = zcopy_cp({at("d"), at("f"), at("out")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(contains(r.err, "zcopy: cp: -r not specified; omitting directory '" + at("d") + "'"))
+      << r.err;
+  EXPECT_TRUE(contains(r.err, "zcopy: cp: 1 error")) << r.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "f", dir_ / "out" / "f"));
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "d"));
+}
+
+// --- options
+// --------------------------------------------------------------------------------------
+
+// -n leaves an existing DEST as it is, and still exits 0.
+TEST_F(Cp, NoClobberKeepsTheExistingFile) {
+  put("src", 4000);
+  put("dst", 1000);
+  const auto before = read_file(dir_ / "dst");
+  auto r = zcopy_cp({"-n", at("src"), at("dst")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_bytes(before, read_file(dir_ / "dst")));
+}
+
+// -u skips a source older than DEST and copies one newer than DEST.
+TEST_F(Cp, UpdateCopiesOnlyNewerSources) {
+  put("src", 4000);
+  put("dst", 1000);
+  const auto before = read_file(dir_ / "dst");
+  const timespec older[2] = {{1'000'000'000, 0}, {1'000'000'000, 0}};
+  const timespec newer[2] = {{1'600'000'000, 0}, {1'600'000'000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, at("src").c_str(), older, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, at("dst").c_str(), newer, 0), 0);
+  auto skipped = zcopy_cp({"-u", at("src"), at("dst")});
+  EXPECT_EQ(skipped.exit_code, 0) << skipped.err;
+  EXPECT_TRUE(same_bytes(before, read_file(dir_ / "dst")));
+
+  ASSERT_EQ(::utimensat(AT_FDCWD, at("src").c_str(), newer, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, at("dst").c_str(), older, 0), 0);
+  auto copied = zcopy_cp({"-u", at("src"), at("dst")});
+  EXPECT_EQ(copied.exit_code, 0) << copied.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / "dst"));
+}
+
+// -v prints one line per file with the data method; a forced method shows as itself and copies
+// the bytes exactly.
+TEST_F(Cp, VerboseNamesTheMethodAndForcedMethodsCopyExactly) {
+  put("src", 3 * mib + 5);
+  auto r = zcopy_cp({"-v", at("src"), at("dst")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::regex line(
+      "'" + at("src") + "' -> '" + at("dst") +
+      "' \\((reflink|copy_file_range|sendfile|splice|read_write|mmap_write)\\)\n");
+  EXPECT_TRUE(std::regex_search(r.out, line)) << r.out;
+  for (const char* m : {"copy_file_range", "sendfile", "read_write", "splice", "mmap_write"}) {
+    const std::string dst = at(std::string("dst-") + m);
+    auto forced = zcopy_cp({"-v", "--method", m, at("src"), dst});
+    EXPECT_EQ(forced.exit_code, 0) << m << ": " << forced.err;
+    EXPECT_TRUE(contains(forced.out, std::string("(") + m + ")")) << forced.out;
+    EXPECT_TRUE(same_file_bytes(dir_ / "src", dst)) << m;
+  }
+}
+
+// --json prints one object whose counts match the tree copied.
+TEST_F(Cp, JsonSummaryCountsTheEntries) {
+  put("src/a", 10);
+  put("src/b", 5000);
+  put("src/sub/c", 0);
+  fs::create_symlink("a", dir_ / "src" / "link");
+  auto r = zcopy_cp({"-a", "--json", at("src"), at("dst")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto json = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(json.is_discarded()) << r.out;
+  EXPECT_EQ(json["files"], 3) << r.out;
+  EXPECT_EQ(json["directories"], 2) << r.out;
+  EXPECT_EQ(json["symlinks"], 1) << r.out;
+  EXPECT_EQ(json["bytes"], 5010) << r.out;
+  EXPECT_EQ(json["errors"], 0) << r.out;
+  EXPECT_TRUE(json["seconds"].is_number()) << r.out;
+  EXPECT_TRUE(json["fallbacks"].is_number()) << r.out;
+  ASSERT_TRUE(json["methods"].is_object()) << r.out;
+  std::uint64_t by_method = 0;
+  for (const auto& [name, n] : json["methods"].items()) by_method += n.get<std::uint64_t>();
+  EXPECT_GE(by_method, 2u) << r.out;  // the two files with data; the empty one may have none
+  EXPECT_LE(by_method, 3u) << r.out;
+  EXPECT_TRUE(same_file_bytes(dir_ / "src/b", dir_ / "dst/b"));
+}
+
+// --verify compares every copied file with its source and passes on a good copy.
+TEST_F(Cp, VerifyPassesOnAGoodCopy) {
+  put("src/a", 100 * kib + 1);
+  put("src/b/c", 2 * mib + 9);
+  put("src/empty", 0);
+  auto r = zcopy_cp({"-r", "--verify", at("src"), at("dst")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "src"), snapshot(dir_ / "dst"), {.mode = true}));
+}
+
+// `--` ends the options: a file named with a leading dash is an operand.
+TEST_F(Cp, DoubleDashEndsTheOptions) {
+  put("-v", 1234);
+  const fs::path cwd = fs::current_path();
+  ASSERT_EQ(::chdir(dir_.path().c_str()), 0);  // the child inherits it: operands stay relative
+  auto r = zcopy_cp({"--", "-v", "-copy"});
+  ASSERT_EQ(::chdir(cwd.c_str()), 0);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;  // not taken for --verbose
+  EXPECT_TRUE(same_file_bytes(dir_ / "-v", dir_ / "-copy"));
+}
+
+// A file large enough for parallel ranges (256 MiB and up) is copied exactly in ranges.
+TEST_F(Cp, ParallelRangesCopyALargeFileExactly) {
+  write_random_file(dir_ / "src", 300 * mib, test_seed());
+  auto r = zcopy_cp({"-v", "--parallel-ranges", "4", at("src"), at("dst")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / "dst"));
+  if (contains(r.out, "(copy_file_range")) {
+    EXPECT_TRUE(contains(r.out, "4 ranges")) << r.out;
+  }
+}
+
+// --sparse=never allocates the holes; --sparse=always turns zero blocks into holes; both keep
+// the bytes.
+TEST_F(Cp, SparseModesShapeTheHoles) {
+  {
+    unique_fd fd = open_or_die(dir_ / "holey", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC);
+    ASSERT_EQ(::ftruncate(fd.get(), static_cast<off_t>(64 * mib)), 0);
+    const auto data = random_bytes(1 * mib, test_seed());
+    ASSERT_EQ(::pwrite(fd.get(), data.data(), data.size(), 32 * mib), 1 * mib);
+  }
+  auto never = zcopy_cp({"--sparse=never", at("holey"), at("full")});
+  ASSERT_EQ(never.exit_code, 0) << never.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "holey", dir_ / "full"));
+  const auto full_map = data_map(dir_ / "full");
+  ASSERT_EQ(full_map.size(), 1u);
+  EXPECT_EQ(full_map[0], (std::pair<std::uint64_t, std::uint64_t>{0, 64 * mib}));
+
+  {
+    std::vector<std::byte> zeros_inside = random_bytes(8 * mib, test_seed() + 1);
+    std::fill(zeros_inside.begin() + 2 * mib, zeros_inside.begin() + 6 * mib, std::byte{0});
+    write_file(dir_ / "zeros", zeros_inside);
+  }
+  auto always = zcopy_cp({"--sparse=always", at("zeros"), at("punched")});
+  ASSERT_EQ(always.exit_code, 0) << always.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "zeros", dir_ / "punched"));
+  EXPECT_EQ(data_map(dir_ / "punched"), (std::vector<std::pair<std::uint64_t, std::uint64_t>>{
+                                            {0, 2 * mib}, {6 * mib, 8 * mib}}));
+}
+
+// A copy shorter than a second shows no progress bar, even with --progress.
+TEST_F(Cp, ShortCopyShowsNoProgress) {
+  put("src", 1 * mib);
+  auto r = zcopy_cp({"--progress", at("src"), at("dst")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / "dst"));
+}
+
+// Usage errors exit 2 with a message: missing operands, values that are not choices.
+TEST_F(Cp, UsageErrorsExit2) {
+  put("a", 10);
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{},
+                                             {at("a")},
+                                             {"--reflink=sometimes", at("a"), at("b")},
+                                             {"--sparse=maybe", at("a"), at("b")},
+                                             {"--method", "telepathy", at("a"), at("b")},
+                                             {"--preserve=colour", at("a"), at("b")},
+                                             {"-j", "0", at("a"), at("b")},
+                                             {"--no-such-flag", at("a"), at("b")}}) {
+    auto r = zcopy_cp(args);
+    EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "" : args[0]) << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, "zcopy")) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "b"));
+  auto help = zcopy_cp({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_TRUE(contains(help.out, "SOURCE... DEST")) << help.out;
+}
+
+}  // namespace
+}  // namespace zcopy::test
