@@ -155,6 +155,10 @@ class transfer_job {
 // a stream source are never dropped: before returning on would-block it waits until they are
 // delivered (use transfer_job to stay fully non-blocking).
 transfer_result transfer(int source, int sink, const transfer_options& options = {});
+// The same with both ends already classified (classify() or describe()): a caller that has just
+// opened and fstat'ed both files (cp, once per file of a tree) saves classify()'s calls.
+transfer_result transfer(const endpoint_info& source, const endpoint_info& sink,
+                         const transfer_options& options = {});
 
 // The chain the engine would walk for this pair, without moving anything.
 std::vector<method> plan_for(const endpoint_info& source, const endpoint_info& sink,

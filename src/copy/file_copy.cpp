@@ -84,10 +84,12 @@ struct job {
   int tmp = -1;
   struct stat src_stat {};
   file_copy_result result;
+  endpoint_info src_info;
+  endpoint_info tmp_info;
 };
 
 std::error_code whole_transfer(job& j, const transfer_options& t) {
-  transfer_result r = transfer(j.src, j.tmp, t);
+  transfer_result r = transfer(j.src_info, j.tmp_info, t);
   add_transfer(j.result, r);
   if (!r.ok()) return r.error;
   if (!r.complete) return make_error_code(std::errc::io_error);  // cannot happen with blocking ends
@@ -110,7 +112,7 @@ std::expected<bool, std::error_code> try_reflink(job& j, method next) {
   transfer_options t = base_options(j);
   t.use = method::reflink;
   t.keep_holes = false;
-  transfer_result r = transfer(j.src, j.tmp, t);
+  transfer_result r = transfer(j.src_info, j.tmp_info, t);
   if (r.ok() && r.complete) {
     add_transfer(j.result, r);
     return true;
@@ -164,7 +166,7 @@ std::error_code parallel_copy(job& j, unsigned ranges) {
           j.options.on_progress(now);
         };
       }
-      transfer_result r = transfer(j.src, j.tmp, t);
+      transfer_result r = transfer(j.src_info, j.tmp_info, t);
       if (!r.ok() || !r.complete) internal.request_stop();
       std::lock_guard guard(lock);
       results[i] = std::move(r);
@@ -307,10 +309,8 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
     return fail(std::make_error_code(std::errc::operation_not_supported),
                 "cannot copy special file", source);
   }
-  const int flags = sys::fcntl(src->get(), F_GETFL).value_or(O_RDONLY);
-  if (auto r = sys::fcntl(src->get(), F_SETFL, flags & ~O_NONBLOCK); !r) {
-    return fail(r.error(), "open", source);
-  }
+  // O_NONBLOCK stays: it has no effect on regular files (open(2)), and clearing it would cost
+  // two fcntl calls per file of a tree.
 
   const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
   const std::string name = dest.filename().string();
@@ -323,8 +323,13 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   // A DEST that is a symlink is written through, as cp does: the link stays, its target gets the
   // copy (renamed over the target, in the target's directory). A dangling one is refused like
   // cp's "not writing through dangling symlink".
-  if (auto l = sys::fstatat(dir->get(), name.c_str(), AT_SYMLINK_NOFOLLOW);
-      l && S_ISLNK(l->st_mode)) {
+  // One lstat answers both questions for the common cases (missing, or a plain file); only a
+  // symlink costs more.
+  auto dest_lstat = sys::fstatat(dir->get(), name.c_str(), AT_SYMLINK_NOFOLLOW);
+  if (!dest_lstat && dest_lstat.error() != std::errc::no_such_file_or_directory) {
+    return fail(dest_lstat.error(), "stat", dest);
+  }
+  if (dest_lstat && S_ISLNK(dest_lstat->st_mode)) {
     fs::path target = dest;
     for (int hops = 0;; ++hops) {
       auto ls = sys::fstatat(AT_FDCWD, target.c_str(), AT_SYMLINK_NOFOLLOW);
@@ -347,14 +352,9 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
     return copy_file_impl(source, target, options, extra);
   }
 
-  // DEST as it is now (through links: a symlink to the source is the source).
+  // DEST as it is now (not a symlink here: those were followed above).
   std::optional<struct stat> dest_stat;
-  if (auto d = sys::fstatat(dir->get(), name.c_str(), 0)) {
-    dest_stat = *d;
-  } else if (d.error() != std::errc::no_such_file_or_directory) {
-    // ENOENT only for the name itself: a dangling symlink is replaced like a missing file.
-    return fail(d.error(), "stat", dest);
-  }
+  if (dest_lstat) dest_stat = *dest_lstat;
   if (dest_stat && dest_stat->st_dev == src_stat->st_dev && dest_stat->st_ino == src_stat->st_ino) {
     return fail(std::make_error_code(std::errc::invalid_argument), "same file", dest);
   }
@@ -366,17 +366,34 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
     return file_copy_result{};
   }
 
+  // A new DEST without -p gets the source's mode masked by the umask, which is what open() makes
+  // of it: created that way, the file needs no fchmod (one call per file of a tree). Otherwise
+  // 0600 until the final mode is set.
+  const mode_t create_mode =
+      !options.preserve.mode && !dest_stat ? masked_mode(src_stat->st_mode) : mode_t{0600};
   unique_fd tmp_fd;
   auto tmp = create_temp(dir->get(), name, [&](const std::string& n) -> std::error_code {
-    auto fd =
-        unique_fd::openat(dir->get(), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, 0600);
+    auto fd = unique_fd::openat(dir->get(), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY,
+                                create_mode);
     if (!fd) return fd.error();
     tmp_fd = std::move(*fd);
     return {};
   });
   if (!tmp) return fail(tmp.error(), "create", parent / (std::string(".") + name + ".zcopy-*"));
 
-  job j{source, dest, options, src->get(), tmp_fd.get(), *src_stat, {}};
+  // Both ends described from what is known (the source's fstat, the new file's), so the engine
+  // does not classify them again: three calls per end saved on every file of a tree.
+  auto tmp_stat = sys::fstat(tmp_fd.get());
+  if (!tmp_stat) return fail(tmp_stat.error(), "stat", dest);
+  job j{source,
+        dest,
+        options,
+        src->get(),
+        tmp_fd.get(),
+        *src_stat,
+        {},
+        describe(src->get(), *src_stat, O_RDONLY),
+        describe(tmp_fd.get(), *tmp_stat, O_WRONLY)};
   j.result.size = static_cast<std::uint64_t>(src_stat->st_size);
   const std::error_code data_error = copy_data(j);
   settle(j.result);
@@ -400,12 +417,12 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   if (options.preserve.ownership) {
     meta.owner = std::pair{src_stat->st_uid, src_stat->st_gid};
   } else if (dest_stat && S_ISREG(dest_stat->st_mode)) {
-    auto t = sys::fstat(tmp_fd.get());
-    if (!t) return fail(t.error(), "stat", dest);
-    if (t->st_uid != dest_stat->st_uid || t->st_gid != dest_stat->st_gid) {
+    if (tmp_stat->st_uid != dest_stat->st_uid || tmp_stat->st_gid != dest_stat->st_gid) {
       meta.owner = std::pair{dest_stat->st_uid, dest_stat->st_gid};
     }
   }
+  // Already right (created with it, and no chown since, which could clear setgid bits).
+  if (meta.mode && !meta.owner && *meta.mode == (tmp_stat->st_mode & 07777)) meta.mode.reset();
   if (options.preserve.timestamps) meta.times = std::array{src_stat->st_atim, src_stat->st_mtim};
   if (auto m = apply_metadata(tmp_fd.get(), meta); !m) {
     return fail(m.error().second, m.error().first, dest);

@@ -552,13 +552,15 @@ transfer_result transfer_job::run() {
   return st.result;
 }
 
-transfer_result transfer(int source, int sink, const transfer_options& options) {
-  const auto before = thread_syscall_counts().total();
-  auto job = transfer_job::create(source, sink, options);
+namespace {
+
+// Runs a created job to completion (or a would-block that leaves nothing in flight).
+transfer_result run_to_end(std::expected<transfer_job, std::error_code> job,
+                           std::uint64_t syscalls_before) {
   if (!job) {
     transfer_result r;
     r.error = job.error();
-    r.syscalls = thread_syscall_counts().total() - before;
+    r.syscalls = thread_syscall_counts().total() - syscalls_before;
     return r;
   }
   transfer_result r = job->run();
@@ -571,6 +573,19 @@ transfer_result transfer(int source, int sink, const transfer_options& options) 
     r = job->run();
   }
   return r;
+}
+
+}  // namespace
+
+transfer_result transfer(int source, int sink, const transfer_options& options) {
+  const auto before = thread_syscall_counts().total();
+  return run_to_end(transfer_job::create(source, sink, options), before);
+}
+
+transfer_result transfer(const endpoint_info& source, const endpoint_info& sink,
+                         const transfer_options& options) {
+  const auto before = thread_syscall_counts().total();
+  return run_to_end(transfer_job::create(source, sink, options), before);
 }
 
 }  // namespace zcopy

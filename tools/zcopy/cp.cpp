@@ -18,10 +18,8 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <expected>
 #include <filesystem>
 #include <memory>
@@ -34,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include "progress.hpp"
+#include "signals.hpp"
 #include "subcommands.hpp"
 #include "zcopy/copy.hpp"
 #include "zcopy/error.hpp"
@@ -71,64 +71,7 @@ struct cp_flags {
   bool json = false;
 };
 
-// --- the terminal --------------------------------------------------------------------------------
-
-// One lock for every line written while copying threads run; the progress bar is erased before
-// another line is written and redrawn by its thread at the next tick.
-class terminal {
- public:
-  void line(std::FILE* stream, const std::string& text) {
-    std::lock_guard lock(mutex_);
-    erase_bar_locked();
-    std::fputs(text.c_str(), stream);
-    std::fputc('\n', stream);
-    std::fflush(stream);
-  }
-  void draw_bar(const std::string& text, bool tty) {
-    std::lock_guard lock(mutex_);
-    if (tty) {
-      fmt::print(stderr, "\r{}\033[K", text);
-      bar_shown_ = true;
-    } else {
-      fmt::print(stderr, "{}\n", text);  // a file or pipe gets lines, no control characters
-    }
-    std::fflush(stderr);
-  }
-  void erase_bar() {
-    std::lock_guard lock(mutex_);
-    erase_bar_locked();
-  }
-
- private:
-  void erase_bar_locked() {
-    if (!bar_shown_) return;
-    std::fputs("\r\033[K", stderr);
-    std::fflush(stderr);
-    bar_shown_ = false;
-  }
-  std::mutex mutex_;
-  bool bar_shown_ = false;
-};
-
-std::string human(double bytes) {
-  static constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  std::size_t u = 0;
-  while (bytes >= 1024 && u + 1 < std::size(units)) {
-    bytes /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} {}", bytes, units[u])
-                : fmt::format("{:.1f} {}", bytes, units[u]);
-}
-
-std::string clock_text(double seconds) {
-  const auto s = static_cast<std::uint64_t>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-  return fmt::format("{}:{:02}", s / 60, s % 60);
-}
-
-// Data bytes the sources hold (holes not counted when they stay holes), for the bar's total: a
-// walk of its own, in the bar's thread, so the copy never waits for it.
+// Data bytes the sources hold (holes not counted when they stay holes), for the bar's total.
 std::uint64_t data_size(const std::vector<fs::path>& sources, bool count_holes,
                         const std::atomic<bool>& quit) {
   auto size_of = [count_holes](const struct stat& st) -> std::uint64_t {
@@ -154,136 +97,6 @@ std::uint64_t data_size(const std::vector<fs::path>& sources, bool count_holes,
   }
   return total;
 }
-
-// The bar: bytes, rate over the last few seconds, ETA. Drawn only once the copy has lasted a
-// second (short copies stay silent), erased at the end.
-class progress_bar {
- public:
-  progress_bar(terminal& term, std::vector<fs::path> sources, bool count_holes, bool tty)
-      : term_(term), tty_(tty) {
-    thread_ = std::thread([this, sources = std::move(sources), count_holes] {
-      total_.store(data_size(sources, count_holes, quit_) + 1, std::memory_order_relaxed);
-      run();
-    });
-  }
-  ~progress_bar() { finish(); }
-
-  // on_progress's value: the bytes the current copy_tree has moved so far (one total over its
-  // files and threads). Earlier SOURCE operands' bytes are in done_.
-  void update(std::uint64_t bytes) {
-    std::uint64_t seen = in_flight_.load(std::memory_order_relaxed);
-    while (bytes > seen &&
-           !in_flight_.compare_exchange_weak(seen, bytes, std::memory_order_relaxed)) {
-    }
-  }
-  // One SOURCE operand's copy_tree returned.
-  void tree_done(std::uint64_t bytes) {
-    done_.fetch_add(bytes, std::memory_order_relaxed);
-    in_flight_.store(0, std::memory_order_relaxed);
-  }
-
-  void finish() {
-    {
-      std::lock_guard lock(mutex_);
-      if (quit_.exchange(true)) return;
-    }
-    wake_.notify_all();
-    thread_.join();
-    term_.erase_bar();
-  }
-
- private:
-  void run() {
-    const auto start = clock::now();
-    const auto period = tty_ ? 200ms : 1000ms;
-    std::deque<std::pair<clock::time_point, std::uint64_t>> samples;
-    std::uint64_t shown = 0;
-    std::unique_lock lock(mutex_);
-    auto next = start + 1s;
-    while (!wake_.wait_until(lock, next, [this] { return quit_.load(); })) {
-      const auto now = clock::now();
-      next = now + period;
-      // Never backwards: an in-flight value is dropped when another file finishes first.
-      shown = std::max(shown, done_.load(std::memory_order_relaxed) +
-                                  in_flight_.load(std::memory_order_relaxed));
-      const std::uint64_t copied = shown;
-      samples.emplace_back(now, copied);
-      while (samples.size() > 2 && now - samples.front().first > 3s) samples.pop_front();
-      const double window = std::chrono::duration<double>(now - samples.front().first).count();
-      const double rate =
-          window > 0.1
-              ? static_cast<double>(copied - samples.front().second) / window
-              : static_cast<double>(copied) / std::chrono::duration<double>(now - start).count();
-      const std::uint64_t total_plus_one = total_.load(std::memory_order_relaxed);
-      std::string text = human(static_cast<double>(copied));
-      if (total_plus_one > 0) {
-        const std::uint64_t total = std::max(total_plus_one - 1, copied);
-        const double fraction =
-            total ? static_cast<double>(copied) / static_cast<double>(total) : 1;
-        text += fmt::format(" / {} {:3.0f}%", human(static_cast<double>(total)), fraction * 100);
-        text += fmt::format("  {}/s", human(rate));
-        if (rate > 0) text += "  ETA " + clock_text(static_cast<double>(total - copied) / rate);
-      } else {
-        text += fmt::format("  {}/s", human(rate));
-      }
-      lock.unlock();
-      term_.draw_bar(text, tty_);
-      lock.lock();
-    }
-  }
-
-  terminal& term_;
-  bool tty_;
-  std::atomic<std::uint64_t> done_{0};       // data bytes of the SOURCE operands finished
-  std::atomic<std::uint64_t> in_flight_{0};  // the current operand's running total
-  std::atomic<std::uint64_t> total_{0};      // data bytes + 1 once known; 0 while the walk runs
-  std::atomic<bool> quit_{false};
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::thread thread_;
-};
-
-// --- signals -------------------------------------------------------------------------------------
-
-// SIGINT and SIGTERM become a stop request. Blocked before any thread starts, so every thread
-// inherits the mask and only this one takes them; SIGUSR1 (also blocked) wakes it at the end.
-class signal_watch {
- public:
-  signal_watch() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    thread_ = std::thread([this] {
-      for (;;) {
-        int sig = 0;
-        if (sigwait(&set_, &sig) != 0) continue;
-        if (sig == SIGUSR1) {
-          if (done_.load()) return;
-          continue;
-        }
-        int expected = 0;
-        received_.compare_exchange_strong(expected, sig);
-        stop_.request_stop();
-      }
-    });
-  }
-  ~signal_watch() {
-    done_.store(true);
-    pthread_kill(thread_.native_handle(), SIGUSR1);
-    thread_.join();
-  }
-  std::stop_token token() const { return stop_.get_token(); }
-  int received() const { return received_.load(); }  // 0: none
-
- private:
-  sigset_t set_;
-  std::stop_source stop_;
-  std::atomic<int> received_{0};
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
 
 // --- operands ------------------------------------------------------------------------------------
 
@@ -378,8 +191,11 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
     }
   }
   o.file.fsync = f.fsync;
-  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
-  o.file.parallel_ranges = f.parallel_ranges ? *f.parallel_ranges : (cpus > 1 ? cpus : 0);
+  // Off unless asked: on local filesystems (ext4, XFS) buffered writers of one file serialize on
+  // its inode lock, so ranges copied at once took as long as one call and twice its CPU
+  // (docs/PERFORMANCE.md). Kept for filesystems whose copy_file_range runs elsewhere (NFS
+  // server-side copy) and for measuring.
+  o.file.parallel_ranges = f.parallel_ranges ? *f.parallel_ranges : 1;
   o.recursive = f.recursive || f.archive;
   // cp -r without -L copies the symlinks found inside the tree as symlinks (only the operands are
   // followed, by run_cp); -P, -d and -a never follow.
@@ -483,7 +299,11 @@ int run_cp(const cp_flags& f) {
   std::optional<progress_bar> bar;
   if (!f.no_progress && (f.progress || (tty && !f.verbose))) {
     std::vector<fs::path> all(sources.begin(), sources.end());
-    bar.emplace(term, std::move(all), options.file.sparse == sparse_mode::never, tty);
+    const bool count_holes = options.file.sparse == sparse_mode::never;
+    // The total is a walk of its own, in the bar's thread, so the copy never waits for it.
+    bar.emplace(term, tty, [all = std::move(all), count_holes](const std::atomic<bool>& quit) {
+      return std::optional<std::uint64_t>(data_size(all, count_holes, quit));
+    });
     options.file.on_progress = [&bar](std::uint64_t bytes) { bar->update(bytes); };
   }
   auto fail = [&](const std::string& text) {
@@ -549,7 +369,7 @@ int run_cp(const cp_flags& f) {
       }
     };
     const tree_summary s = copy_tree(from, target, options, observer);
-    if (bar) bar->tree_done(s.bytes);
+    if (bar) bar->segment_done(s.bytes);
     add(t.summary, s);
   }
 
@@ -636,7 +456,7 @@ void register_cp(CLI::App& app, action& run) {
   cmd->add_option("-j,--jobs", f->jobs, "files copied at once (default: CPUs)")
       ->check(CLI::Range(1u, 4096u));
   cmd->add_option("--parallel-ranges", f->parallel_ranges,
-                  "ranges copied at once in a large file (default: CPUs; 1: off)")
+                  "ranges of a large file (>= 256 MiB) copied at once (default 1: one call)")
       ->check(CLI::Range(1u, 1024u));
   cmd->add_flag("--progress", f->progress, "show a progress bar on stderr, even with -v or no TTY");
   cmd->add_flag("--no-progress", f->no_progress, "never show a progress bar");
