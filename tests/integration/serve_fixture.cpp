@@ -266,6 +266,12 @@ bool ipv6_loopback_available() {
 
 std::unique_ptr<nginx_process> nginx_process::start(const std::filesystem::path& root,
                                                     std::string& why) {
+  return start(root, why, {});
+}
+
+std::unique_ptr<nginx_process> nginx_process::start(const std::filesystem::path& root,
+                                                    std::string& why,
+                                                    const std::string& server_directives) {
   const std::filesystem::path binary = "/usr/sbin/nginx";
   std::error_code ec;
   if (!std::filesystem::exists(binary, ec)) {
@@ -299,6 +305,7 @@ std::unique_ptr<nginx_process> nginx_process::start(const std::filesystem::path&
          << "    listen 127.0.0.1:" << n->port_ << ";\n"
          << "    server_name localhost;\n"
          << "    root " << root.string() << ";\n"
+         << server_directives << "\n"
          << "  }\n"
          << "}\n";
     conf.close();

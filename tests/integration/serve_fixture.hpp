@@ -92,6 +92,10 @@ class serve_process {
 class nginx_process {
  public:
   static std::unique_ptr<nginx_process> start(const std::filesystem::path& root, std::string& why);
+  // The same with `server_directives` added inside the server block ("location = /r { return
+  // 301 /x; }").
+  static std::unique_ptr<nginx_process> start(const std::filesystem::path& root, std::string& why,
+                                              const std::string& server_directives);
   ~nginx_process();
   int port() const { return port_; }
   std::string host() const { return "127.0.0.1"; }

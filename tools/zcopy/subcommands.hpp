@@ -24,6 +24,9 @@ void register_cp(CLI::App& app, action& run);
 // Registers `zcopy serve`.
 void register_serve(CLI::App& app, action& run);
 
+// Registers `zcopy get`: an HTTP/1.1 download, the body spliced into the file (http/client.hpp).
+void register_get(CLI::App& app, action& run);
+
 // Prints `zcopy: <what> '<path>': <reason>` (or without the path) to stderr.
 void report_error(std::string_view what, std::string_view path, const std::error_code& ec);
 void report_error(std::string_view what, std::string_view message);

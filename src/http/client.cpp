@@ -1,0 +1,647 @@
+#include "http/client.hpp"
+
+#include <http_parser.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <memory>
+
+#include "sys/sys.hpp"
+#include "zcopy/error.hpp"
+#include "zcopy/transfer.hpp"
+
+namespace zcopy::http {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::unexpected<client_error> failure(client_error::kind what, std::error_code code,
+                                      std::string message, std::uint64_t body_bytes = 0) {
+  return std::unexpected(client_error{what, code, std::move(message), body_bytes});
+}
+
+// "Connection refused" → "connection refused": the CLI puts it after a colon.
+std::string reason_text(const std::error_code& ec) {
+  std::string text = ec.message();
+  if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z' &&
+      (text.size() < 2 || !(text[1] >= 'A' && text[1] <= 'Z'))) {
+    text[0] = static_cast<char>(text[0] - 'A' + 'a');
+  }
+  return text;
+}
+
+char lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+  std::uint64_t value = 0;
+  if (text.empty()) return std::nullopt;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Waits until `fd` is ready, in slices so that a stop request ends the wait promptly.
+std::expected<void, client_error> wait_ready(int fd, short events,
+                                             std::chrono::milliseconds timeout,
+                                             const std::stop_token& stop, std::string_view what,
+                                             std::uint64_t body_bytes = 0) {
+  const auto deadline = clock::now() + timeout;
+  for (;;) {
+    if (stop.stop_requested()) {
+      return failure(client_error::kind::cancelled, errc::cancelled, "interrupted", body_bytes);
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    if (left <= 0ms) {
+      return failure(client_error::kind::timeout, std::make_error_code(std::errc::timed_out),
+                     std::string(what) + " timed out", body_bytes);
+    }
+    const int slice = static_cast<int>(std::min<std::int64_t>(left.count(), 200));
+    auto r = sys::wait_ready(fd, events, slice);
+    if (r) return {};
+    if (r.error() != std::errc::timed_out) {
+      return failure(client_error::kind::io, r.error(), reason_text(r.error()), body_bytes);
+    }
+  }
+}
+
+// --- connecting ----------------------------------------------------------------------------
+
+struct addrinfo_deleter {
+  void operator()(addrinfo* a) const noexcept { ::freeaddrinfo(a); }
+};
+
+std::expected<unique_fd, client_error> connect_to(const url& target,
+                                                  const request_options& options) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  // No AI_ADDRCONFIG: it refuses "::1" and "localhost" on hosts (containers) whose only
+  // addresses are loopback ones.
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(target.port);
+  // getaddrinfo is libc's resolver, not one system call; it stays outside src/sys like
+  // net::parse_address's.
+  const int rc = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &found);
+  std::unique_ptr<addrinfo, addrinfo_deleter> owner(found);
+  if (rc != 0 || found == nullptr) {
+    std::string message = "cannot resolve '" + target.host + "'";
+    if (rc != EAI_NONAME && rc != EAI_NODATA && rc != EAI_FAIL && rc != 0) {
+      message += std::string(": ") + ::gai_strerror(rc);
+    }
+    return failure(client_error::kind::resolve,
+                   std::make_error_code(std::errc::address_not_available), message);
+  }
+
+  // Every address in the resolver's order, sharing one connect timeout (curl gives each its
+  // share; one deadline is simpler and bounds the whole step).
+  const auto deadline = clock::now() + options.connect_timeout;
+  std::error_code last = std::make_error_code(std::errc::host_unreachable);
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    auto s = sys::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (!s) {
+      last = s.error();
+      continue;
+    }
+    unique_fd fd(*s);
+    auto c = sys::connect(fd.get(), a->ai_addr, a->ai_addrlen);
+    if (!c && c.error() != std::errc::operation_in_progress) {
+      last = c.error();
+      continue;
+    }
+    if (!c) {
+      const auto left = std::max(
+          0ms, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+      auto w = wait_ready(fd.get(), POLLOUT, left, options.stop, "connect");
+      if (!w) {
+        if (w.error().what == client_error::kind::timeout) {
+          return failure(client_error::kind::connect, w.error().code, "connection timed out");
+        }
+        return std::unexpected(w.error());
+      }
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (auto g = sys::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len); !g) {
+        last = g.error();
+        continue;
+      }
+      if (err != 0) {
+        last = sys::errno_code(err);
+        continue;
+      }
+    }
+    return fd;
+  }
+  return failure(client_error::kind::connect, last, reason_text(last));
+}
+
+std::expected<void, client_error> send_all(int fd, std::string_view data,
+                                           const request_options& options) {
+  while (!data.empty()) {
+    auto w = sys::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (!w) {
+      if (w.error() == std::errc::resource_unavailable_try_again) {
+        if (auto r = wait_ready(fd, POLLOUT, options.read_timeout, options.stop, "write"); !r) {
+          return std::unexpected(r.error());
+        }
+        continue;
+      }
+      return failure(client_error::kind::io, w.error(),
+                     "sending the request: " + reason_text(w.error()));
+    }
+    data.remove_prefix(*w);
+  }
+  return {};
+}
+
+// --- the response head -----------------------------------------------------------------------
+
+// http_parser in HTTP_RESPONSE mode over peeked bytes. on_headers_complete records the framing
+// and asks the parser to skip the body (return 1), so the message completes right after the
+// blank line; pausing there makes http_parser_execute return exactly the head's length.
+struct head_parser {
+  head_parser() {
+    http_parser_settings_init(&settings);
+    settings.on_status = [](http_parser* p, const char* at, size_t n) {
+      self(p)->reason.append(at, n);
+      return 0;
+    };
+    settings.on_header_field = [](http_parser* p, const char* at, size_t n) {
+      auto* s = self(p);
+      if (s->in_value) s->commit();
+      s->field.append(at, n);
+      return 0;
+    };
+    settings.on_header_value = [](http_parser* p, const char* at, size_t n) {
+      auto* s = self(p);
+      s->in_value = true;
+      s->value.append(at, n);
+      return 0;
+    };
+    settings.on_headers_complete = [](http_parser* p) {
+      auto* s = self(p);
+      if (s->in_value || !s->field.empty()) s->commit();
+      s->headers_done(*p);
+      return 1;  // F_SKIPBODY: the body is not the parser's business
+    };
+    settings.on_message_complete = [](http_parser* p) {
+      self(p)->complete = true;
+      http_parser_pause(p, 1);
+      return 0;
+    };
+    reset();
+  }
+
+  static head_parser* self(http_parser* p) noexcept { return static_cast<head_parser*>(p->data); }
+
+  void reset() {
+    http_parser_init(&parser, HTTP_RESPONSE);
+    parser.data = this;
+    head = response_head{};
+    reason.clear();
+    field.clear();
+    value.clear();
+    in_value = complete = false;
+  }
+
+  void commit() {
+    std::string name;
+    for (char c : field) name += lower(c);
+    const std::string_view v = trim(value);
+    auto same = std::find_if(head.headers.begin(), head.headers.end(),
+                             [&](const header_field& h) { return h.name == name; });
+    if (same != head.headers.end()) {
+      same->value += ", ";
+      same->value += v;
+    } else {
+      head.headers.push_back({std::move(name), std::string(v)});
+    }
+    field.clear();
+    value.clear();
+    in_value = false;
+  }
+
+  void headers_done(const http_parser& p) {
+    head.status = p.status_code;
+    head.version_major = p.http_major;
+    head.version_minor = p.http_minor;
+    head.status_line = "HTTP/" + std::to_string(p.http_major) + "." + std::to_string(p.http_minor) +
+                       " " + std::to_string(p.status_code) + (reason.empty() ? "" : " " + reason);
+    // RFC 9112 §6.3: 1xx, 204 and 304 have no body whatever the fields say.
+    head.no_body = p.status_code / 100 == 1 || p.status_code == 204 || p.status_code == 304;
+    head.chunked = !head.no_body && (p.flags & F_CHUNKED) != 0;
+    if (!head.no_body && !head.chunked && (p.flags & F_CONTENTLENGTH) != 0) {
+      head.content_length = p.content_length;
+    }
+    head.until_close = !head.no_body && !head.chunked && !head.content_length;
+  }
+
+  // Feeds bytes; returns how many belong to the head. Sets `complete` or `error`.
+  std::size_t feed(std::span<const char> bytes) {
+    const std::size_t n = http_parser_execute(&parser, &settings, bytes.data(), bytes.size());
+    const auto e = static_cast<http_errno>(parser.http_errno);
+    if (e != HPE_OK && e != HPE_PAUSED) error = http_errno_description(e);
+    return n;
+  }
+
+  http_parser parser{};
+  http_parser_settings settings{};
+  response_head head;
+  std::string reason, field, value;
+  bool in_value = false;
+  bool complete = false;
+  const char* error = nullptr;
+};
+
+// Drops `n` bytes already seen with MSG_PEEK. MSG_TRUNC on a TCP socket discards them in the
+// kernel (tcp(7), since Linux 2.4), so not even the head is copied twice.
+std::expected<void, client_error> consume(int fd, std::size_t n, std::uint64_t body_bytes) {
+  std::array<char, 512> sink{};
+  while (n > 0) {
+    auto r = sys::recv(fd, sink.data(), std::min(n, sink.size()), MSG_TRUNC);
+    if (!r || *r == 0) {
+      const std::error_code ec = r ? std::make_error_code(std::errc::io_error) : r.error();
+      return failure(client_error::kind::io, ec, reason_text(ec), body_bytes);
+    }
+    n -= std::min(n, *r);
+  }
+  return {};
+}
+
+std::expected<response_head, client_error> read_head(int fd, const request_options& options) {
+  head_parser parser;
+  std::array<char, 16 * 1024> buffer{};
+  std::size_t head_bytes = 0;
+  for (;;) {
+    const std::size_t room = std::min(buffer.size(), options.max_head_bytes - head_bytes);
+    if (room == 0) {
+      return failure(
+          client_error::kind::protocol, std::make_error_code(std::errc::message_size),
+          "response head larger than " + std::to_string(options.max_head_bytes) + " bytes");
+    }
+    auto r = sys::recv(fd, buffer.data(), room, MSG_PEEK);
+    if (!r) {
+      if (r.error() == std::errc::resource_unavailable_try_again) {
+        if (auto w = wait_ready(fd, POLLIN, options.read_timeout, options.stop, "read"); !w) {
+          return std::unexpected(w.error());
+        }
+        continue;
+      }
+      return failure(client_error::kind::io, r.error(), reason_text(r.error()));
+    }
+    if (*r == 0) {
+      return failure(client_error::kind::protocol, errc::unexpected_eof,
+                     head_bytes == 0 ? "the server closed the connection without a response"
+                                     : "the server closed the connection inside the response "
+                                       "head");
+    }
+    const std::size_t used = parser.feed(std::span<const char>(buffer.data(), *r));
+    if (parser.error != nullptr) {
+      return failure(client_error::kind::protocol, std::make_error_code(std::errc::protocol_error),
+                     std::string("malformed response head: ") + parser.error);
+    }
+    if (auto c = consume(fd, used, 0); !c) return std::unexpected(c.error());
+    head_bytes += used;
+    if (!parser.complete) continue;
+    if (parser.head.status / 100 == 1 && parser.head.status != 101) {
+      // 100 Continue, 103 Early Hints: informational, the real head follows (RFC 9110 §15.2).
+      parser.reset();
+      head_bytes = 0;
+      continue;
+    }
+    return std::move(parser.head);
+  }
+}
+
+bool is_redirect(int status) noexcept {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+}  // namespace
+
+std::optional<std::string_view> response_head::header(std::string_view lower_name) const noexcept {
+  for (const header_field& h : headers) {
+    if (h.name == lower_name) return h.value;
+  }
+  return std::nullopt;
+}
+
+std::optional<content_range> parse_content_range(std::string_view value) {
+  value = trim(value);
+  if (value.size() < 6 ||
+      !(lower(value[0]) == 'b' && lower(value[1]) == 'y' && lower(value[2]) == 't' &&
+        lower(value[3]) == 'e' && lower(value[4]) == 's' && value[5] == ' ')) {
+    return std::nullopt;
+  }
+  value.remove_prefix(6);
+  const std::size_t slash = value.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::string_view range = value.substr(0, slash);
+  const std::string_view total = value.substr(slash + 1);
+  content_range out;
+  if (total != "*") {
+    out.total = parse_u64(total);
+    if (!out.total) return std::nullopt;
+  }
+  if (range == "*") {
+    if (!out.total) return std::nullopt;  // "bytes */*" says nothing
+    return out;
+  }
+  const std::size_t dash = range.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  out.first = parse_u64(range.substr(0, dash));
+  out.last = parse_u64(range.substr(dash + 1));
+  if (!out.first || !out.last || *out.last < *out.first) return std::nullopt;
+  if (out.total && *out.last >= *out.total) return std::nullopt;
+  return out;
+}
+
+std::string request_head(const url& target, const request_options& options) {
+  std::string head = "GET " + target.target + " HTTP/1.1\r\nHost: " + target.authority() +
+                     "\r\nUser-Agent: " + options.user_agent +
+                     "\r\nAccept: */*\r\n"
+                     // The body goes to disk as sent; a compressed one would be a different file.
+                     "Accept-Encoding: identity\r\n";
+  if (options.range_from) {
+    head += "Range: bytes=" + std::to_string(*options.range_from) + "-\r\n";
+    if (!options.if_range.empty()) head += "If-Range: " + options.if_range + "\r\n";
+  }
+  head += "Connection: close\r\n\r\n";
+  return head;
+}
+
+std::expected<response, client_error> fetch(const url& target, const request_options& options) {
+  url current = target;
+  for (unsigned redirects = 0;; ++redirects) {
+    auto fd = connect_to(current, options);
+    if (!fd) return std::unexpected(fd.error());
+    if (auto s = send_all(fd->get(), request_head(current, options), options); !s) {
+      return std::unexpected(s.error());
+    }
+    auto head = read_head(fd->get(), options);
+    if (!head) return std::unexpected(head.error());
+    const auto location = head->header("location");
+    if (is_redirect(head->status) && location && !location->empty()) {
+      if (redirects >= options.max_redirects) {
+        return failure(
+            client_error::kind::redirects, std::make_error_code(std::errc::too_many_links),
+            "too many redirects (more than " + std::to_string(options.max_redirects) + ")");
+      }
+      auto next = resolve_reference(current, *location);
+      if (!next) {
+        return failure(client_error::kind::url, next.error().code,
+                       "redirect to '" + std::string(*location) + "': " + next.error().reason);
+      }
+      current = std::move(*next);
+      continue;
+    }
+    response out;
+    auto info = classify(fd->get());
+    if (!info) return failure(client_error::kind::io, info.error(), reason_text(info.error()));
+    out.socket_info_ = *info;
+    out.socket_ = std::move(*fd);
+    out.head_ = std::move(*head);
+    out.url_ = std::move(current);
+    out.redirects_ = redirects;
+    out.read_timeout_ = options.read_timeout;
+    out.stop_ = options.stop;
+    return out;
+  }
+}
+
+// --- the body --------------------------------------------------------------------------------
+
+std::expected<std::uint64_t, client_error> response::receive_body(
+    int file, std::uint64_t offset, std::function<void(std::uint64_t)> on_progress) {
+  on_progress_ = std::move(on_progress);
+  if (head_.no_body) return 0;
+  auto info = classify(file);
+  if (!info) return failure(client_error::kind::io, info.error(), reason_text(info.error()));
+  if (head_.chunked) return receive_chunked(*info, offset);
+  auto moved = splice_into(*info, offset, head_.content_length, 0);
+  if (!moved) return moved;
+  if (head_.content_length && *moved < *head_.content_length) {
+    return failure(client_error::kind::short_body, errc::unexpected_eof,
+                   "the server closed the connection after " + std::to_string(*moved) + " of " +
+                       std::to_string(*head_.content_length) + " body bytes",
+                   *moved);
+  }
+  return moved;
+}
+
+// socket → file through transfer_job (splice through a pooled pipe; read/write where splice is
+// refused). Returns the bytes written, which may be fewer than `length` when the server closed.
+std::expected<std::uint64_t, client_error> response::splice_into(
+    const endpoint_info& file, std::uint64_t offset, std::optional<std::uint64_t> length,
+    std::uint64_t progress_base) {
+  if (length && *length == 0) return 0;
+  transfer_options options;
+  options.length = length;
+  options.sink_offset = offset;
+  options.stop = stop_;
+  if (on_progress_) {
+    options.on_progress = [this, progress_base](std::uint64_t moved) {
+      on_progress_(progress_base + moved);
+    };
+  }
+  auto job = transfer_job::create(socket_info_, file, std::move(options));
+  if (!job) return failure(client_error::kind::io, job.error(), reason_text(job.error()));
+  for (;;) {
+    const transfer_result& r = job->run();
+    if (r.error) {
+      if (r.error == errc::cancelled) {
+        return failure(client_error::kind::cancelled, r.error, "interrupted",
+                       progress_base + r.bytes);
+      }
+      return failure(client_error::kind::io, r.error, "receiving the body: " + reason_text(r.error),
+                     progress_base + r.bytes);
+    }
+    if (r.complete) return r.bytes;
+    if (r.would_block()) {
+      const int fd = r.blocked == wait_for::readable ? socket_.get() : file.fd;
+      const short events = r.blocked == wait_for::readable ? POLLIN : POLLOUT;
+      if (auto w = wait_ready(fd, events, read_timeout_, stop_, "read", progress_base + r.bytes);
+          !w) {
+        return std::unexpected(w.error());
+      }
+    }
+  }
+}
+
+std::expected<std::uint64_t, client_error> response::receive_chunked(const endpoint_info& file,
+                                                                     std::uint64_t offset) {
+  chunk_framing framing;
+  // Between two chunks the framing is "\r\n" + hex size + "\r\n": a few bytes. A longer line
+  // (extensions) simply takes more rounds; nothing here depends on it fitting.
+  std::array<char, 256> buffer{};
+  std::uint64_t written = 0;
+  for (;;) {
+    auto r = sys::recv(socket_.get(), buffer.data(), buffer.size(), MSG_PEEK);
+    if (!r) {
+      if (r.error() == std::errc::resource_unavailable_try_again) {
+        if (auto w = wait_ready(socket_.get(), POLLIN, read_timeout_, stop_, "read", written); !w) {
+          return std::unexpected(w.error());
+        }
+        continue;
+      }
+      return failure(client_error::kind::io, r.error(), reason_text(r.error()), written);
+    }
+    if (*r == 0) {
+      return failure(client_error::kind::short_body, errc::unexpected_eof,
+                     "the server closed the connection inside the chunked body after " +
+                         std::to_string(written) + " bytes",
+                     written);
+    }
+    const chunk_framing::step s = framing.feed(std::span<const char>(buffer.data(), *r));
+    if (s.what == chunk_framing::event::error) {
+      return failure(client_error::kind::protocol, std::make_error_code(std::errc::protocol_error),
+                     "malformed chunked body: " + std::string(s.reason), written);
+    }
+    if (auto c = consume(socket_.get(), s.consumed, written); !c) return std::unexpected(c.error());
+    if (s.what == chunk_framing::event::done) return written;
+    if (s.what != chunk_framing::event::data) continue;
+    auto moved = splice_into(file, offset + written, s.size, written);
+    if (!moved) return std::unexpected(moved.error());
+    written += *moved;
+    if (*moved < s.size) {
+      return failure(client_error::kind::short_body, errc::unexpected_eof,
+                     "the server closed the connection inside a chunk after " +
+                         std::to_string(written) + " bytes",
+                     written);
+    }
+    framing.data_done();
+  }
+}
+
+// --- chunk framing ---------------------------------------------------------------------------
+
+chunk_framing::step chunk_framing::feed(std::span<const char> bytes) {
+  auto fail = [this](std::size_t at, std::string_view reason) {
+    state_ = state::failed;
+    return step{event::error, at, 0, reason};
+  };
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (state_ == state::failed) return {event::error, 0, 0, "earlier error"};
+  if (state_ == state::done) return {event::done, 0, 0, {}};
+  if (state_ == state::data) return {event::data, 0, size_, {}};
+
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const char c = bytes[i];
+    const bool in_size_line = state_ == state::size_start || state_ == state::size ||
+                              state_ == state::ext || state_ == state::size_lf;
+    if (in_size_line && ++line_bytes_ > max_line) return fail(i, "chunk-size line too long");
+    const bool in_trailers = state_ == state::trailer_start || state_ == state::trailer ||
+                             state_ == state::trailer_end_lf;
+    if (in_trailers && ++trailer_bytes_ > max_trailers) return fail(i, "trailer section too long");
+
+    // A line end of the chunk-size line: the chunk's data, or the trailer section, follows.
+    auto size_line_end = [&]() -> std::optional<step> {
+      line_bytes_ = 0;
+      if (size_ == 0) {
+        state_ = state::trailer_start;
+        return std::nullopt;
+      }
+      state_ = state::data;
+      return step{event::data, i + 1, size_, {}};
+    };
+
+    switch (state_) {
+      case state::size_start:
+      case state::size: {
+        const int v = hex(c);
+        if (v >= 0) {
+          // 2^60: far beyond any file, and no overflow in the shift below.
+          if (size_ >> 60 != 0) return fail(i, "chunk size too large");
+          size_ = size_ * 16 + static_cast<std::uint64_t>(v);
+          state_ = state::size;
+          break;
+        }
+        if (state_ == state::size_start) return fail(i, "chunk size is not hexadecimal");
+        if (c == ';' || c == ' ' || c == '\t') {
+          state_ = state::ext;  // chunk-ext, with the BWS RFC 9112 §7.1.1 allows before ';'
+        } else if (c == '\r') {
+          state_ = state::size_lf;
+        } else if (c == '\n') {
+          if (auto s = size_line_end()) return *s;
+        } else {
+          return fail(i, "chunk size is not hexadecimal");
+        }
+        break;
+      }
+      case state::ext:
+        if (c == '\r') {
+          state_ = state::size_lf;
+        } else if (c == '\n') {
+          if (auto s = size_line_end()) return *s;
+        } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+          return fail(i, "control character in a chunk extension");
+        }
+        break;
+      case state::size_lf:
+        if (c != '\n') return fail(i, "CR without LF after the chunk size");
+        if (auto s = size_line_end()) return *s;
+        break;
+      case state::data_cr:
+        if (c == '\r') {
+          state_ = state::data_lf;
+        } else if (c == '\n') {
+          state_ = state::size_start;
+        } else {
+          return fail(i, "chunk data longer than its size");
+        }
+        break;
+      case state::data_lf:
+        if (c != '\n') return fail(i, "CR without LF after chunk data");
+        state_ = state::size_start;
+        break;
+      case state::trailer_start:
+        if (c == '\r') {
+          state_ = state::trailer_end_lf;
+        } else if (c == '\n') {
+          state_ = state::done;
+          return {event::done, i + 1, 0, {}};
+        } else {
+          state_ = state::trailer;
+        }
+        break;
+      case state::trailer:
+        if (c == '\n') state_ = state::trailer_start;
+        break;
+      case state::trailer_end_lf:
+        if (c != '\n') return fail(i, "CR without LF after the trailer section");
+        state_ = state::done;
+        return {event::done, i + 1, 0, {}};
+      case state::data:
+      case state::done:
+      case state::failed:
+        break;  // handled before the loop
+    }
+  }
+  return {event::need_more, bytes.size(), 0, {}};
+}
+
+void chunk_framing::data_done() noexcept {
+  if (state_ != state::data) return;
+  state_ = state::data_cr;
+  size_ = 0;
+}
+
+}  // namespace zcopy::http

@@ -1,0 +1,310 @@
+// zcopy get as a user runs it: downloads from a real nginx and from `zcopy serve` compared byte
+// for byte, resume with -c (after a server that closed early, and with a changed ETag), a chunked
+// body, redirects, error statuses, connection failures, -O naming, and the exit statuses.
+// Every server is on 127.0.0.1; every run is bounded.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/scripted_server.hpp"
+#include "integration/serve_fixture.hpp"
+#include "support/test_support.hpp"
+#include "zcopy/net.hpp"
+
+namespace zcopy::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string binary() {
+  const char* b = std::getenv("ZCOPY_BINARY");
+  return b ? b : "";
+}
+
+run_result zget(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) {
+  std::vector<std::string> argv{binary(), "get"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_bounded(argv, timeout);
+}
+
+std::string text_of(const std::vector<std::byte>& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+class Get : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SCOPED_TRACE(::testing::Message() << "seed " << test_seed());
+    if (binary().empty()) GTEST_SKIP() << "ZCOPY_BINARY is not set";
+    fs::create_directories(root_.path() / "dir");
+  }
+  fs::path root() const { return root_.path(); }
+  fs::path out(const std::string& name) const { return out_ / name; }
+  std::vector<std::byte> put(const std::string& name, std::size_t size, std::uint64_t seed) {
+    auto data = random_bytes(size, seed);
+    write_file(root() / name, data);
+    return data;
+  }
+  std::unique_ptr<nginx_process> nginx(const std::string& directives = {}) {
+    std::string why;
+    auto n = nginx_process::start(root(), why, directives);
+    if (!n && !why.empty()) skip_reason_ = why;
+    return n;
+  }
+  std::string nginx_url(const nginx_process& n, const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(n.port()) + path;
+  }
+
+  temp_dir root_;
+  temp_dir out_;
+  std::string skip_reason_;
+};
+
+// Sizes 0, 1, 1 MiB + 17 and 64 MiB from nginx (sendfile on), compared byte for byte.
+TEST_F(Get, DownloadsFromNginx) {
+  auto n = nginx();
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const std::size_t sizes[] = {0, 1, (1u << 20) + 17, 64u << 20};
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    SCOPED_TRACE(::testing::Message() << "size " << sizes[i]);
+    const std::string name = "f" + std::to_string(i);
+    const auto data = put(name, sizes[i], test_seed() + i);
+    auto r = zget({"-q", nginx_url(*n, "/" + name), "-o", out(name).string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(same_bytes(data, read_file(out(name))));
+    EXPECT_FALSE(fs::exists(out(name + ".part")));
+    EXPECT_FALSE(fs::exists(out(name + ".part.meta")));
+  }
+}
+
+// The same sizes from `zcopy serve`.
+TEST_F(Get, DownloadsFromZcopyServe) {
+  const std::size_t sizes[] = {0, 1, (1u << 20) + 17, 64u << 20};
+  for (std::size_t i = 0; i < std::size(sizes); ++i)
+    put("s" + std::to_string(i), sizes[i], test_seed() + 10 + i);
+  auto s = serve_process::start(root(), {"--listen", "127.0.0.1:0", "--threads", "1"});
+  ASSERT_TRUE(s);
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    SCOPED_TRACE(::testing::Message() << "size " << sizes[i]);
+    const std::string name = "s" + std::to_string(i);
+    auto r = zget({"-q", s->url("/" + name), "-o", out(name).string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(same_bytes(read_file(root() / name), read_file(out(name))));
+  }
+}
+
+// A 256 MiB download cut short by the server keeps FILE.part and its meta; -c then completes it
+// from nginx with a 206 (If-Range matches nginx's ETag), and the bytes match.
+TEST_F(Get, ResumesAnInterruptedDownload) {
+  auto n = nginx();
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const std::size_t size = 256u << 20, cut = 100u << 20;
+  const auto data = put("big", size, test_seed() + 20);
+  const std::string etag = nginx_etag(root() / "big");
+  scripted_server early({[&](int fd, const std::string&) {
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(size) +
+                             "\r\nETag: " + etag + "\r\nConnection: close\r\n\r\n";
+    scripted_server::send_all(fd, head);
+    scripted_server::send_all(fd,
+                              std::string_view(reinterpret_cast<const char*>(data.data()), cut));
+  }});
+  const std::string file = out("big").string();
+  auto first = zget({"-q", early.url("/big"), "-o", file});
+  EXPECT_EQ(first.exit_code, 1);
+  EXPECT_NE(first.err.find("kept (resume with -c)"), std::string::npos) << first.err;
+  ASSERT_TRUE(fs::exists(file + ".part"));
+  EXPECT_EQ(fs::file_size(file + ".part"), cut);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_NE(text_of(read_file(file + ".part.meta")).find("etag " + etag), std::string::npos);
+
+  auto second = zget({"-c", nginx_url(*n, "/big"), "-o", file});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("resumed at " + std::to_string(cut)), std::string::npos) << second.err;
+  EXPECT_TRUE(same_bytes(data, read_file(file)));
+  EXPECT_FALSE(fs::exists(file + ".part"));
+  EXPECT_FALSE(fs::exists(file + ".part.meta"));
+}
+
+// -c with a validator the file no longer has: nginx answers 200 and the download starts over.
+TEST_F(Get, ChangedEtagRestartsFromZero) {
+  auto n = nginx();
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const auto data = put("changed", (1u << 20) + 5, test_seed() + 21);
+  const std::string file = out("changed").string();
+  write_file(file + ".part", random_bytes(3000, test_seed() + 22));
+  std::ofstream(file + ".part.meta") << "url x\netag \"stale-1\"\n";
+  auto r = zget({"-q", "-c", nginx_url(*n, "/changed"), "-o", file});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(file)));
+  EXPECT_FALSE(fs::exists(file + ".part"));
+}
+
+// -c on a FILE that is already complete: a 416 with the same total, exit 0, file untouched.
+TEST_F(Get, ContinueOnACompleteFile) {
+  auto n = nginx();
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const auto data = put("done", 5000, test_seed() + 23);
+  const std::string file = out("done").string();
+  write_file(file, data);
+  auto r = zget({"-c", nginx_url(*n, "/done"), "-o", file});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("already complete"), std::string::npos) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(file)));
+  // Without -c an existing file is replaced, as wget -O does.
+  write_file(out("other"), random_bytes(100, 1));
+  auto again = zget({"-q", nginx_url(*n, "/done"), "-o", out("other").string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(same_bytes(data, read_file(out("other"))));
+}
+
+// A chunked body from a scripted server, compared byte for byte.
+TEST_F(Get, ChunkedBody) {
+  const auto data = random_bytes(3'000'000, test_seed() + 24);
+  const std::string body = text_of(data);
+  scripted_server server({[&](int fd, const std::string&) {
+    std::string wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    char size[32];
+    for (std::size_t at = 0, n = 1000; at < body.size(); at += n, n = n * 2 + 1) {
+      const std::size_t len = std::min(n, body.size() - at);
+      std::snprintf(size, sizeof size, "%zx;i=%zu\r\n", len, at);
+      wire += size + body.substr(at, len) + "\r\n";
+    }
+    wire += "0\r\nX-Trailer: t\r\n\r\n";
+    scripted_server::send_all(fd, wire);
+  }});
+  auto r = zget({"-q", server.url("/chunked"), "-o", out("c").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(out("c"))));
+}
+
+// nginx `return 301 /x` is followed (and -O names the file after the URL given, as curl does).
+TEST_F(Get, FollowsNginxRedirects) {
+  auto n = nginx(
+      "    location = /old { return 301 /dir/new.bin; }\n"
+      "    location = /loop { return 302 /loop; }");
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const auto data = put("dir/new.bin", 12345, test_seed() + 25);
+  auto r = zget({"-q", nginx_url(*n, "/old"), "-o", out("moved").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(out("moved"))));
+
+  auto loop =
+      zget({"-q", "--max-redirects", "3", nginx_url(*n, "/loop"), "-o", out("loop").string()});
+  EXPECT_EQ(loop.exit_code, 1);
+  EXPECT_NE(loop.err.find("too many redirects (more than 3)"), std::string::npos) << loop.err;
+  EXPECT_FALSE(fs::exists(out("loop")));
+  EXPECT_FALSE(fs::exists(out("loop.part")));
+}
+
+// 404: exit 1 with the status line, and no file at all.
+TEST_F(Get, NotFoundWritesNothing) {
+  auto n = nginx();
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const std::string url = nginx_url(*n, "/missing");
+  auto r = zget({url, "-o", out("missing").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("zcopy: get '" + url + "': HTTP/1.1 404 Not Found"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(out("missing")));
+  EXPECT_FALSE(fs::exists(out("missing.part")));
+  EXPECT_FALSE(fs::exists(out("missing.part.meta")));
+}
+
+// A server that closes early: non-zero exit, FILE.part kept with what arrived.
+TEST_F(Get, ServerClosingEarlyKeepsThePart) {
+  scripted_server server({[](int fd, const std::string&) {
+    scripted_server::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"e\"\r\n\r\n" +
+                                      std::string(300, 'a'));
+  }});
+  auto r = zget({server.url("/x"), "-o", out("x").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("300 of 1000"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out("x")));
+  ASSERT_TRUE(fs::exists(out("x.part")));
+  EXPECT_EQ(fs::file_size(out("x.part")), 300u);
+}
+
+// SIGINT during the body: exit 130, FILE.part kept for -c.
+TEST_F(Get, InterruptKeepsThePart) {
+  scripted_server server({[](int fd, const std::string&) {
+    scripted_server::send_all(
+        fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(100, 'b'));
+    std::this_thread::sleep_for(3s);
+  }});
+  auto p = child_process::spawn({binary(), "get", "-q", server.url("/y"), "-o", out("y").string()});
+  ASSERT_TRUE(p);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         !(fs::exists(out("y.part")) && fs::file_size(out("y.part")) == 100)) {
+    std::this_thread::sleep_for(20ms);
+  }
+  p->signal(SIGINT);
+  auto code = p->wait(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 130) << p->err();
+  EXPECT_NE(p->err().find("interrupted by SIGINT"), std::string::npos) << p->err();
+  EXPECT_TRUE(fs::exists(out("y.part")));
+  EXPECT_FALSE(fs::exists(out("y")));
+}
+
+TEST_F(Get, ConnectionRefused) {
+  std::uint16_t port = 0;
+  {
+    auto l = listen_loopback_tcp();
+    ASSERT_TRUE(l.has_value());
+    port = local_port(l->get()).value_or(0);
+  }
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/f";
+  auto r = zget({url, "-o", out("f").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("zcopy: get '" + url + "': connection refused"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out("f")));
+}
+
+TEST_F(Get, UnresolvableHost) {
+  auto r = zget({"http://nothing-here.invalid/f", "-o", out("f").string()}, 60s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot resolve 'nothing-here.invalid'"), std::string::npos) << r.err;
+}
+
+// -O: the name is the URL's last segment, decoded, in the working directory; a URL without one
+// is a usage error.
+TEST_F(Get, RemoteName) {
+  auto n = nginx();
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const auto data = put("dir/my file.bin", 777, test_seed() + 26);
+  const std::string script = "cd \"$1\" && shift && exec \"$@\"";
+  auto r = run_bounded({"/bin/sh", "-c", script, "sh", out_.path().string(), binary(), "get", "-q",
+                        "-O", nginx_url(*n, "/dir/my%20file.bin?x=1")},
+                       60s);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(out("my file.bin"))));
+
+  for (const char* bad : {"/", "/dir/", "/%2e%2e", "/a%2Fb"}) {
+    auto b = zget({"-O", nginx_url(*n, bad)});
+    EXPECT_EQ(b.exit_code, 2) << bad << ": " << b.err;
+    EXPECT_NE(b.err.find("cannot take a file name"), std::string::npos) << b.err;
+  }
+}
+
+TEST_F(Get, UsageErrors) {
+  auto https = zget({"https://127.0.0.1/x", "-o", out("h").string()});
+  EXPECT_EQ(https.exit_code, 2);
+  EXPECT_NE(https.err.find("https is not supported"), std::string::npos) << https.err;
+  auto both = zget({"http://127.0.0.1/x", "-o", "a", "-O"});
+  EXPECT_EQ(both.exit_code, 2);
+  auto bad = zget({"http://:80/x", "-o", out("b").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("missing host"), std::string::npos) << bad.err;
+  auto none = zget({});
+  EXPECT_EQ(none.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace zcopy::test
