@@ -21,26 +21,17 @@ cases=${CASES:-"file-1g reflink-1g sparse-10g tree-20k"}
 out=docs/bench
 mkdir -p "$out"
 
+source bench/lib.sh
 bash scripts/deps.sh >/dev/null
-if ! command -v rsync >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends rsync >/dev/null
-fi
-if [[ -z ${ZCOPY_NO_BUILD:-} ]]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build --target zcopy_cli >/dev/null
-fi
-zcopy=$PWD/build/tools/zcopy/zcopy
-
-work=$(mktemp -d "${BENCH_DIR:-/tmp}/zcopy-cp-bench.XXXXXX")
+command -v rsync >/dev/null || bench_install rsync
+bench_build
 xfs_mount=""
 ram_mount=""
-cleanup() {
+bench_cleanup_extra() {
   if [[ -n $xfs_mount ]]; then umount -d "$xfs_mount" 2>/dev/null || true; fi
   if [[ -n $ram_mount ]]; then umount -d "$ram_mount" 2>/dev/null || true; fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
+bench_workdir cp-bench
 
 results=$work/results.tsv
 : >"$results"

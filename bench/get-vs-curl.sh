@@ -21,38 +21,26 @@ size_mib=${SIZE_MIB:-1024}
 out=${OUT_DIR:-docs/bench}
 mkdir -p "$out"
 
+source bench/lib.sh
 bash scripts/deps.sh >/dev/null
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v wget >/dev/null || need+=(wget)
 [[ -x /usr/bin/time ]] || need+=(time)
 command -v taskset >/dev/null || need+=(util-linux)
-if ((${#need[@]})); then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-fi
-if [[ -z ${ZCOPY_NO_BUILD:-} ]]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build --target zcopy_cli >/dev/null
-fi
-zcopy=$PWD/build/tools/zcopy/zcopy
+bench_install "${need[@]}"
+bench_build
 
 cpus=$(nproc)
 server_cpu=0
 client_cpu=$((cpus > 1 ? 1 : 0))
 
-work=$(mktemp -d "${BENCH_DIR:-/tmp}/zcopy-get-bench.XXXXXX")
-nginx_pid=""
-cleanup() {
-  if [[ -n $nginx_pid ]]; then kill "$nginx_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir get-bench
 
 mkdir -p "$work/root" "$work/dl" "$work/nginx"
 echo "get-vs-curl: writing a ${size_mib} MiB random file"
 head -c $((size_mib << 20)) /dev/urandom >"$work/root/big.bin"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cat >"$work/nginx/nginx.conf" <<EOF
 daemon off;
 master_process off;
@@ -78,11 +66,8 @@ http {
 EOF
 taskset -c "$server_cpu" /usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx/" \
   -e "$work/nginx/error.log" &
-nginx_pid=$!
-for _ in $(seq 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-  sleep 0.1
-done
+pids+=($!)
+wait_port "$port"
 url="http://127.0.0.1:$port/big.bin"
 # Warm the page cache on the server side once, so that every client reads from memory.
 cat "$work/root/big.bin" >/dev/null

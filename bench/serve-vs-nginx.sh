@@ -22,25 +22,11 @@ seconds=${SECONDS_PER_RUN:-5}
 out=docs/bench
 mkdir -p "$out"
 
+source bench/lib.sh
 bash scripts/deps.sh >/dev/null
-if ! command -v wrk >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends wrk >/dev/null
-fi
-if [[ -z ${ZCOPY_NO_BUILD:-} ]]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build --target zcopy_cli >/dev/null
-fi
-zcopy=$PWD/build/tools/zcopy/zcopy
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+command -v wrk >/dev/null || bench_install wrk
+bench_build
+bench_workdir serve-bench
 
 root=$work/root
 mkdir -p "$root"
@@ -49,7 +35,6 @@ for spec in 1k:1024 16k:16384 1m:1048576 64m:67108864; do
 done
 cat "$root"/*.bin >/dev/null  # warm page cache
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 # nginx, one worker, tuned the way a static site runs it.
 nginx_port=$(free_port)

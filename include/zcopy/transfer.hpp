@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "zcopy/endpoint.hpp"
+#include "zcopy/pipe.hpp"
 
 namespace zcopy {
 
@@ -83,7 +84,10 @@ struct transfer_options {
   std::optional<std::uint64_t> sink_offset;    // none: the current position, which advances
   std::size_t chunk_size = 0;  // bytes per call; 0: the method's default (read_write: 128 KiB)
   std::size_t step_limit = 0;  // bytes per run() at most (event loops); 0: no limit
-  bool keep_holes = true;      // file → file: holes in the source stay holes (SEEK_DATA/HOLE)
+  // The pool splice takes its pipe from; none: pipe_pool::shared() (1 MiB pipes). Must outlive
+  // the transfer. A relay wants smaller pipes than a file transfer (net/relay.hpp).
+  pipe_pool* pipes = nullptr;
+  bool keep_holes = true;  // file → file: holes in the source stay holes (SEEK_DATA/HOLE)
   // false: the automatic chain (and a forced method's fallbacks) leave reflink out, so the data
   // is really copied (cp --reflink=never). copy_file_range itself may still share extents where
   // the filesystem offers it (the VFS clones first on XFS and btrfs).

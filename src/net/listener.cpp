@@ -118,4 +118,24 @@ std::string format_address(const sockaddr_storage& address, bool with_port) {
   return "?";
 }
 
+std::expected<std::vector<unique_fd>, std::error_code> listen_all(
+    std::vector<endpoint_address>& addresses, bool first, std::vector<std::string>& names) {
+  std::vector<unique_fd> out;
+  for (auto& a : addresses) {
+    auto l = listen_on(a, /*reuse_port=*/true);
+    if (!l) return std::unexpected(l.error());
+    if (first) {
+      sockaddr_storage bound{};
+      socklen_t len = sizeof bound;
+      if (auto g = sys::getsockname(l->get(), reinterpret_cast<sockaddr*>(&bound), &len); g) {
+        a.storage = bound;
+        a.length = len;
+      }
+      names.push_back(local_address(l->get()));
+    }
+    out.push_back(std::move(*l));
+  }
+  return out;
+}
+
 }  // namespace zcopy::net

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "zcopy/fd.hpp"
 
@@ -32,6 +33,12 @@ std::expected<endpoint_address, std::error_code> parse_address(std::string_view 
 // A non-blocking listening TCP socket with SO_REUSEADDR and, when `reuse_port`, SO_REUSEPORT.
 std::expected<unique_fd, std::error_code> listen_on(const endpoint_address& address,
                                                     bool reuse_port, int backlog = 1024);
+
+// One worker's listeners: a socket per address, all with SO_REUSEPORT. The first worker
+// (`first`) writes the port the kernel picked for port 0 back into `addresses`, so that the other
+// workers bind the same one, and appends the bound names ("127.0.0.1:8080") to `names`.
+std::expected<std::vector<unique_fd>, std::error_code> listen_all(
+    std::vector<endpoint_address>& addresses, bool first, std::vector<std::string>& names);
 
 // The address a socket is bound to, formatted as "HOST:PORT" / "[V6]:PORT".
 std::string local_address(int fd);

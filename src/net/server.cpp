@@ -3,13 +3,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <thread>
 #include <unordered_map>
 
+#include "net/loop_thread.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/error.hpp"
 
@@ -44,16 +44,12 @@ struct connection {
 
 }  // namespace
 
-struct server::worker {
+struct server::worker : loop_thread {
   server_options options;
   protocol_factory factory;
   unique_fd epoll;
-  unique_fd wake;  // eventfd: stop requests
   std::vector<unique_fd> listeners;
   std::unordered_map<int, connection> connections;
-  std::thread thread;
-  std::atomic<bool> stopping{false};
-  std::atomic<std::int64_t> grace_ms{0};
   clock::time_point accept_resume{};
   bool accept_paused = false;
   // Open connections of the whole server: the limit is one number, whichever worker accepts.
@@ -349,8 +345,7 @@ void server::worker::run() {
       const int fd = events[static_cast<std::size_t>(i)].data.fd;
       const std::uint32_t ev = events[static_cast<std::size_t>(i)].events;
       if (fd == wake.get()) {
-        std::uint64_t v;
-        (void)sys::read(wake.get(), &v, sizeof v);
+        drain_wake();
         continue;
       }
       if (std::any_of(listeners.begin(), listeners.end(),
@@ -398,48 +393,24 @@ std::expected<std::unique_ptr<server>, std::error_code> server::start(server_opt
     auto ep = sys::epoll_create1(0);
     if (!ep) return std::unexpected(ep.error());
     w->epoll.reset(*ep);
-    int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd < 0) return std::unexpected(sys::errno_code(errno));
-    w->wake.reset(efd);
-    w->watch(efd, EPOLLIN, true);
-    for (auto& a : addresses) {
-      auto l = listen_on(a, /*reuse_port=*/true);
-      if (!l) return std::unexpected(l.error());
-      if (t == 0) {
-        // Pin the resolved port so every worker shares it.
-        sockaddr_storage bound{};
-        socklen_t len = sizeof bound;
-        if (auto g = sys::getsockname(l->get(), reinterpret_cast<sockaddr*>(&bound), &len); g) {
-          a.storage = bound;
-          a.length = len;
-        }
-        s->addresses_.push_back(local_address(l->get()));
-      }
-      w->watch(l->get(), EPOLLIN, true);
-      w->listeners.push_back(std::move(*l));
-    }
+    if (auto ec = w->open_wake(); ec) return std::unexpected(ec);
+    w->watch(w->wake.get(), EPOLLIN, true);
+    auto listeners = listen_all(addresses, t == 0, s->addresses_);
+    if (!listeners) return std::unexpected(listeners.error());
+    for (auto& l : *listeners) w->watch(l.get(), EPOLLIN, true);
+    w->listeners = std::move(*listeners);
     s->workers_.push_back(std::move(w));
   }
-  for (auto& w : s->workers_) {
-    worker* raw = w.get();
-    w->thread = std::thread([raw] { raw->run(); });
-  }
+  start_loops(s->workers_);
   return s;
 }
 
 void server::stop(std::chrono::milliseconds grace) {
-  for (auto& w : workers_) {
-    w->grace_ms = grace.count();
-    w->stopping = true;
-    std::uint64_t one = 1;
-    (void)sys::write(w->wake.get(), &one, sizeof one);
-  }
+  stop_loops(workers_, grace);
 }
 
 void server::wait() {
-  for (auto& w : workers_) {
-    if (w->thread.joinable()) w->thread.join();
-  }
+  join_loops(workers_);
 }
 
 server::~server() {

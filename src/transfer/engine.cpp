@@ -225,7 +225,7 @@ std::error_code rescue_pipe(transfer_state& st) {
     st.pending = st.buffer.data();
     st.pending_size = st.pipe_inside;
   }
-  pipe_pool::shared().release(std::move(st.pipe), st.pipe_inside);
+  st.pipes().release(std::move(st.pipe), st.pipe_inside);
   st.pipe_inside = 0;
   return {};
 }
@@ -314,7 +314,7 @@ void finish(transfer_state& st) {
 
 void leave_method(transfer_state& st, method) {
   if (st.pipe) {
-    pipe_pool::shared().release(std::move(st.pipe), st.pipe_inside);
+    st.pipes().release(std::move(st.pipe), st.pipe_inside);
     st.pipe_inside = 0;
   }
   st.window = mapping();

@@ -44,7 +44,10 @@ step_outcome splice_direct(transfer_state& st, std::uint64_t budget) {
   std::size_t n =
       static_cast<std::size_t>(std::min<std::uint64_t>(budget, st.chunk_or(default_pipe_capacity)));
   unsigned flags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
-  if (!st.remaining || *st.remaining > n) flags |= SPLICE_F_MORE;
+  // Only when more is known to follow: on a stream of unknown length SPLICE_F_MORE (MSG_MORE on
+  // a socket) corks the last partial segment until the 200 ms probe timer fires, which made
+  // every request/response exchange through `zcopy relay` take 200 ms per hop.
+  if (st.remaining && *st.remaining > n) flags |= SPLICE_F_MORE;
   auto r = sys::splice(st.src.fd(), offset_of(st.src, in_off), st.dst.fd(),
                        offset_of(st.dst, out_off), n, flags);
   if (!r) {
@@ -72,7 +75,7 @@ step_outcome step_splice(transfer_state& st, std::uint64_t budget) {
   }
 
   if (!st.pipe) {
-    auto p = pipe_pool::shared().acquire();
+    auto p = st.pipes().acquire();
     if (!p) return step_outcome::failed(p.error());
     st.pipe = std::move(*p);
     st.pipe_inside = 0;
@@ -82,7 +85,9 @@ step_outcome step_splice(transfer_state& st, std::uint64_t budget) {
     if (st.pipe_inside > 0) {
       loff_t out_off = 0;
       unsigned flags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
-      if (!st.remaining || *st.remaining > moved + st.pipe_inside) flags |= SPLICE_F_MORE;
+      // Known-longer transfers only (see splice_direct): MSG_MORE on an open-ended stream
+      // delays its tail by 200 ms.
+      if (st.remaining && *st.remaining > moved + st.pipe_inside) flags |= SPLICE_F_MORE;
       auto w = sys::splice(st.pipe.read_fd(), nullptr, st.dst.fd(), offset_of(st.dst, out_off),
                            st.pipe_inside, flags);
       if (!w) {
@@ -105,7 +110,11 @@ step_outcome step_splice(transfer_state& st, std::uint64_t budget) {
                          SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
     if (!r) {
       if (r.error() == std::errc::resource_unavailable_try_again) {
-        // The pipe is empty here, so only the source can be the one not ready.
+        // The pipe is empty here, so only the source can be the one not ready. An empty pipe
+        // goes back to the pool while the source is idle (HAProxy does the same): a relay or
+        // server with many quiet connections then holds two descriptors per connection, not
+        // six, and no pipe memory.
+        st.pipes().release(std::move(st.pipe), 0);
         if (moved > 0) return step_outcome::progress(moved);
         return step_outcome::blocked(step_kind::blocked_read);
       }

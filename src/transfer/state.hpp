@@ -99,6 +99,7 @@ struct transfer_state {
 
   method current() const noexcept { return chain[chain_index]; }
   std::uint64_t in_flight() const noexcept { return pipe_inside + pending_size; }
+  pipe_pool& pipes() const noexcept { return options.pipes ? *options.pipes : pipe_pool::shared(); }
   std::size_t chunk_or(std::size_t fallback) const noexcept {
     return options.chunk_size ? options.chunk_size : fallback;
   }

@@ -15,6 +15,7 @@
 
 #include "support/test_support.hpp"
 #include "zcopy/net.hpp"
+#include "zcopy/pipe.hpp"
 #include "zcopy/transfer.hpp"
 
 namespace zcopy {
@@ -285,6 +286,65 @@ INSTANTIATE_TEST_SUITE_P(Streams, NonBlockingSource,
                                            source_case{method::read_write, stream::pipe},
                                            source_case{method::automatic, stream::pipe}),
                          source_case_name);
+
+// socket → socket through a pipe: while the source has nothing to read, the job holds no pipe
+// (it went back to the pool, as HAProxy returns idle pipes), so quiet relayed connections cost
+// their two sockets and nothing else; the next run() takes a pipe again and loses no byte.
+TEST(NonBlockingSplice, IdleSourceReturnsItsPipeToThePool) {
+  auto in = loopback_tcp_pair();
+  auto out = loopback_tcp_pair();
+  ASSERT_TRUE(in && out);
+  ASSERT_TRUE(set_nonblocking(in->second.get(), true));
+  transfer_options o;
+  o.use = method::splice;
+  auto job = transfer_job::create(in->second.get(), out->first.get(), o);
+  ASSERT_TRUE(job) << job.error().message();
+
+  const auto data = random_bytes(64 * kib + 3, test_seed() + 70);
+  ASSERT_EQ(::send(in->first.get(), data.data(), data.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(data.size()));
+  const std::size_t idle_at_start = pipe_pool::shared().idle();
+  std::vector<std::byte> got(data.size());
+  std::size_t have = 0;
+  transfer_result r;
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (have < data.size() && std::chrono::steady_clock::now() < deadline) {
+    r = job->run();
+    ASSERT_TRUE(r.ok()) << r.error.message();
+    ssize_t n = ::recv(out->second.get(), got.data() + have, got.size() - have, MSG_DONTWAIT);
+    if (n > 0) have += static_cast<std::size_t>(n);
+    if (r.would_block()) wait_until(in->second.get(), POLLIN);
+  }
+  ASSERT_EQ(have, data.size());
+  EXPECT_TRUE(test::same_bytes(data, got));
+  // Everything sent has been relayed; one more run finds the source empty.
+  r = job->run();
+  ASSERT_TRUE(r.ok()) << r.error.message();
+  ASSERT_TRUE(r.would_block());
+  EXPECT_EQ(r.blocked, wait_for::readable);
+  EXPECT_EQ(pipe_pool::shared().idle(), idle_at_start + 1);
+
+  // The stream goes on after the idle spell, byte for byte.
+  const auto more = random_bytes(5 * kib + 1, test_seed() + 71);
+  ASSERT_EQ(::send(in->first.get(), more.data(), more.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(more.size()));
+  ::shutdown(in->first.get(), SHUT_WR);
+  for (int i = 0; i < max_rounds && !job->done() && std::chrono::steady_clock::now() < deadline;
+       ++i) {
+    r = job->run();
+    ASSERT_TRUE(r.ok()) << r.error.message();
+    if (r.would_block()) wait_until(in->second.get(), POLLIN);
+  }
+  EXPECT_TRUE(job->done());
+  std::vector<std::byte> tail(more.size());
+  std::size_t tail_have = 0;
+  while (tail_have < tail.size()) {
+    ssize_t n = ::recv(out->second.get(), tail.data() + tail_have, tail.size() - tail_have, 0);
+    if (n <= 0) break;
+    tail_have += static_cast<std::size_t>(n);
+  }
+  EXPECT_TRUE(test::same_bytes(more, tail));
+}
 
 }  // namespace
 }  // namespace zcopy

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   zcopy::cli::register_serve(app, run);
   zcopy::cli::register_probe(app, run);
   zcopy::cli::register_cp(app, run);
+  zcopy::cli::register_relay(app, run);
   zcopy::cli::register_get(app, run);
   std::string command_line = "zcopy";
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];

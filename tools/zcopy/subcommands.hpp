@@ -24,6 +24,9 @@ void register_cp(CLI::App& app, action& run);
 // Registers `zcopy serve`.
 void register_serve(CLI::App& app, action& run);
 
+// Registers `zcopy relay`: a TCP relay that splices both ways (src/net/relay.hpp).
+void register_relay(CLI::App& app, action& run);
+
 // Registers `zcopy get`: an HTTP/1.1 download, the body spliced into the file (http/client.hpp).
 void register_get(CLI::App& app, action& run);
 

@@ -1,0 +1,55 @@
+# Shared by the bench scripts (sourced, from the repository root): package installation, the
+# zcopy build, a work directory whose background processes die with the script, and loopback
+# ports.
+
+# bench_install PACKAGE...: installs what is missing (apt-get; root or sudo).
+bench_install() {
+  (($#)) || return 0
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -q >/dev/null
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+# bench_build: builds the CLI (unless ZCOPY_NO_BUILD is set) and sets $zcopy to it.
+bench_build() {
+  if [[ -z ${ZCOPY_NO_BUILD:-} ]]; then
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build --target zcopy_cli >/dev/null
+  fi
+  zcopy=$PWD/build/tools/zcopy/zcopy
+}
+
+# bench_workdir NAME: sets $work to a fresh directory under ${BENCH_DIR:-/tmp}, removed at exit
+# together with every process whose pid is added to the array `pids`, and after the function
+# named `bench_cleanup_extra` when the script defines one (unmounts and the like).
+bench_workdir() {
+  work=$(mktemp -d "${BENCH_DIR:-/tmp}/zcopy-$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if declare -F bench_cleanup_extra >/dev/null; then bench_cleanup_extra; fi
+  rm -rf "$work"
+}
+
+# A loopback TCP port nothing listens on now.
+free_port() {
+  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT; gives up after 10 s.
+wait_port() {
+  local _
+  for _ in $(seq 100); do
+    python3 -c "import socket,sys;s=socket.socket();sys.exit(s.connect_ex(('127.0.0.1',$1)))" &&
+      return 0
+    sleep 0.1
+  done
+  echo "$(basename "$0"): nothing listens on port $1" >&2
+  return 1
+}
