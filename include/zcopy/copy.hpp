@@ -19,9 +19,11 @@
 // takes the old DEST's mode (cp's rule for existing files), or the source's mode masked by the
 // umask when DEST is new.
 //
-// Trees (copy_tree): walked depth-first with one open directory per level (memory bounded by the
-// depth, plus one record per directory for its metadata and one per multiply-linked file when
-// hard links are kept); files are copied by `jobs` threads; a directory's metadata (mode, times)
+// Trees (copy_tree): `jobs` threads share the work a directory at a time (each reads a directory
+// and copies its small files; subdirectories and files of 1 MiB or more go back on a shared
+// last-in-first-out stack), so threads rarely contend for one directory's lock; memory is bounded
+// by the pending directories, plus one record per directory for its metadata and one per
+// multiply-linked file when hard links are kept; a directory's metadata (mode, times)
 // is applied after its contents, so a read-only directory can be filled and a directory's mtime
 // is not disturbed by its own copy. Errors on one entry are reported through the observer and the
 // walk goes on, as cp does.
@@ -123,7 +125,7 @@ struct tree_options {
   bool special_files = false;      // FIFOs and devices recreated with mknod (-a); else an error
   bool no_clobber = false;         // -n: an existing destination is skipped
   bool update = false;             // -u: copy only when the source is newer than the destination
-  unsigned jobs = 0;               // files copied at once; 0: one per CPU
+  unsigned jobs = 0;               // threads copying at once; 0: one per CPU
 };
 
 enum class entry_kind { file, directory, symlink, hard_link, special };

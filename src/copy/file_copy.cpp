@@ -288,18 +288,19 @@ std::error_code copy_data(job& j) {
 
 }  // namespace
 
-std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& source,
-                                                           const fs::path& dest,
-                                                           const copy_options& options,
-                                                           const file_copy_extra& extra) {
-  auto fail = [](std::error_code ec, const char* op, const fs::path& p) {
-    return std::unexpected(make_copy_error(ec, op, p));
-  };
-  if (extra.skipped) *extra.skipped = false;
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+namespace {
 
-  // O_NONBLOCK: a FIFO given as the source must not block the open; it is refused below.
-  auto src = unique_fd::open(source.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK);
+std::unexpected<copy_error> fail(std::error_code ec, const char* op, const fs::path& p) {
+  return std::unexpected(make_copy_error(ec, op, p));
+}
+
+// Opens SOURCE (`name` in `dir`, or a path with AT_FDCWD) and checks that it is a regular file.
+std::expected<std::pair<unique_fd, struct stat>, copy_error> open_source(int dir, const char* name,
+                                                                         const fs::path& source) {
+  // O_NONBLOCK: a FIFO given as the source must not block the open; it is refused below. It stays
+  // on: it has no effect on regular files (open(2)), and clearing it would cost two fcntl calls
+  // per file of a tree.
+  auto src = unique_fd::openat(dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (!src) return fail(src.error(), "open", source);
   auto src_stat = sys::fstat(src->get());
   if (!src_stat) return fail(src_stat.error(), "stat", source);
@@ -309,23 +310,35 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
     return fail(std::make_error_code(std::errc::operation_not_supported),
                 "cannot copy special file", source);
   }
-  // O_NONBLOCK stays: it has no effect on regular files (open(2)), and clearing it would cost
-  // two fcntl calls per file of a tree.
+  return std::pair{std::move(*src), *src_stat};
+}
 
-  const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
-  const std::string name = dest.filename().string();
-  if (name.empty() || name == "." || name == "..") {
-    return fail(std::make_error_code(std::errc::is_a_directory), "open", dest);
+// Gives the O_TMPFILE file `fd` the name `name` in `dir`. AT_EMPTY_PATH needs
+// CAP_DAC_READ_SEARCH before Linux 6.10 (ENOENT without it); /proc/self/fd is linkat(2)'s
+// documented way round that.
+sys::result<void> link_unnamed(int fd, int dir, const char* name) {
+  auto r = sys::linkat(fd, "", dir, name, AT_EMPTY_PATH);
+  if (r || (r.error() != std::errc::no_such_file_or_directory &&
+            r.error() != std::errc::operation_not_permitted)) {
+    return r;
   }
-  auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
-  if (!dir) return fail(dir.error(), "create", dest);  // cp names the file it could not create
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  return sys::linkat(AT_FDCWD, proc.c_str(), dir, name, AT_SYMLINK_FOLLOW);
+}
 
+// The copy of an open, checked SOURCE to `name` in the open directory `dir` (DEST's).
+std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct stat& src_stat,
+                                                      int dir, const std::string& name,
+                                                      const fs::path& source, const fs::path& dest,
+                                                      const copy_options& options,
+                                                      const file_copy_extra& extra) {
+  const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
   // A DEST that is a symlink is written through, as cp does: the link stays, its target gets the
   // copy (renamed over the target, in the target's directory). A dangling one is refused like
   // cp's "not writing through dangling symlink".
   // One lstat answers both questions for the common cases (missing, or a plain file); only a
   // symlink costs more.
-  auto dest_lstat = sys::fstatat(dir->get(), name.c_str(), AT_SYMLINK_NOFOLLOW);
+  auto dest_lstat = sys::fstatat(dir, name.c_str(), AT_SYMLINK_NOFOLLOW);
   if (!dest_lstat && dest_lstat.error() != std::errc::no_such_file_or_directory) {
     return fail(dest_lstat.error(), "stat", dest);
   }
@@ -355,7 +368,7 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   // DEST as it is now (not a symlink here: those were followed above).
   std::optional<struct stat> dest_stat;
   if (dest_lstat) dest_stat = *dest_lstat;
-  if (dest_stat && dest_stat->st_dev == src_stat->st_dev && dest_stat->st_ino == src_stat->st_ino) {
+  if (dest_stat && dest_stat->st_dev == src_stat.st_dev && dest_stat->st_ino == src_stat.st_ino) {
     return fail(std::make_error_code(std::errc::invalid_argument), "same file", dest);
   }
   if (dest_stat && S_ISDIR(dest_stat->st_mode)) {
@@ -370,16 +383,31 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   // of it: created that way, the file needs no fchmod (one call per file of a tree). Otherwise
   // 0600 until the final mode is set.
   const mode_t create_mode =
-      !options.preserve.mode && !dest_stat ? masked_mode(src_stat->st_mode) : mode_t{0600};
+      !options.preserve.mode && !dest_stat ? masked_mode(src_stat.st_mode) : mode_t{0600};
+  // A new DEST is copied into an unnamed file (O_TMPFILE) that is linked in under DEST's name once
+  // complete: one directory entry written instead of two (create, then rename), and nothing to
+  // remove after a failure or a kill. Replacing an existing DEST needs the named temporary file
+  // and rename(2), which swaps atomically; so do filesystems without O_TMPFILE.
   unique_fd tmp_fd;
-  auto tmp = create_temp(dir->get(), name, [&](const std::string& n) -> std::error_code {
-    auto fd = unique_fd::openat(dir->get(), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY,
-                                create_mode);
-    if (!fd) return fd.error();
-    tmp_fd = std::move(*fd);
-    return {};
-  });
-  if (!tmp) return fail(tmp.error(), "create", parent / (std::string(".") + name + ".zcopy-*"));
+  std::optional<temp_entry> tmp;
+  if (!dest_stat) {
+    if (auto fd = unique_fd::openat(dir, ".", O_TMPFILE | O_WRONLY | O_NOCTTY, create_mode)) {
+      tmp_fd = std::move(*fd);
+    }
+  }
+  if (!tmp_fd) {
+    auto named = create_temp(dir, name, [&](const std::string& n) -> std::error_code {
+      auto fd =
+          unique_fd::openat(dir, n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, create_mode);
+      if (!fd) return fd.error();
+      tmp_fd = std::move(*fd);
+      return {};
+    });
+    if (!named) {
+      return fail(named.error(), "create", parent / (std::string(".") + name + ".zcopy-*"));
+    }
+    tmp.emplace(std::move(*named));
+  }
 
   // Both ends described from what is known (the source's fstat, the new file's), so the engine
   // does not classify them again: three calls per end saved on every file of a tree.
@@ -388,13 +416,13 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   job j{source,
         dest,
         options,
-        src->get(),
+        src_fd,
         tmp_fd.get(),
-        *src_stat,
+        src_stat,
         {},
-        describe(src->get(), *src_stat, O_RDONLY),
+        describe(src_fd, src_stat, O_RDONLY),
         describe(tmp_fd.get(), *tmp_stat, O_WRONLY)};
-  j.result.size = static_cast<std::uint64_t>(src_stat->st_size);
+  j.result.size = static_cast<std::uint64_t>(src_stat.st_size);
   const std::error_code data_error = copy_data(j);
   settle(j.result);
   if (data_error) {
@@ -408,14 +436,14 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   // into the existing file, which keeps its mode and owner).
   final_metadata meta;
   if (options.preserve.mode) {
-    meta.mode = src_stat->st_mode & 07777;
+    meta.mode = src_stat.st_mode & 07777;
   } else if (dest_stat && S_ISREG(dest_stat->st_mode)) {
     meta.mode = dest_stat->st_mode & 07777 & ~mode_t{S_ISUID | S_ISGID};
   } else {
-    meta.mode = masked_mode(src_stat->st_mode);
+    meta.mode = masked_mode(src_stat.st_mode);
   }
   if (options.preserve.ownership) {
-    meta.owner = std::pair{src_stat->st_uid, src_stat->st_gid};
+    meta.owner = std::pair{src_stat.st_uid, src_stat.st_gid};
   } else if (dest_stat && S_ISREG(dest_stat->st_mode)) {
     if (tmp_stat->st_uid != dest_stat->st_uid || tmp_stat->st_gid != dest_stat->st_gid) {
       meta.owner = std::pair{dest_stat->st_uid, dest_stat->st_gid};
@@ -423,7 +451,7 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   }
   // Already right (created with it, and no chown since, which could clear setgid bits).
   if (meta.mode && !meta.owner && *meta.mode == (tmp_stat->st_mode & 07777)) meta.mode.reset();
-  if (options.preserve.timestamps) meta.times = std::array{src_stat->st_atim, src_stat->st_mtim};
+  if (options.preserve.timestamps) meta.times = std::array{src_stat.st_atim, src_stat.st_mtim};
   if (auto m = apply_metadata(tmp_fd.get(), meta); !m) {
     return fail(m.error().second, m.error().first, dest);
   }
@@ -431,18 +459,48 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   if (options.fsync) {
     if (auto r = sys::fsync(tmp_fd.get()); !r) return fail(r.error(), "fsync", dest);
   }
-  if (auto c = tmp_fd.close(); c) return fail(c, "close", dest);
   if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
 
+  if (!tmp) {
+    // The unnamed copy gets DEST's name. linkat never replaces: a DEST that appeared meanwhile
+    // is kept under -n, and otherwise replaced through a temporary name and rename(2).
+    auto linked = link_unnamed(tmp_fd.get(), dir, name.c_str());
+    if (!linked && linked.error() == std::errc::file_exists) {
+      if (extra.no_replace) {
+        *extra.skipped = true;
+        return file_copy_result{};
+      }
+      auto named = create_temp(dir, name, [&](const std::string& n) -> std::error_code {
+        auto r = link_unnamed(tmp_fd.get(), dir, n.c_str());
+        return r ? std::error_code{} : r.error();
+      });
+      if (!named) return fail(named.error(), "link", dest);
+      tmp.emplace(std::move(*named));
+    } else if (!linked) {
+      return fail(linked.error(), "link", dest);
+    } else {
+      if (auto c = tmp_fd.close(); c) {
+        // DEST did not exist before: taking the name back leaves things as they were.
+        (void)sys::unlinkat(dir, name.c_str(), 0);
+        return fail(c, "close", dest);
+      }
+      if (options.fsync) {
+        if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent);
+      }
+      return std::move(j.result);
+    }
+  }
+  if (auto c = tmp_fd.close(); c) return fail(c, "close", dest);
+
   // -n without racing a concurrent creator: RENAME_NOREPLACE, where the filesystem has it.
-  auto renamed = sys::renameat2(dir->get(), tmp->name().c_str(), dir->get(), name.c_str(),
+  auto renamed = sys::renameat2(dir, tmp->name().c_str(), dir, name.c_str(),
                                 extra.no_replace ? RENAME_NOREPLACE : 0);
   if (!renamed && extra.no_replace && renamed.error() == std::errc::invalid_argument) {
-    if (sys::fstatat(dir->get(), name.c_str(), AT_SYMLINK_NOFOLLOW)) {
+    if (sys::fstatat(dir, name.c_str(), AT_SYMLINK_NOFOLLOW)) {
       *extra.skipped = true;
       return file_copy_result{};
     }
-    renamed = sys::renameat2(dir->get(), tmp->name().c_str(), dir->get(), name.c_str(), 0);
+    renamed = sys::renameat2(dir, tmp->name().c_str(), dir, name.c_str(), 0);
   }
   if (!renamed) {
     if (extra.no_replace && renamed.error() == std::errc::file_exists) {
@@ -454,9 +512,44 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   tmp->commit();
   if (options.fsync) {
     // The rename is durable only once the directory is.
-    if (auto r = sys::fsync(dir->get()); !r) return fail(r.error(), "fsync", parent);
+    if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent);
   }
   return std::move(j.result);
+}
+
+}  // namespace
+
+std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& source,
+                                                           const fs::path& dest,
+                                                           const copy_options& options,
+                                                           const file_copy_extra& extra) {
+  if (extra.skipped) *extra.skipped = false;
+  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+  auto src = open_source(AT_FDCWD, source.c_str(), source);
+  if (!src) return std::unexpected(src.error());
+
+  const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
+  const std::string name = dest.filename().string();
+  if (name.empty() || name == "." || name == "..") {
+    return fail(std::make_error_code(std::errc::is_a_directory), "open", dest);
+  }
+  auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!dir) return fail(dir.error(), "create", dest);  // cp names the file it could not create
+  return copy_open(src->first.get(), src->second, dir->get(), name, source, dest, options, extra);
+}
+
+std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const char* source_name,
+                                                         int dest_dir, const std::string& dest_name,
+                                                         const fs::path& source,
+                                                         const fs::path& dest,
+                                                         const copy_options& options,
+                                                         const file_copy_extra& extra) {
+  if (extra.skipped) *extra.skipped = false;
+  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+  auto src = open_source(source_dir, source_name, source);
+  if (!src) return std::unexpected(src.error());
+  return copy_open(src->first.get(), src->second, dest_dir, dest_name, source, dest, options,
+                   extra);
 }
 
 }  // namespace detail

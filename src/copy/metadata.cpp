@@ -61,7 +61,7 @@ std::optional<mode_t> umask_from_proc() {
 std::expected<std::optional<dir_reader::entry>, std::error_code> dir_reader::next() {
   for (;;) {
     if (at_ >= filled_) {
-      auto got = sys::getdents64(fd_.get(), buffer_.data(), buffer_.size());
+      auto got = sys::getdents64(fd_->get(), buffer_.data(), buffer_.size());
       if (!got) return std::unexpected(got.error());
       if (*got == 0) return std::optional<entry>{};
       filled_ = *got;

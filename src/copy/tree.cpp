@@ -1,13 +1,20 @@
-// copy_tree(): a walk of the source (getdents64, one open directory per level) that creates
-// directories, symlinks, special files and hard links itself and hands regular files to a pool of
-// `jobs` threads through a bounded queue, so memory stays bounded however many files there are.
+// copy_tree(): `jobs` threads (the caller's among them) share one stack of work: directories to
+// copy and large files. A thread that takes a directory reads it (getdents64, by name in the open
+// directory), creates directories, symlinks, special files and hard links itself, copies the
+// small files itself and pushes subdirectories and large files back for any thread to take.
+// Threads therefore mostly work in different directories: creating entries in one directory is
+// serialized by the kernel (the directory's lock), so handing the files of one directory to
+// several threads made them wait on each other, while whole directories spread well. Last in,
+// first out keeps the pending work about the depth of the tree times its width, as a recursive
+// walk would hold.
 //
 // Order matters in three places:
 //  - directories are created 0700 (so a read-only source directory can still be filled) and get
-//    their mode, owner and times at the very end, deepest first (reverse pre-order), after every
-//    file, link and subdirectory inside them is in place: nothing written later bumps an mtime;
-//  - hard links (the second and later names of a multiply-linked file) are made after the pool
-//    has drained, when the first name's copy is sure to be renamed into place;
+//    their mode, owner and times at the very end, deepest first (a directory is recorded before
+//    anything inside it, the list is applied in reverse), after every file, link and
+//    subdirectory inside them is in place: nothing written later bumps an mtime;
+//  - hard links (the second and later names of a multiply-linked file) are made after every
+//    thread has finished, when the first name's copy is sure to be renamed into place;
 //  - symlinks and special files are built under a temporary name, given their metadata, then
 //    renamed over DEST, like files: a failure leaves DEST as it was.
 #include <fcntl.h>
@@ -20,6 +27,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <variant>
 
 #include "copy/internal.hpp"
 #include "sys/sys.hpp"
@@ -31,14 +39,27 @@ namespace {
 namespace fs = std::filesystem;
 using detail::final_metadata;
 
+// A refused clone that says the filesystems cannot clone at all (not that this file cannot).
+bool clone_unsupported(std::error_code ec) {
+  return ec == std::errc::operation_not_supported ||
+         ec == std::errc::inappropriate_io_control_operation ||
+         ec == std::errc::cross_device_link || ec == std::errc::function_not_supported;
+}
+
 bool newer(const timespec& a, const timespec& b) {
   return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
 }
 
+// A regular file for the copy threads: its directories stay open while the job holds them.
 struct file_job {
+  detail::shared_dir source_dir;
+  std::string source_name;
+  detail::shared_dir dest_dir;
+  std::string dest_name;
   fs::path source;
   fs::path dest;
   struct stat st;
+  dev_t dest_dev = 0;  // the filesystem of DEST's directory; 0: not known
 };
 
 struct pending_link {
@@ -53,15 +74,21 @@ struct dir_record {
   final_metadata meta;
 };
 
-// One open directory of the walk: the source (being read) and its copy.
-struct level {
-  detail::dir_reader reader;
-  unique_fd dest_fd;
+// A directory whose copy exists and whose entries are still to be copied. It holds paths, not
+// descriptors, so that a wide tree's pending directories cannot exhaust the descriptor limit;
+// the source is checked to be the directory that was walked into (`identity`) once opened.
+struct dir_task {
   fs::path source;
   fs::path dest;
-  dev_t dev;
-  ino_t ino;
+  // (device, inode) of the directory and every ancestor: a link back to one would recurse forever.
+  std::vector<std::pair<dev_t, ino_t>> identity;
 };
+
+using task = std::variant<dir_task, file_job>;
+
+// Files from this size on are pushed for any thread to copy; smaller ones are copied by the
+// thread that reads their directory (handing them over costs more than copying them).
+constexpr off_t shared_file_size = off_t{1} << 20;
 
 class tree_copier {
  public:
@@ -69,7 +96,6 @@ class tree_copier {
       : options_(options), observer_(observer) {
     unsigned jobs = options.jobs != 0 ? options.jobs : std::thread::hardware_concurrency();
     jobs_ = std::max(1u, jobs);
-    capacity_ = std::max<std::size_t>(16, std::size_t{4} * jobs_);
   }
 
   tree_summary run(const fs::path& source, const fs::path& dest);
@@ -148,14 +174,16 @@ class tree_copier {
   }
 
   void copy_file_now(const file_job& job);
-  void submit(file_job job);
-  void worker();
-  void finish_pool();
+  void push(task t);
+  void run_tasks();  // in every thread: takes and does tasks until there are none left anywhere
+  void copy_directory(const dir_task& t);
 
-  void copy_entry(int src_dirfd, const char* name, const struct stat& st, const fs::path& source,
-                  int dest_dirfd, const std::string& dest_name, const fs::path& dest);
-  std::optional<unique_fd> make_directory(int dest_dirfd, const char* name, const struct stat& st,
-                                          const fs::path& source, const fs::path& dest);
+  void copy_entry(const detail::shared_dir& src_dir, const char* name, const struct stat& st,
+                  const fs::path& source, const detail::shared_dir& dest_dir, dev_t dest_dev,
+                  const std::string& dest_name, const fs::path& dest);
+  // Creates DEST (or merges into an existing directory) and records its final metadata.
+  bool make_directory(int dest_dirfd, const char* name, const struct stat& st,
+                      const fs::path& source, const fs::path& dest);
   void make_symlink(int src_dirfd, const char* name, const struct stat& st, const fs::path& source,
                     int dest_dirfd, const std::string& dest_name, const fs::path& dest);
   void make_special(const struct stat& st, const fs::path& source, int dest_dirfd,
@@ -168,26 +196,25 @@ class tree_copier {
   void make_links();
   void apply_directory_metadata();
   bool into_itself(const fs::path& source, const struct stat& source_stat, const fs::path& dest);
-  void walk(level top);
 
   const tree_options& options_;
   const tree_observer& observer_;
   unsigned jobs_ = 1;
-  std::size_t capacity_ = 16;
 
   std::mutex summary_lock_;
   std::atomic<std::uint64_t> progress_{0};  // file bytes copied so far, every thread
   tree_summary summary_;
 
   std::mutex queue_lock_;
-  std::condition_variable queue_ready_, queue_room_;
-  std::deque<file_job> queue_;
-  bool closing_ = false;
-  std::vector<std::thread> workers_;
+  std::condition_variable queue_changed_;
+  std::vector<task> tasks_;  // last in, first out
+  unsigned busy_ = 0;        // threads doing a task (which may push more)
 
+  std::mutex walk_lock_;                 // the four below, written by every thread
   std::vector<dir_record> directories_;  // pre-order: a directory before its contents
   std::map<std::pair<dev_t, ino_t>, fs::path> first_names_;
   std::vector<pending_link> links_;
+  std::vector<std::pair<dev_t, dev_t>> no_clone_;  // (source, DEST) filesystems without clones
 };
 
 // --- files ---------------------------------------------------------------------------------
@@ -195,7 +222,7 @@ class tree_copier {
 void tree_copier::copy_file_now(const file_job& job) {
   if (stopped()) return;  // the walker reports the cancellation once
   if (options_.update && !options_.no_clobber) {
-    auto d = sys::fstatat(AT_FDCWD, job.dest.c_str(), 0);
+    auto d = sys::fstatat(job.dest_dir->get(), job.dest_name.c_str(), 0);
     if (d && !newer(job.st.st_mtim, d->st_mtim)) {
       skipped(job.source, job.dest);
       return;
@@ -204,7 +231,17 @@ void tree_copier::copy_file_now(const file_job& job) {
   bool was_skipped = false;
   // on_progress reports the whole tree's bytes: each file's running count becomes a delta added
   // to one total, so the caller sees a single number grow whatever the number of threads.
+  // Once a clone between two filesystems was refused as unsupported, the other files between the
+  // same two are not offered (one ioctl per file saved; GNU cp tries every file).
+  const std::pair devices{job.st.st_dev, job.dest_dev};
+  const bool may_learn = options_.file.reflink == reflink_mode::automatic && job.dest_dev != 0;
+  bool skip_clone = false;
+  if (may_learn) {
+    std::lock_guard guard(walk_lock_);
+    skip_clone = std::find(no_clone_.begin(), no_clone_.end(), devices) != no_clone_.end();
+  }
   copy_options file_options = options_.file;
+  if (skip_clone) file_options.reflink = reflink_mode::never;
   if (options_.file.on_progress) {
     file_options.on_progress = [this, last = std::uint64_t{0}](std::uint64_t moved) mutable {
       const std::uint64_t delta = moved > last ? moved - last : 0;
@@ -212,8 +249,9 @@ void tree_copier::copy_file_now(const file_job& job) {
       options_.file.on_progress(progress_.fetch_add(delta, std::memory_order_relaxed) + delta);
     };
   }
-  auto r = detail::copy_file_impl(job.source, job.dest, file_options,
-                                  {.no_replace = options_.no_clobber, .skipped = &was_skipped});
+  auto r = detail::copy_file_at(job.source_dir->get(), job.source_name.c_str(), job.dest_dir->get(),
+                                job.dest_name, job.source, job.dest, file_options,
+                                {.no_replace = options_.no_clobber, .skipped = &was_skipped});
   if (!r) {
     if (r.error().code == errc::cancelled && stopped()) return;
     {
@@ -223,6 +261,16 @@ void tree_copier::copy_file_now(const file_job& job) {
     if (observer_.on_error) observer_.on_error(r.error());
     return;
   }
+  if (may_learn && !skip_clone) {
+    for (const fallback_record& f : r->fallbacks) {
+      if (f.from == method::reflink && clone_unsupported(f.reason)) {
+        std::lock_guard guard(walk_lock_);
+        if (std::find(no_clone_.begin(), no_clone_.end(), devices) == no_clone_.end()) {
+          no_clone_.push_back(devices);
+        }
+      }
+    }
+  }
   if (was_skipped) {
     skipped(job.source, job.dest);
     return;
@@ -230,43 +278,37 @@ void tree_copier::copy_file_now(const file_job& job) {
   copied(job.source, job.dest, entry_kind::file, &*r);
 }
 
-void tree_copier::submit(file_job job) {
-  if (jobs_ <= 1) {
-    copy_file_now(job);
-    return;
-  }
-  if (workers_.empty()) {
-    for (unsigned i = 0; i < jobs_; ++i) workers_.emplace_back([this] { worker(); });
-  }
-  std::unique_lock guard(queue_lock_);
-  queue_room_.wait(guard, [&] { return queue_.size() < capacity_; });
-  queue_.push_back(std::move(job));
-  queue_ready_.notify_one();
-}
-
-void tree_copier::worker() {
-  for (;;) {
-    file_job job;
-    {
-      std::unique_lock guard(queue_lock_);
-      queue_ready_.wait(guard, [&] { return !queue_.empty() || closing_; });
-      if (queue_.empty()) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      queue_room_.notify_one();
-    }
-    copy_file_now(job);
-  }
-}
-
-void tree_copier::finish_pool() {
+void tree_copier::push(task t) {
   {
     std::lock_guard guard(queue_lock_);
-    closing_ = true;
+    tasks_.push_back(std::move(t));
   }
-  queue_ready_.notify_all();
-  for (auto& t : workers_) t.join();
-  workers_.clear();
+  queue_changed_.notify_one();
+}
+
+void tree_copier::run_tasks() {
+  for (;;) {
+    task t;
+    {
+      std::unique_lock guard(queue_lock_);
+      queue_changed_.wait(guard, [&] { return !tasks_.empty() || busy_ == 0; });
+      if (tasks_.empty()) return;  // and nobody busy: nothing more can come
+      t = std::move(tasks_.back());
+      tasks_.pop_back();
+      ++busy_;
+    }
+    if (auto* d = std::get_if<dir_task>(&t)) {
+      copy_directory(*d);
+    } else {
+      copy_file_now(std::get<file_job>(t));
+    }
+    bool finished;
+    {
+      std::lock_guard guard(queue_lock_);
+      finished = --busy_ == 0 && tasks_.empty();
+    }
+    if (finished) queue_changed_.notify_all();
+  }
 }
 
 // --- other entries -------------------------------------------------------------------------
@@ -332,44 +374,49 @@ void tree_copier::make_special(const struct stat& st, const fs::path& source, in
   copied(source, dest, entry_kind::special, nullptr);
 }
 
-std::optional<unique_fd> tree_copier::make_directory(int dest_dirfd, const char* name,
-                                                     const struct stat& st, const fs::path& source,
-                                                     const fs::path& dest) {
+bool tree_copier::make_directory(int dest_dirfd, const char* name, const struct stat& st,
+                                 const fs::path& source, const fs::path& dest) {
   bool created = true;
   if (auto r = sys::mkdirat(dest_dirfd, name, 0700); !r) {
     if (r.error() != std::errc::file_exists) {
       error(r.error(), "mkdir", dest);
-      return std::nullopt;
+      return false;
     }
     // An existing directory (or a link to one) is merged into, as cp does.
     auto d = sys::fstatat(dest_dirfd, name, 0);
     if (!d || !S_ISDIR(d->st_mode)) {
       error(d ? std::make_error_code(std::errc::not_a_directory) : d.error(), "mkdir", dest);
-      return std::nullopt;
+      return false;
     }
     created = false;
   }
-  auto fd = unique_fd::openat(dest_dirfd, name, O_RDONLY | O_DIRECTORY);
-  if (!fd) {
-    error(fd.error(), "open", dest);
-    return std::nullopt;
+  {
+    std::lock_guard guard(walk_lock_);
+    directories_.push_back({dest, metadata_for(st, created)});
   }
-  directories_.push_back({dest, metadata_for(st, created)});
   copied(source, dest, entry_kind::directory, nullptr);
-  return std::move(*fd);
+  return true;
 }
 
-void tree_copier::copy_entry(int src_dirfd, const char* name, const struct stat& st,
-                             const fs::path& source, int dest_dirfd, const std::string& dest_name,
-                             const fs::path& dest) {
+void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name,
+                             const struct stat& st, const fs::path& source,
+                             const detail::shared_dir& dest_dir, dev_t dest_dev,
+                             const std::string& dest_name, const fs::path& dest) {
+  const int src_dirfd = src_dir->get();
+  const int dest_dirfd = dest_dir->get();
   if (options_.keep_hard_links && st.st_nlink > 1) {
+    std::lock_guard guard(walk_lock_);
     auto [it, first] = first_names_.try_emplace({st.st_dev, st.st_ino}, dest);
     if (!first) {
       links_.push_back({source, it->second, dest, st});
       return;
     }
   }
-  if (S_ISREG(st.st_mode)) return submit({source, dest, st});
+  if (S_ISREG(st.st_mode)) {
+    file_job job{src_dir, name, dest_dir, dest_name, source, dest, st, dest_dev};
+    if (jobs_ > 1 && st.st_size >= shared_file_size) return push(std::move(job));
+    return copy_file_now(job);
+  }
   if (keep_existing(dest_dirfd, dest_name.c_str(), st, source, dest)) return;
   if (S_ISLNK(st.st_mode)) {
     return make_symlink(src_dirfd, name, st, source, dest_dirfd, dest_name, dest);
@@ -447,55 +494,55 @@ bool tree_copier::into_itself(const fs::path& source, const struct stat& source_
   return false;
 }
 
-void tree_copier::walk(level top) {
-  std::vector<level> stack;
-  stack.push_back(std::move(top));
+void tree_copier::copy_directory(const dir_task& t) {
+  if (stopped()) return;  // run() reports the cancellation once
   const int stat_flags = options_.symlinks_as_links ? AT_SYMLINK_NOFOLLOW : 0;
   const int open_flags = O_RDONLY | O_DIRECTORY | (options_.symlinks_as_links ? O_NOFOLLOW : 0);
-  while (!stack.empty()) {
-    if (stopped()) {
-      error(make_error_code(errc::cancelled), "copy", stack.front().source);
-      return;
-    }
-    level& here = stack.back();
-    auto next = here.reader.next();
-    if (!next) {
-      error(next.error(), "read directory", here.source);
-      stack.pop_back();
-      continue;
-    }
-    if (!*next) {
-      stack.pop_back();
-      continue;
-    }
+  auto src_fd = unique_fd::open(t.source.c_str(), open_flags);
+  if (!src_fd) return error(src_fd.error(), "open", t.source);
+  auto here = sys::fstat(src_fd->get());
+  if (!here) return error(here.error(), "stat", t.source);
+  if (std::pair{here->st_dev, here->st_ino} != t.identity.back()) {
+    // Replaced between the walk's stat and this open: not what the walk decided to copy.
+    return error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                 "directory changed during the copy", t.source);
+  }
+  auto dest_fd = unique_fd::open(t.dest.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!dest_fd) return error(dest_fd.error(), "open", t.dest);
+  auto dest_here = sys::fstat(dest_fd->get());
+  if (!dest_here) return error(dest_here.error(), "stat", t.dest);
+  detail::dir_reader reader(detail::share(std::move(*src_fd)));
+  const detail::shared_dir dest_dir = detail::share(std::move(*dest_fd));
+
+  for (;;) {
+    if (stopped()) return;
+    auto next = reader.next();
+    if (!next) return error(next.error(), "read directory", t.source);
+    if (!*next) return;
     const std::string name(next->value().name);
-    const fs::path source = here.source / name;
-    const fs::path dest = here.dest / name;
-    auto st = sys::fstatat(here.reader.fd(), name.c_str(), stat_flags);
+    const fs::path source = t.source / name;
+    const fs::path dest = t.dest / name;
+    auto st = sys::fstatat(reader.fd(), name.c_str(), stat_flags);
     if (!st) {
       error(st.error(), "stat", source);
       continue;
     }
     if (!S_ISDIR(st->st_mode)) {
-      copy_entry(here.reader.fd(), name.c_str(), *st, source, here.dest_fd.get(), name, dest);
+      copy_entry(reader.shared(), name.c_str(), *st, source, dest_dir, dest_here->st_dev, name,
+                 dest);
       continue;
     }
     // Following links, a link to an ancestor would recurse forever.
-    if (std::any_of(stack.begin(), stack.end(),
-                    [&](const level& l) { return l.dev == st->st_dev && l.ino == st->st_ino; })) {
+    const std::pair id{st->st_dev, st->st_ino};
+    if (std::find(t.identity.begin(), t.identity.end(), id) != t.identity.end()) {
       error(std::make_error_code(std::errc::too_many_symbolic_link_levels), "directory loop",
             source);
       continue;
     }
-    auto src_fd = unique_fd::openat(here.reader.fd(), name.c_str(), open_flags);
-    if (!src_fd) {
-      error(src_fd.error(), "open", source);
-      continue;
-    }
-    auto dest_fd = make_directory(here.dest_fd.get(), name.c_str(), *st, source, dest);
-    if (!dest_fd) continue;
-    stack.push_back(level{detail::dir_reader(std::move(*src_fd)), std::move(*dest_fd), source, dest,
-                          st->st_dev, st->st_ino});
+    if (!make_directory(dest_dir->get(), name.c_str(), *st, source, dest)) continue;
+    dir_task sub{source, dest, t.identity};
+    sub.identity.push_back(id);
+    push(std::move(sub));
   }
 }
 
@@ -524,20 +571,13 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
       error(std::make_error_code(std::errc::invalid_argument), "into itself", dest);
       return summary_;
     }
-    auto src_fd = unique_fd::open(source.c_str(), O_RDONLY | O_DIRECTORY);
-    if (!src_fd) {
-      error(src_fd.error(), "open", source);
-      return summary_;
-    }
     auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
     if (!dir) {
       error(dir.error(), "open", parent);
       return summary_;
     }
-    auto dest_fd = make_directory(dir->get(), dest_name.c_str(), *st, source, dest);
-    if (dest_fd) {
-      walk(level{detail::dir_reader(std::move(*src_fd)), std::move(*dest_fd), source, dest,
-                 st->st_dev, st->st_ino});
+    if (make_directory(dir->get(), dest_name.c_str(), *st, source, dest)) {
+      push(dir_task{source, dest, {{st->st_dev, st->st_ino}}});
     }
   } else {
     auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
@@ -552,9 +592,17 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
       error(src_dir.error(), "open", source_parent);
       return summary_;
     }
-    copy_entry(src_dir->get(), source.filename().c_str(), *st, source, dir->get(), dest_name, dest);
+    copy_entry(detail::share(std::move(*src_dir)), source.filename().c_str(), *st, source,
+               detail::share(std::move(*dir)), 0, dest_name, dest);
   }
-  finish_pool();
+  // The caller's thread is one of the `jobs`; a single file needs no other.
+  std::vector<std::thread> helpers;
+  if (S_ISDIR(st->st_mode)) {
+    for (unsigned i = 1; i < jobs_; ++i) helpers.emplace_back([this] { run_tasks(); });
+  }
+  run_tasks();
+  for (auto& h : helpers) h.join();
+  if (stopped()) error(make_error_code(errc::cancelled), "copy", source);
   make_links();
   apply_directory_metadata();
   return summary_;

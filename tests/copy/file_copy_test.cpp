@@ -275,6 +275,111 @@ TEST_F(FileCopy, RenameFailureRemovesTheTemporary) {
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
 }
 
+// A new DEST is made from an unnamed file (O_TMPFILE) given its name with linkat: no rename at
+// all (a rename that would fail changes nothing), and nothing else appears in the directory.
+TEST_F(FileCopy, NewDestIsLinkedInWithoutARename) {
+  const fs::path src = make("src", 300'000);
+  test::fault_scope faults;
+  sys::hooks().renameat2 = [](int, const char*, int, const char*, unsigned) {
+    errno = EIO;
+    return -1;
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// The link fails: the unnamed copy vanishes with its descriptor, no DEST, nothing left.
+TEST_F(FileCopy, LinkFailureLeavesNothing) {
+  const fs::path src = make("src", 300'000);
+  test::fault_scope faults;
+  sys::hooks().linkat = [](int, const char*, int, const char*, int) {
+    errno = ENOSPC;
+    return -1;
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
+  EXPECT_EQ(r.error().operation, "link");
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
+}
+
+// DEST created by someone else between the check and the link: linkat says EEXIST, and the copy
+// replaces it the way it replaces any existing DEST (temporary name, rename).
+TEST_F(FileCopy, DestAppearingBeforeTheLinkIsReplaced) {
+  const fs::path src = make("src", 300'000);
+  static fs::path racer;
+  racer = dir_ / "dest";
+  test::fault_scope faults;
+  sys::hooks().linkat = [](int olddir, const char* oldpath, int newdir, const char* newpath,
+                           int flags) {
+    if (std::string_view(newpath) == "dest" && !fs::exists(racer)) {
+      test::write_file(racer, random_bytes(100, 7));
+    }
+    return sys::real_hooks().linkat(olddir, oldpath, newdir, newpath, flags);
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// A filesystem without O_TMPFILE: the named temporary file and rename; a failing rename still
+// removes it.
+TEST_F(FileCopy, WithoutUnnamedFilesANamedTemporaryIsUsed) {
+  const fs::path src = make("src", 300'000);
+  test::fault_scope faults;
+  sys::hooks().openat = [](int dirfd, const char* path, int flags, mode_t mode) {
+    if ((flags & O_TMPFILE) == O_TMPFILE) {
+      errno = EOPNOTSUPP;
+      return -1;
+    }
+    return sys::real_hooks().openat(dirfd, path, flags, mode);
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+
+  sys::hooks().renameat2 = [](int, const char*, int, const char*, unsigned) {
+    errno = EIO;
+    return -1;
+  };
+  auto failed = zcopy::copy_file(src, dir_ / "other");
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().operation, "rename");
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// Closing the linked copy fails (a delayed write error): the name it was given is taken back.
+TEST_F(FileCopy, CloseFailureAfterTheLinkRemovesDest) {
+  const fs::path src = make("src", 300'000);
+  test::fault_scope faults;
+  static bool linked;
+  linked = false;
+  sys::hooks().linkat = [](int olddir, const char* oldpath, int newdir, const char* newpath,
+                           int flags) {
+    const int r = sys::real_hooks().linkat(olddir, oldpath, newdir, newpath, flags);
+    linked = r == 0;
+    return r;
+  };
+  sys::hooks().close = [](int fd) {
+    const int r = sys::real_hooks().close(fd);
+    if (linked) {
+      linked = false;
+      errno = EIO;
+      return -1;
+    }
+    return r;
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, std::errc::io_error);
+  EXPECT_EQ(r.error().operation, "close");
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
+}
+
 // A stop requested during the copy ends it with errc::cancelled: no DEST, no temporary.
 TEST_F(FileCopy, CancellationLeavesNothing) {
   const fs::path src = make("src", 20 * mib);

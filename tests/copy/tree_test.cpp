@@ -309,6 +309,69 @@ TEST_F(TreeCopy, ReadOnlyDirectoryGetsItsModeAfterItsContents) {
   ::chmod((dst_ / "ro").c_str(), 0755);
 }
 
+// A clone refused because the filesystems cannot clone is not tried again for the other files
+// between the same two filesystems: one FICLONE for the whole tree, every file still copied.
+TEST_F(TreeCopy, AFilesystemWithoutClonesIsAskedOnce) {
+  fs::create_directories(src_ / "sub");
+  for (int i = 0; i < 4; ++i) file("f" + std::to_string(i), 3000 + i);
+  for (int i = 0; i < 3; ++i) file("sub/g" + std::to_string(i), 5000 + i);
+  test::fault_scope faults;
+  faults.ioctl({.error = EOPNOTSUPP, .repeat = true});
+  tree_options o;
+  o.jobs = 1;
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  EXPECT_EQ(s.errors, 0u) << rec.error_text();
+  EXPECT_EQ(s.files, 7u);
+  expect_files_copied(dst_);
+  EXPECT_EQ(faults.calls(syscall_kind::ioctl), 1u);
+  EXPECT_EQ(s.fallbacks, 1u);
+}
+
+// A refusal that may be about the one file (EINVAL) teaches nothing: every file is offered.
+TEST_F(TreeCopy, AFileSpecificCloneRefusalIsNotRemembered) {
+  fs::create_directories(src_);
+  for (int i = 0; i < 4; ++i) file("f" + std::to_string(i), 3000 + i);
+  test::fault_scope faults;
+  faults.ioctl({.error = EINVAL, .repeat = true});
+  tree_options o;
+  o.jobs = 1;
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  EXPECT_EQ(s.errors, 0u) << rec.error_text();
+  expect_files_copied(dst_);
+  EXPECT_EQ(faults.calls(syscall_kind::ioctl), 4u);
+}
+
+// A source directory swapped for another between the walk's stat and the copy's open is
+// reported, not copied as if it were the one that was seen; the rest of the tree is copied.
+TEST_F(TreeCopy, ADirectoryReplacedDuringTheCopyIsReported) {
+  fs::create_directories(src_ / "a");
+  fs::create_directories(src_ / "b");
+  file("a/one", 1000);
+  file("b/two", 1000);
+  static fs::path victim, elsewhere;
+  victim = src_ / "a";
+  elsewhere = dir_ / "a-moved";
+  test::fault_scope faults;
+  sys::hooks().openat = [](int dirfd, const char* path, int flags, mode_t mode) {
+    if ((flags & O_DIRECTORY) && fs::path(path) == victim && !fs::exists(elsewhere)) {
+      fs::rename(victim, elsewhere);
+      fs::create_directory(victim);
+    }
+    return sys::real_hooks().openat(dirfd, path, flags, mode);
+  };
+  tree_options o;
+  o.jobs = 1;
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].operation, "directory changed during the copy");
+  EXPECT_EQ(rec.errors[0].path, src_ / "a");
+  EXPECT_TRUE(same_bytes(contents_["b/two"], read_file(dst_ / "b" / "two")));
+  EXPECT_FALSE(fs::exists(dst_ / "a" / "one"));
+}
+
 // An entry that fails is reported and the walk goes on to the others.
 TEST_F(TreeCopy, ErrorsAreReportedAndTheWalkContinues) {
   fs::create_directories(src_ / "sub");
@@ -318,8 +381,9 @@ TEST_F(TreeCopy, ErrorsAreReportedAndTheWalkContinues) {
   test::fault_scope faults;
   sys::hooks().openat = [](int dirfd, const char* path, int flags, mode_t mode) {
     const std::string_view p(path);
-    if (p.size() >= 4 && p.substr(p.size() - 4) == "/bad" && (flags & O_ACCMODE) == O_RDONLY &&
-        !(flags & O_DIRECTORY)) {
+    // The tree copy opens files by name in their open directory, so "bad" arrives alone.
+    const bool bad = p == "bad" || (p.size() >= 4 && p.substr(p.size() - 4) == "/bad");
+    if (bad && (flags & O_ACCMODE) == O_RDONLY && !(flags & O_DIRECTORY)) {
       errno = EACCES;
       return -1;
     }

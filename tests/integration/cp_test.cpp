@@ -41,6 +41,18 @@ bool has_temporary(const std::vector<std::string>& names) {
                      [](const std::string& n) { return contains(n, ".zcopy-"); });
 }
 
+// Whether process `pid` has a file open in `dir`: the copy's destination, named (a temporary
+// file) or not (O_TMPFILE: "/dir/#123 (deleted)").
+bool writing_into(pid_t pid, const fs::path& dir) {
+  std::error_code ec;
+  const std::string prefix = fs::canonical(dir, ec).string() + "/";
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const fs::path target = fs::read_symlink(e.path(), ec);
+    if (!ec && target.string().starts_with(prefix)) return true;
+  }
+  return false;
+}
+
 std::string joined(const std::vector<std::string>& names) {
   std::string s;
   for (const auto& n : names) s += "'" + n + "' ";
@@ -353,8 +365,8 @@ class CpSignal : public Cp {
     delete source_dir_;
     source_dir_ = nullptr;
   }
-  // Starts the copy, waits until its temporary file exists plus ~200 ms, sends `sig`, and returns
-  // the exit status (nullopt: it did not exit within a minute).
+  // Starts the copy, waits until it has its destination file open plus ~200 ms, sends `sig`, and
+  // returns the exit status (nullopt: it did not exit within a minute).
   std::optional<int> interrupt(int sig, std::string& err) {
     fs::create_directory(dir_ / "out");
     const char* binary = std::getenv("ZCOPY_BINARY");
@@ -363,7 +375,8 @@ class CpSignal : public Cp {
                               "read_write", (source_dir_->path() / "big").string(), at("out/big")});
     if (!child) return std::nullopt;
     const auto deadline = clock::now() + 30s;
-    while (!has_temporary(list_dir(dir_ / "out")) && child->running() && clock::now() < deadline) {
+    while (!writing_into(child->pid(), dir_ / "out") && child->running() &&
+           clock::now() < deadline) {
       std::this_thread::sleep_for(5ms);
     }
     EXPECT_TRUE(child->running()) << "the copy ended before the signal: " << child->err();
