@@ -294,6 +294,11 @@ std::unexpected<copy_error> fail(std::error_code ec, const char* op, const fs::p
   return std::unexpected(make_copy_error(ec, op, p));
 }
 
+// DEST's directory as a path, for messages only (built when an error needs it, not per file).
+fs::path parent_of(const fs::path& dest) {
+  return dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
+}
+
 // Opens SOURCE (`name` in `dir`, or a path with AT_FDCWD) and checks that it is a regular file.
 std::expected<std::pair<unique_fd, struct stat>, copy_error> open_source(int dir, const char* name,
                                                                          const fs::path& source) {
@@ -316,11 +321,16 @@ std::expected<std::pair<unique_fd, struct stat>, copy_error> open_source(int dir
 // Gives the O_TMPFILE file `fd` the name `name` in `dir`. AT_EMPTY_PATH needs
 // CAP_DAC_READ_SEARCH before Linux 6.10 (ENOENT without it); /proc/self/fd is linkat(2)'s
 // documented way round that.
+// Once refused, AT_EMPTY_PATH is not tried again: the answer is the kernel's and the process's.
 sys::result<void> link_unnamed(int fd, int dir, const char* name) {
-  auto r = sys::linkat(fd, "", dir, name, AT_EMPTY_PATH);
-  if (r || (r.error() != std::errc::no_such_file_or_directory &&
-            r.error() != std::errc::operation_not_permitted)) {
-    return r;
+  static std::atomic<bool> empty_path_refused{false};
+  if (!empty_path_refused.load(std::memory_order_relaxed)) {
+    auto r = sys::linkat(fd, "", dir, name, AT_EMPTY_PATH);
+    if (r || (r.error() != std::errc::no_such_file_or_directory &&
+              r.error() != std::errc::operation_not_permitted)) {
+      return r;
+    }
+    empty_path_refused.store(true, std::memory_order_relaxed);
   }
   const std::string proc = "/proc/self/fd/" + std::to_string(fd);
   return sys::linkat(AT_FDCWD, proc.c_str(), dir, name, AT_SYMLINK_FOLLOW);
@@ -332,7 +342,6 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
                                                       const fs::path& source, const fs::path& dest,
                                                       const copy_options& options,
                                                       const file_copy_extra& extra) {
-  const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
   // A DEST that is a symlink is written through, as cp does: the link stays, its target gets the
   // copy (renamed over the target, in the target's directory). A dangling one is refused like
   // cp's "not writing through dangling symlink".
@@ -404,7 +413,8 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
       return {};
     });
     if (!named) {
-      return fail(named.error(), "create", parent / (std::string(".") + name + ".zcopy-*"));
+      return fail(named.error(), "create",
+                  parent_of(dest) / (std::string(".") + name + ".zcopy-*"));
     }
     tmp.emplace(std::move(*named));
   }
@@ -485,7 +495,7 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
         return fail(c, "close", dest);
       }
       if (options.fsync) {
-        if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent);
+        if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent_of(dest));
       }
       return std::move(j.result);
     }
@@ -512,7 +522,7 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   tmp->commit();
   if (options.fsync) {
     // The rename is durable only once the directory is.
-    if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent);
+    if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent_of(dest));
   }
   return std::move(j.result);
 }
@@ -528,7 +538,7 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
   auto src = open_source(AT_FDCWD, source.c_str(), source);
   if (!src) return std::unexpected(src.error());
 
-  const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
+  const fs::path parent = parent_of(dest);
   const std::string name = dest.filename().string();
   if (name.empty() || name == "." || name == "..") {
     return fail(std::make_error_code(std::errc::is_a_directory), "open", dest);

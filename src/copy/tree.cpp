@@ -178,9 +178,10 @@ class tree_copier {
   void run_tasks();  // in every thread: takes and does tasks until there are none left anywhere
   void copy_directory(const dir_task& t);
 
+  // SOURCE and DEST by value: a file queued for another thread keeps them (moved, not copied).
   void copy_entry(const detail::shared_dir& src_dir, const char* name, const struct stat& st,
-                  const fs::path& source, const detail::shared_dir& dest_dir, dev_t dest_dev,
-                  const std::string& dest_name, const fs::path& dest);
+                  fs::path source, const detail::shared_dir& dest_dir, dev_t dest_dev,
+                  const std::string& dest_name, fs::path dest);
   // Creates DEST (or merges into an existing directory) and records its final metadata.
   bool make_directory(int dest_dirfd, const char* name, const struct stat& st,
                       const fs::path& source, const fs::path& dest);
@@ -229,8 +230,6 @@ void tree_copier::copy_file_now(const file_job& job) {
     }
   }
   bool was_skipped = false;
-  // on_progress reports the whole tree's bytes: each file's running count becomes a delta added
-  // to one total, so the caller sees a single number grow whatever the number of threads.
   // Once a clone between two filesystems was refused as unsupported, the other files between the
   // same two are not offered (one ioctl per file saved; GNU cp tries every file).
   const std::pair devices{job.st.st_dev, job.dest_dev};
@@ -240,17 +239,25 @@ void tree_copier::copy_file_now(const file_job& job) {
     std::lock_guard guard(walk_lock_);
     skip_clone = std::find(no_clone_.begin(), no_clone_.end(), devices) != no_clone_.end();
   }
-  copy_options file_options = options_.file;
-  if (skip_clone) file_options.reflink = reflink_mode::never;
+  // The tree's options as they are, unless this file needs its own (no copy per file otherwise).
+  const copy_options* file_options = &options_.file;
+  std::optional<copy_options> adjusted;
+  if (skip_clone || options_.file.on_progress) {
+    adjusted = options_.file;
+    file_options = &*adjusted;
+  }
+  if (skip_clone) adjusted->reflink = reflink_mode::never;
+  // on_progress reports the whole tree's bytes: each file's running count becomes a delta added
+  // to one total, so the caller sees a single number grow whatever the number of threads.
   if (options_.file.on_progress) {
-    file_options.on_progress = [this, last = std::uint64_t{0}](std::uint64_t moved) mutable {
+    adjusted->on_progress = [this, last = std::uint64_t{0}](std::uint64_t moved) mutable {
       const std::uint64_t delta = moved > last ? moved - last : 0;
       last = std::max(last, moved);
       options_.file.on_progress(progress_.fetch_add(delta, std::memory_order_relaxed) + delta);
     };
   }
   auto r = detail::copy_file_at(job.source_dir->get(), job.source_name.c_str(), job.dest_dir->get(),
-                                job.dest_name, job.source, job.dest, file_options,
+                                job.dest_name, job.source, job.dest, *file_options,
                                 {.no_replace = options_.no_clobber, .skipped = &was_skipped});
   if (!r) {
     if (r.error().code == errc::cancelled && stopped()) return;
@@ -399,9 +406,9 @@ bool tree_copier::make_directory(int dest_dirfd, const char* name, const struct 
 }
 
 void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name,
-                             const struct stat& st, const fs::path& source,
+                             const struct stat& st, fs::path source,
                              const detail::shared_dir& dest_dir, dev_t dest_dev,
-                             const std::string& dest_name, const fs::path& dest) {
+                             const std::string& dest_name, fs::path dest) {
   const int src_dirfd = src_dir->get();
   const int dest_dirfd = dest_dir->get();
   if (options_.keep_hard_links && st.st_nlink > 1) {
@@ -413,7 +420,8 @@ void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name
     }
   }
   if (S_ISREG(st.st_mode)) {
-    file_job job{src_dir, name, dest_dir, dest_name, source, dest, st, dest_dev};
+    file_job job{src_dir,         name, dest_dir, dest_name, std::move(source),
+                 std::move(dest), st,   dest_dev};
     if (jobs_ > 1 && st.st_size >= shared_file_size) return push(std::move(job));
     return copy_file_now(job);
   }
@@ -520,16 +528,16 @@ void tree_copier::copy_directory(const dir_task& t) {
     if (!next) return error(next.error(), "read directory", t.source);
     if (!*next) return;
     const std::string name(next->value().name);
-    const fs::path source = t.source / name;
-    const fs::path dest = t.dest / name;
+    fs::path source = t.source / name;
+    fs::path dest = t.dest / name;
     auto st = sys::fstatat(reader.fd(), name.c_str(), stat_flags);
     if (!st) {
       error(st.error(), "stat", source);
       continue;
     }
     if (!S_ISDIR(st->st_mode)) {
-      copy_entry(reader.shared(), name.c_str(), *st, source, dest_dir, dest_here->st_dev, name,
-                 dest);
+      copy_entry(reader.shared(), name.c_str(), *st, std::move(source), dest_dir, dest_here->st_dev,
+                 name, std::move(dest));
       continue;
     }
     // Following links, a link to an ancestor would recurse forever.
@@ -540,7 +548,7 @@ void tree_copier::copy_directory(const dir_task& t) {
       continue;
     }
     if (!make_directory(dest_dir->get(), name.c_str(), *st, source, dest)) continue;
-    dir_task sub{source, dest, t.identity};
+    dir_task sub{std::move(source), std::move(dest), t.identity};
     sub.identity.push_back(id);
     push(std::move(sub));
   }
