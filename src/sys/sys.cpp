@@ -3,11 +3,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/time_types.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 
 #include <array>
 #include <cstdarg>
+
+#ifdef ZCOPY_WITH_URING
+#include <liburing.h>
+#endif
 
 namespace zcopy::sys {
 namespace {
@@ -85,6 +90,16 @@ hook_table make_real_hooks() noexcept {
   t.utimensat = [](int dirfd, const char* path, const timespec* times, int flags) -> int {
     return static_cast<int>(::syscall(SYS_utimensat, dirfd, path, times, flags));
   };
+#ifdef ZCOPY_WITH_URING
+  t.io_uring_queue_init_params = ::io_uring_queue_init_params;
+  t.io_uring_submit_and_wait = ::io_uring_submit_and_wait;
+  t.io_uring_submit_and_wait_timeout = ::io_uring_submit_and_wait_timeout;
+#else
+  t.io_uring_queue_init_params = [](unsigned, io_uring*, io_uring_params*) { return -ENOSYS; };
+  t.io_uring_submit_and_wait = [](io_uring*, unsigned) { return -ENOSYS; };
+  t.io_uring_submit_and_wait_timeout = [](io_uring*, io_uring_cqe**, unsigned, __kernel_timespec*,
+                                          sigset_t*) { return -ENOSYS; };
+#endif
   t.getdents64 = [](int fd, void* buf, size_t size) -> ssize_t {
     return ::syscall(SYS_getdents64, fd, buf, size);
   };
@@ -363,6 +378,34 @@ result<int> epoll_wait(int epfd, epoll_event* events, int max_events, int timeou
   int r = live_table.epoll_wait(epfd, events, max_events, timeout_ms);
   if (r < 0) return errno == EINTR ? 0 : result<int>(fail(errno));
   return r;
+}
+
+result<void> uring_setup(unsigned entries, io_uring* ring, io_uring_params* params) {
+  count(syscall_kind::io_uring_setup);
+  if (int r = live_table.io_uring_queue_init_params(entries, ring, params); r < 0) return fail(-r);
+  return {};
+}
+
+result<unsigned> uring_submit(io_uring* ring, unsigned wait_nr) {
+  for (;;) {
+    count(syscall_kind::io_uring_enter);
+    int r = live_table.io_uring_submit_and_wait(ring, wait_nr);
+    if (r == -EINTR) continue;
+    if (r < 0) return fail(-r);
+    return static_cast<unsigned>(r);
+  }
+}
+
+result<void> uring_submit_wait(io_uring* ring, unsigned wait_nr, int timeout_ms) {
+  count(syscall_kind::io_uring_enter);
+  __kernel_timespec ts{};
+  ts.tv_sec = timeout_ms / 1000;
+  ts.tv_nsec = static_cast<long long>(timeout_ms % 1000) * 1'000'000;
+  io_uring_cqe* cqe = nullptr;
+  int r = live_table.io_uring_submit_and_wait_timeout(ring, &cqe, wait_nr, &ts, nullptr);
+  // ETIME: the time ran out; EINTR: a signal. Both leave the caller's loop to look at its timers.
+  if (r < 0 && r != -ETIME && r != -EINTR) return fail(-r);
+  return {};
 }
 
 result<struct stat> fstatat(int dirfd, const char* path, int flags) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
@@ -32,6 +33,11 @@
 #include "zcopy/syscall_stats.hpp"
 
 struct statx;
+// liburing's types (src/core/uring.hpp includes <liburing.h>; nothing here needs their layout).
+struct io_uring;
+struct io_uring_params;
+struct io_uring_cqe;
+struct __kernel_timespec;
 
 namespace zcopy::sys {
 
@@ -110,6 +116,12 @@ struct hook_table {
   int (*fchownat)(int, const char*, uid_t, gid_t, int);
   int (*utimensat)(int, const char*, const timespec*, int);  // futimens: path nullptr
   ssize_t (*getdents64)(int, void*, size_t);                 // glibc 2.30 has a wrapper
+  // io_uring through liburing, which returns -errno instead of setting errno. In a build without
+  // liburing these answer -ENOSYS.
+  int (*io_uring_queue_init_params)(unsigned entries, io_uring*, io_uring_params*);
+  int (*io_uring_submit_and_wait)(io_uring*, unsigned wait_nr);
+  int (*io_uring_submit_and_wait_timeout)(io_uring*, io_uring_cqe**, unsigned wait_nr,
+                                          __kernel_timespec*, sigset_t*);
 };
 
 // The live table. Tests assign entries (and restore them with `restore_hooks`).
@@ -210,6 +222,14 @@ result<void> futimens(int fd, const timespec times[2]);
 result<size_t> getdents64(int fd, void* buf, size_t size);
 // umask(2), counted as `other`, not hookable: sets the mask and returns the previous one.
 mode_t umask(mode_t mask) noexcept;
+
+// io_uring (liburing), counted as io_uring_setup and io_uring_enter. `uring_submit` retries EINTR
+// and returns how many entries were submitted; `uring_submit_wait` submits and waits at most
+// `timeout_ms` for `wait_nr` completions (no error when the time ran out or a signal came: the
+// caller looks at the completion queue and its timers either way).
+result<void> uring_setup(unsigned entries, io_uring* ring, io_uring_params* params);
+result<unsigned> uring_submit(io_uring* ring, unsigned wait_nr = 0);
+result<void> uring_submit_wait(io_uring* ring, unsigned wait_nr, int timeout_ms);
 
 // Writes all of `n` bytes to a blocking descriptor, looping over short writes.
 result<void> write_all(int fd, const void* buf, size_t n);
