@@ -11,7 +11,9 @@
 # Servers: nginx (sendfile on, tcp_nopush on, open_file_cache on, access_log off); zcopy serve as
 # it runs by default (open-file cache on; bodies up to 16 KiB from the cache's mapping in one
 # sendmsg with the head, larger ones with sendfile); zcopy serve --engine sendfile (every body
-# through sendfile, as nginx does); zcopy serve --open-file-cache 0 (the cache's gain). Reported
+# through sendfile, as nginx does); zcopy serve --engine io_uring (the loop on io_uring: accept,
+# recv and sends batched in one io_uring_enter per turn, larger bodies as spliced pairs);
+# zcopy serve --open-file-cache 0 (the cache's gain). Reported
 # per case: requests/s and MiB/s (median over rounds), the server's CPU time per request
 # (utime+stime from /proc, median), and ratios against nginx.
 # Writes docs/bench/serve-vs-nginx.txt and .json.
@@ -87,13 +89,15 @@ start_zcopy() {  # name, extra flags...
 start_zcopy zcopy
 start_zcopy zcopy_sendfile --engine sendfile
 start_zcopy zcopy_nocache --open-file-cache 0
+start_zcopy zcopy_uring --engine io_uring
 for _ in $(seq 50); do
   curl -s -o /dev/null "http://127.0.0.1:$nginx_port/1k.bin" && break
   sleep 0.1
 done
 
 # Every server must serve the same bytes before it is timed.
-for port in "$nginx_port" "$zcopy_port" "$zcopy_sendfile_port" "$zcopy_nocache_port"; do
+for port in "$nginx_port" "$zcopy_port" "$zcopy_sendfile_port" "$zcopy_nocache_port" \
+  "$zcopy_uring_port"; do
   for f in 1k 16k 1m 64m; do
     curl -sf "http://127.0.0.1:$port/$f.bin" | cmp -s - "$root/$f.bin" ||
       { echo "serve-vs-nginx: port $port served wrong bytes for $f.bin" >&2; exit 1; }
@@ -108,7 +112,7 @@ for round in $(seq "$rounds"); do
   for f in 1k 16k 1m 64m; do
     conns=50
     [[ $f == 64m ]] && conns=4
-    for server in nginx zcopy zcopy_sendfile zcopy_nocache; do
+    for server in nginx zcopy zcopy_uring zcopy_sendfile zcopy_nocache; do
       port_var=${server}_port
       pid_var=${server}_pid
       port=${!port_var}
@@ -145,13 +149,19 @@ lines.append(f"{'file':<5} {'server':<14} {'req/s':>10} {'MiB/s':>9} {'CPU us/re
              f" {'req/s vs nginx':>15} {'CPU vs nginx':>13}")
 for f in ["1k", "16k", "1m", "64m"]:
     base = med[(f, "nginx")]
-    for server in ["nginx", "zcopy", "zcopy_sendfile", "zcopy_nocache"]:
+    for server in ["nginx", "zcopy", "zcopy_uring", "zcopy_sendfile", "zcopy_nocache"]:
         m = med[(f, server)]
         mib = m["rps"] * size[f] / (1 << 20)
         ratio = m["rps"] / base["rps"]
         cpu = m["cpu_us"] / base["cpu_us"] if base["cpu_us"] else float("nan")
         lines.append(f"{f:<5} {server:<14} {m['rps']:>10.0f} {mib:>9.0f} {m['cpu_us']:>11.1f}"
                      f" {ratio:>14.2f}x {cpu:>12.2f}x")
+lines.append("")
+lines.append("io_uring loop vs epoll loop (zcopy serve --engine io_uring vs zcopy serve):")
+for f in ["1k", "16k", "1m", "64m"]:
+    u, e = med[(f, "zcopy_uring")], med[(f, "zcopy")]
+    lines.append(f"  {f:<4} req/s {u['rps'] / e['rps']:.2f}x, CPU per request "
+                 f"{u['cpu_us'] / e['cpu_us'] if e['cpu_us'] else float('nan'):.2f}x")
 text = "\n".join(lines)
 print(text)
 open(f"{out}/serve-vs-nginx.txt", "w").write(text + "\n")

@@ -52,6 +52,7 @@ enum class syscall_kind : unsigned {
   accept4,
   connect,
   getsockname,
+  getpeername,
   getsockopt,
   setsockopt,
   shutdown,

@@ -83,6 +83,10 @@ std::expected<uring, std::error_code> uring::create(config c) {
   if (c.single_issuer) {
     params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     if (auto r = sys::uring_setup(c.entries, ring.get(), &params); r) {
+      // The one issuing thread registers the ring's descriptor: io_uring_enter then skips the
+      // descriptor lookup on every call (5.18; liburing uses it by itself, failure is harmless).
+      sys::count(syscall_kind::io_uring_register);
+      (void)io_uring_register_ring_fd(ring.get());
       uring u;
       u.ring_.reset(ring.release());
       return u;

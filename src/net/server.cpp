@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "net/loop_thread.hpp"
+#include "net/server_worker.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/error.hpp"
 
@@ -19,45 +20,24 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr std::size_t read_chunk = 16 * 1024;
-// Input kept for a connection while its reply is being sent (pipelined requests wait in here).
-constexpr std::size_t max_buffered_input = 64 * 1024;
-// After EMFILE/ENFILE, accepting pauses this long instead of spinning on a listener that stays
-// readable (nginx disables accept events the same way).
-constexpr std::chrono::milliseconds accept_pause{100};
-
-struct connection {
+struct connection : connection_state {
   unique_fd fd;
   endpoint_info socket;  // described once at accept
-  std::unique_ptr<protocol> proto;
-  std::string input;
-  std::optional<reply> current;
   std::size_t head_sent = 0;
   std::size_t body_sent = 0;
   std::optional<transfer_job> body;
-  clock::time_point deadline;
-  bool in_request = false;  // part of a request has arrived: the header timeout runs
-  std::error_code failure;  // why the current reply could not be sent
-  bool peer_closed = false;
   std::uint32_t events = 0;  // what epoll watches now
 };
 
-}  // namespace
-
-struct server::worker : loop_thread {
-  server_options options;
-  protocol_factory factory;
+// The epoll loop: level-triggered, one epoll instance per worker.
+struct epoll_worker : server::worker {
   unique_fd epoll;
-  std::vector<unique_fd> listeners;
   std::unordered_map<int, connection> connections;
   clock::time_point accept_resume{};
   bool accept_paused = false;
-  // Open connections of the whole server: the limit is one number, whichever worker accepts.
-  std::atomic<std::size_t>* server_open = nullptr;
 
-  std::atomic<std::uint64_t> accepted{0}, refused{0}, replies{0}, open{0};
-
-  void run();
+  std::error_code prepare() override;
+  void run() override;
   void watch(int fd, std::uint32_t events, bool add);
   void set_accepting(bool on);
   void accept_all(int listener);
@@ -73,39 +53,115 @@ struct server::worker : loop_thread {
   void sweep(clock::time_point now);
 };
 
-void server::worker::watch(int fd, std::uint32_t events, bool add) {
+}  // namespace
+
+bool server::worker::admit() {
+  if (server_open->fetch_add(1) >= options.max_connections) {
+    server_open->fetch_sub(1);
+    ++refused;
+    return false;
+  }
+  return true;
+}
+
+void server::worker::release() {
+  --open;
+  server_open->fetch_sub(1);
+}
+
+std::expected<transfer_job, std::error_code> server::worker::body_job(
+    const reply& r, const endpoint_info& socket) const {
+  transfer_options o;
+  o.use = options.body_method;
+  o.allow_fallback = options.body_method != method::automatic;
+  o.source_offset = r.offset;
+  o.length = r.length;
+  o.step_limit = options.step_limit;
+  return r.file_info ? transfer_job::create(*r.file_info, socket, std::move(o))
+                     : transfer_job::create(r.file->get(), socket.fd, std::move(o));
+}
+
+bool server::worker::next_reply(connection_state& c) {
+  if (c.input.empty()) return false;
+  std::optional<reply> next;
+  const std::size_t used = c.proto->consume(c.input, next);
+  c.input.erase(0, std::min(used, c.input.size()));
+  if (!next) {
+    // The first bytes of a request start its header timeout; later bytes do not extend it
+    // (a client trickling a byte at a time is cut off like any other: slowloris).
+    if (!c.in_request && (!c.input.empty() || !c.proto->idle())) {
+      c.in_request = true;
+      c.deadline = clock::now() + options.header_timeout;
+    }
+    return false;
+  }
+  c.in_request = false;
+  c.current = std::move(next);
+  return true;
+}
+
+void server::worker::reply_sent(connection_state& c, std::uint64_t body_bytes) {
+  ++replies;
+  c.proto->finished(body_bytes, true);
+  c.current.reset();
+  c.deadline = clock::now() + (c.input.empty() ? options.idle_timeout : options.header_timeout);
+}
+
+void server::worker::reply_cut(connection_state& c, std::uint64_t body_bytes) {
+  if (!c.current) return;
+  if (c.failure) c.proto->failed(c.failure, body_bytes);
+  c.proto->finished(body_bytes, false);
+  c.current.reset();
+}
+
+void server::worker::answer_timeout(connection_state& c, int fd) {
+  if (c.current || (c.input.empty() && c.proto->idle())) return;
+  if (auto r = c.proto->on_timeout()) {
+    (void)sys::send(fd, r->head.data(), r->head.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+}
+
+bool accept_should_pause(const std::error_code& ec) noexcept {
+  return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+         ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space;
+}
+
+std::error_code epoll_worker::prepare() {
+  auto ep = sys::epoll_create1(0);
+  if (!ep) return ep.error();
+  epoll.reset(*ep);
+  watch(wake.get(), EPOLLIN, true);
+  for (auto& l : listeners) watch(l.get(), EPOLLIN, true);
+  return {};
+}
+
+void epoll_worker::watch(int fd, std::uint32_t events, bool add) {
   epoll_event ev{};
   ev.events = events;
   ev.data.fd = fd;
   (void)sys::epoll_ctl(epoll.get(), add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
 }
 
-void server::worker::set_accepting(bool on) {
+void epoll_worker::set_accepting(bool on) {
   for (auto& l : listeners) watch(l.get(), on ? std::uint32_t{EPOLLIN} : 0u, false);
   accept_paused = !on;
 }
 
-void server::worker::accept_all(int listener) {
+void epoll_worker::accept_all(int listener) {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t peer_length = sizeof peer;
     auto fd =
         sys::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK);
     if (!fd) {
-      const auto& ec = fd.error();
-      if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-          ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space) {
+      if (accept_should_pause(fd.error())) {
         set_accepting(false);
         accept_resume = clock::now() + accept_pause;
       }
       return;  // EAGAIN, or an aborted connection: nothing more to take now
     }
     unique_fd sock(*fd);
-    if (server_open->fetch_add(1) >= options.max_connections) {
-      server_open->fetch_sub(1);
-      ++refused;
-      continue;  // closed right away: the client learns at once instead of waiting
-    }
+    if (!admit()) continue;  // closed right away: the client learns at once instead of waiting
     int one = 1;
     (void)sys::setsockopt(sock.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const int raw = sock.get();
@@ -124,24 +180,20 @@ void server::worker::accept_all(int listener) {
   }
 }
 
-void server::worker::close_connection(int fd) {
+void epoll_worker::close_connection(int fd) {
   auto it = connections.find(fd);
   if (it == connections.end()) return;
-  if (connection& c = it->second; c.current) {
-    if (c.failure) c.proto->failed(c.failure, body_bytes(c));
-    c.proto->finished(body_bytes(c), false);
-  }
+  reply_cut(it->second, body_bytes(it->second));
   (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
   connections.erase(it);  // closes the socket, the reply's file and the transfer's pipe
-  --open;
-  server_open->fetch_sub(1);
+  release();
 }
 
-std::uint64_t server::worker::body_bytes(const connection& c) {
+std::uint64_t epoll_worker::body_bytes(const connection& c) {
   return c.body_sent + (c.body ? c.body->result().bytes : 0);
 }
 
-server::worker::send_state server::worker::send_reply(connection& c) {
+epoll_worker::send_state epoll_worker::send_reply(connection& c) {
   reply& r = *c.current;
   const bool has_file = r.file && *r.file && r.length > 0;
   // Head and inline body in one call; MSG_MORE keeps a small head in the same segment as the
@@ -184,15 +236,7 @@ server::worker::send_state server::worker::send_reply(connection& c) {
   }
   if (has_file) {
     if (!c.body) {
-      transfer_options o;
-      o.use = options.body_method;
-      o.allow_fallback = options.body_method != method::automatic;
-      o.source_offset = r.offset;
-      o.length = r.length;
-      o.step_limit = options.step_limit;
-      const int file = r.file->get();
-      auto job = r.file_info ? transfer_job::create(*r.file_info, c.socket, std::move(o))
-                             : transfer_job::create(file, c.fd.get(), std::move(o));
+      auto job = body_job(r, c.socket);
       if (!job) {
         c.failure = job.error();
         return send_state::failed;
@@ -215,7 +259,7 @@ server::worker::send_state server::worker::send_reply(connection& c) {
   return send_state::done;
 }
 
-bool server::worker::drive(connection& c) {
+bool epoll_worker::drive(connection& c) {
   const int fd = c.fd.get();
   for (;;) {
     if (c.current) {
@@ -233,10 +277,8 @@ bool server::worker::drive(connection& c) {
         case send_state::done:
           break;
       }
-      ++replies;
-      c.proto->finished(body_bytes(c), true);
       const bool close_after = c.current->close;
-      c.current.reset();
+      reply_sent(c, body_bytes(c));
       c.body.reset();
       c.head_sent = c.body_sent = 0;
       if (close_after || stopping.load()) {
@@ -244,23 +286,8 @@ bool server::worker::drive(connection& c) {
         close_connection(fd);
         return false;
       }
-      c.deadline = clock::now() + (c.input.empty() ? options.idle_timeout : options.header_timeout);
     }
-    if (c.input.empty()) break;
-    std::optional<reply> next;
-    const std::size_t used = c.proto->consume(c.input, next);
-    c.input.erase(0, std::min(used, c.input.size()));
-    if (!next) {
-      // The first bytes of a request start its header timeout; later bytes do not extend it
-      // (a client trickling a byte at a time is cut off like any other: slowloris).
-      if (!c.in_request && (!c.input.empty() || !c.proto->idle())) {
-        c.in_request = true;
-        c.deadline = clock::now() + options.header_timeout;
-      }
-      break;
-    }
-    c.in_request = false;
-    c.current = std::move(next);
+    if (!next_reply(c)) break;
   }
   if (c.peer_closed) {
     close_connection(fd);
@@ -271,7 +298,7 @@ bool server::worker::drive(connection& c) {
   return true;
 }
 
-void server::worker::on_event(connection& c, std::uint32_t events) {
+void epoll_worker::on_event(connection& c, std::uint32_t events) {
   const int fd = c.fd.get();
   if (events & EPOLLERR) {
     close_connection(fd);
@@ -299,7 +326,7 @@ void server::worker::on_event(connection& c, std::uint32_t events) {
   drive(c);
 }
 
-void server::worker::sweep(clock::time_point now) {
+void epoll_worker::sweep(clock::time_point now) {
   std::vector<int> expired;
   for (auto& [fd, c] : connections) {
     if (c.deadline <= now) expired.push_back(fd);
@@ -307,19 +334,12 @@ void server::worker::sweep(clock::time_point now) {
   for (int fd : expired) {
     auto it = connections.find(fd);
     if (it == connections.end()) continue;
-    connection& c = it->second;
-    if (!c.current && (!c.input.empty() || !c.proto->idle())) {
-      // A request that never finished arriving (slowloris): answer it if the protocol wants to,
-      // best effort, then close.
-      if (auto r = c.proto->on_timeout()) {
-        (void)sys::send(fd, r->head.data(), r->head.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      }
-    }
+    answer_timeout(it->second, fd);
     close_connection(fd);
   }
 }
 
-void server::worker::run() {
+void epoll_worker::run() {
   std::array<epoll_event, 256> events{};
   auto next_sweep = clock::now() + std::chrono::seconds(1);
   std::optional<clock::time_point> stop_deadline;
@@ -386,22 +406,28 @@ std::expected<std::unique_ptr<server>, std::error_code> server::start(server_opt
   // Port 0 picks a port on the first worker; the others bind the same one.
   std::vector<endpoint_address> addresses = options.listen;
   for (unsigned t = 0; t < threads; ++t) {
-    auto w = std::make_unique<worker>();
+    std::unique_ptr<worker> w;
+    if (options.engine == loop_engine::io_uring) {
+      auto made = make_uring_worker();
+      if (!made) return std::unexpected(made.error());
+      w = std::move(*made);
+    } else {
+      w = std::make_unique<epoll_worker>();
+    }
     w->options = options;
     w->factory = factory;
     w->server_open = &s->open_;
-    auto ep = sys::epoll_create1(0);
-    if (!ep) return std::unexpected(ep.error());
-    w->epoll.reset(*ep);
     if (auto ec = w->open_wake(); ec) return std::unexpected(ec);
-    w->watch(w->wake.get(), EPOLLIN, true);
     auto listeners = listen_all(addresses, t == 0, s->addresses_);
     if (!listeners) return std::unexpected(listeners.error());
-    for (auto& l : *listeners) w->watch(l.get(), EPOLLIN, true);
     w->listeners = std::move(*listeners);
+    if (auto ec = w->prepare(); ec) return std::unexpected(ec);
     s->workers_.push_back(std::move(w));
   }
   start_loops(s->workers_);
+  for (auto& w : s->workers_) {
+    if (auto ec = w->wait_ready(); ec) return std::unexpected(ec);  // ~server stops the others
+  }
   return s;
 }
 

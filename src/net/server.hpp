@@ -79,6 +79,12 @@ class protocol {
 // `peer` is the client's address without the port ("127.0.0.1", "::1").
 using protocol_factory = std::function<std::unique_ptr<protocol>(std::string_view peer)>;
 
+// How a worker's loop waits for its sockets.
+enum class loop_engine {
+  epoll,     // readiness (level-triggered epoll), then one system call per action
+  io_uring,  // completions: accepts, receives, sends and spliced bodies submitted in batches
+};
+
 struct server_options {
   std::vector<endpoint_address> listen;
   unsigned threads = 0;                              // 0: one per CPU
@@ -87,7 +93,10 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive connection with nothing to do
   std::chrono::milliseconds send_timeout{60'000};    // no progress sending a reply
   std::size_t step_limit = std::size_t{2} << 20;     // bytes per transfer step (fairness)
-  method body_method = method::automatic;            // how file bodies are sent
+  method body_method = method::automatic;            // how file bodies are sent (epoll)
+  loop_engine engine = loop_engine::epoll;
+  // io_uring: one multishot accept per listener (5.19); false re-arms a single accept each time.
+  bool multishot_accept = true;
   // Run by every worker on its own thread about once a second and once more when it exits
   // (per-worker housekeeping: cache expiry, log flushes).
   std::function<void()> tick;

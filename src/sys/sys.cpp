@@ -63,6 +63,7 @@ hook_table make_real_hooks() noexcept {
   t.accept4 = ::accept4;
   t.connect = ::connect;
   t.getsockname = ::getsockname;
+  t.getpeername = ::getpeername;
   t.getsockopt = ::getsockopt;
   t.setsockopt = ::setsockopt;
   t.shutdown = ::shutdown;
@@ -327,6 +328,10 @@ result<void> connect(int fd, const sockaddr* addr, socklen_t len) {
 result<void> getsockname(int fd, sockaddr* addr, socklen_t* len) {
   return ZCOPY_VOID_CALL(getsockname, fd, addr, len);
 }
+
+result<void> getpeername(int fd, sockaddr* addr, socklen_t* len) {
+  return ZCOPY_VOID_CALL(getpeername, fd, addr, len);
+}
 result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
   return ZCOPY_VOID_CALL(getsockopt, fd, level, name, value, len);
 }
@@ -518,71 +523,29 @@ result<void> wait_ready(int fd, short events, int timeout_ms) {
 namespace zcopy {
 
 std::string_view syscall_name(syscall_kind kind) noexcept {
-  static constexpr std::array<std::string_view, syscall_kind_count> names = {"read",
-                                                                             "write",
-                                                                             "pread",
-                                                                             "pwrite",
-                                                                             "readv",
-                                                                             "writev",
-                                                                             "sendfile",
-                                                                             "splice",
-                                                                             "tee",
-                                                                             "vmsplice",
-                                                                             "copy_file_range",
-                                                                             "ioctl",
-                                                                             "mmap",
-                                                                             "munmap",
-                                                                             "msync",
-                                                                             "madvise",
-                                                                             "lseek",
-                                                                             "fstat",
-                                                                             "fstatfs",
-                                                                             "statx",
-                                                                             "openat",
-                                                                             "close",
-                                                                             "pipe2",
-                                                                             "fcntl",
-                                                                             "ftruncate",
-                                                                             "fallocate",
-                                                                             "fsync",
-                                                                             "fdatasync",
-                                                                             "fadvise",
-                                                                             "poll",
-                                                                             "readlink",
-                                                                             "socket",
-                                                                             "bind",
-                                                                             "listen",
-                                                                             "accept4",
-                                                                             "connect",
-                                                                             "getsockname",
-                                                                             "getsockopt",
-                                                                             "setsockopt",
-                                                                             "shutdown",
-                                                                             "send",
-                                                                             "recv",
-                                                                             "sendmsg",
-                                                                             "recvmsg",
-                                                                             "io_uring_setup",
-                                                                             "io_uring_enter",
-                                                                             "io_uring_register",
-                                                                             "epoll_create1",
-                                                                             "epoll_ctl",
-                                                                             "epoll_wait",
-                                                                             "fstatat",
-                                                                             "mkdirat",
-                                                                             "unlinkat",
-                                                                             "renameat2",
-                                                                             "symlinkat",
-                                                                             "readlinkat",
-                                                                             "linkat",
-                                                                             "mknodat",
-                                                                             "fchmod",
-                                                                             "fchmodat",
-                                                                             "fchown",
-                                                                             "fchownat",
-                                                                             "utimensat",
-                                                                             "getdents64",
-                                                                             "other"};
+  static constexpr std::array<std::string_view, syscall_kind_count> names = {
+      "read",           "write",           "pread",
+      "pwrite",         "readv",           "writev",
+      "sendfile",       "splice",          "tee",
+      "vmsplice",       "copy_file_range", "ioctl",
+      "mmap",           "munmap",          "msync",
+      "madvise",        "lseek",           "fstat",
+      "fstatfs",        "statx",           "openat",
+      "close",          "pipe2",           "fcntl",
+      "ftruncate",      "fallocate",       "fsync",
+      "fdatasync",      "fadvise",         "poll",
+      "readlink",       "socket",          "bind",
+      "listen",         "accept4",         "connect",
+      "getsockname",    "getpeername",     "getsockopt",
+      "setsockopt",     "shutdown",        "send",
+      "recv",           "sendmsg",         "recvmsg",
+      "io_uring_setup", "io_uring_enter",  "io_uring_register",
+      "epoll_create1",  "epoll_ctl",       "epoll_wait",
+      "fstatat",        "mkdirat",         "unlinkat",
+      "renameat2",      "symlinkat",       "readlinkat",
+      "linkat",         "mknodat",         "fchmod",
+      "fchmodat",       "fchown",          "fchownat",
+      "utimensat",      "getdents64",      "other"};
   auto i = static_cast<std::size_t>(kind);
   return i < names.size() ? names[i] : std::string_view("?");
 }

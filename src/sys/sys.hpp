@@ -92,6 +92,7 @@ struct hook_table {
   int (*accept4)(int, sockaddr*, socklen_t*, int);
   int (*connect)(int, const sockaddr*, socklen_t);
   int (*getsockname)(int, sockaddr*, socklen_t*);
+  int (*getpeername)(int, sockaddr*, socklen_t*);
   int (*getsockopt)(int, int, int, void*, socklen_t*);
   int (*setsockopt)(int, int, int, const void*, socklen_t);
   int (*shutdown)(int, int);
@@ -180,6 +181,7 @@ result<void> listen(int fd, int backlog);
 result<int> accept4(int fd, sockaddr* addr, socklen_t* len, int flags);
 result<void> connect(int fd, const sockaddr* addr, socklen_t len);
 result<void> getsockname(int fd, sockaddr* addr, socklen_t* len);
+result<void> getpeername(int fd, sockaddr* addr, socklen_t* len);
 result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len);
 result<void> setsockopt(int fd, int level, int name, const void* value, socklen_t len);
 result<void> shutdown(int fd, int how);

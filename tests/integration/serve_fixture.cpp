@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -177,6 +178,13 @@ std::unique_ptr<serve_process> serve_process::start(const std::filesystem::path&
   }
   std::vector<std::string> argv{binary, "serve", root.string()};
   argv.insert(argv.end(), args.begin(), args.end());
+  // The suite runs once per loop engine (tests/CMakeLists.txt): a test that picks its own
+  // --engine keeps it.
+  if (const char* engine = std::getenv("ZCOPY_TEST_SERVE_ENGINE");
+      engine != nullptr && *engine != '\0' &&
+      std::find(args.begin(), args.end(), "--engine") == args.end()) {
+    argv.insert(argv.end(), {"--engine", engine});
+  }
   std::unique_ptr<serve_process> s(new serve_process());
   s->child_ = child_process::spawn(argv);
   if (!s->child_) return nullptr;

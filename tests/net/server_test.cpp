@@ -16,6 +16,10 @@
 #include <vector>
 
 #include "net/server.hpp"
+#include "sys/sys.hpp"
+#ifdef ZCOPY_WITH_URING
+#include "core/uring.hpp"
+#endif
 #include "support/test_support.hpp"
 #include "zcopy/endpoint.hpp"
 
@@ -199,7 +203,7 @@ class described_protocol final : public protocol {
   std::shared_ptr<recorder> rec_;
 };
 
-class Server : public ::testing::Test {
+class Server : public ::testing::TestWithParam<loop_engine> {
  protected:
   void start(server_options o = {}) {
     auto root = dir_.path();
@@ -209,7 +213,12 @@ class Server : public ::testing::Test {
   void start_with(server_options o, protocol_factory factory) {
     if (o.listen.empty()) o.listen.push_back(*parse_address("127.0.0.1:0"));
     if (o.threads == 0) o.threads = 2;
+    const loop_engine engine = GetParam();
+    o.engine = engine;
     auto s = server::start(std::move(o), std::move(factory));
+    if (!s && engine == loop_engine::io_uring && s.error() != std::errc::invalid_argument) {
+      GTEST_SKIP() << "io_uring is not available here: " << s.error().message();
+    }
     ASSERT_TRUE(s) << s.error().message();
     server_ = std::move(*s);
   }
@@ -273,7 +282,7 @@ class Server : public ::testing::Test {
 };
 
 // Pipelined requests in one packet are answered in order, file bodies byte-exact.
-TEST_F(Server, PipelinedRequestsAnsweredInOrder) {
+TEST_P(Server, PipelinedRequestsAnsweredInOrder) {
   auto a = test::random_bytes(100'000, seed_);
   auto b = test::random_bytes(3, seed_ + 1);
   test::write_file(dir_ / "a", a);
@@ -295,7 +304,7 @@ TEST_F(Server, PipelinedRequestsAnsweredInOrder) {
 }
 
 // A client that reads slowly gets every byte of a large file; meanwhile another client is served.
-TEST_F(Server, SlowReaderDoesNotBlockOthers) {
+TEST_P(Server, SlowReaderDoesNotBlockOthers) {
   auto big = test::random_bytes(32u << 20, seed_);
   test::write_file(dir_ / "big", big);
   test::write_file(dir_ / "small", test::random_bytes(10, seed_ + 1));
@@ -322,7 +331,7 @@ TEST_F(Server, SlowReaderDoesNotBlockOthers) {
 }
 
 // Over max_connections new connections are closed at once.
-TEST_F(Server, RefusesOverMaxConnections) {
+TEST_P(Server, RefusesOverMaxConnections) {
   start({.threads = 1, .max_connections = 2});
   auto a = connect_client();
   auto b = connect_client();
@@ -336,7 +345,7 @@ TEST_F(Server, RefusesOverMaxConnections) {
 }
 
 // A request that never completes is timed out (slowloris) and the connection closed.
-TEST_F(Server, HeaderTimeoutCloses) {
+TEST_P(Server, HeaderTimeoutCloses) {
   start({.threads = 1, .header_timeout = 300ms});
   auto c = connect_client();
   send_text(c.get(), "FILE partial-without-newline");
@@ -346,7 +355,7 @@ TEST_F(Server, HeaderTimeoutCloses) {
 }
 
 // An idle keep-alive connection is closed after the idle timeout.
-TEST_F(Server, IdleTimeoutCloses) {
+TEST_P(Server, IdleTimeoutCloses) {
   start({.threads = 1, .idle_timeout = 300ms});
   auto c = connect_client();
   send_text(c.get(), "ping\n");
@@ -356,7 +365,7 @@ TEST_F(Server, IdleTimeoutCloses) {
 
 // A file truncated while it is being sent ends that reply by closing the connection: the client
 // sees a short body, the server keeps going.
-TEST_F(Server, TruncatedFileClosesConnection) {
+TEST_P(Server, TruncatedFileClosesConnection) {
   auto big = test::random_bytes(64u << 20, seed_);
   test::write_file(dir_ / "big", big);
   start({.threads = 1, .step_limit = 256 * 1024});
@@ -382,7 +391,7 @@ TEST_F(Server, TruncatedFileClosesConnection) {
 }
 
 // A client that disconnects mid-body frees its connection.
-TEST_F(Server, ClientGoneMidBodyIsCleanedUp) {
+TEST_P(Server, ClientGoneMidBodyIsCleanedUp) {
   test::write_file(dir_ / "big", test::random_bytes(16u << 20, seed_));
   start({.threads = 1});
   {
@@ -395,7 +404,7 @@ TEST_F(Server, ClientGoneMidBodyIsCleanedUp) {
 }
 
 // stop() lets a reply in flight finish, then the workers exit.
-TEST_F(Server, GracefulStopFinishesReply) {
+TEST_P(Server, GracefulStopFinishesReply) {
   auto big = test::random_bytes(16u << 20, seed_);
   test::write_file(dir_ / "big", big);
   start({.threads = 1});
@@ -414,7 +423,7 @@ TEST_F(Server, GracefulStopFinishesReply) {
 
 // finished() comes once per reply, complete, with the body bytes that followed the head: a file
 // body, an inline body, and none.
-TEST_F(Server, FinishedOncePerReplyWithBodyBytes) {
+TEST_P(Server, FinishedOncePerReplyWithBodyBytes) {
   auto a = test::random_bytes(100'000, seed_);
   test::write_file(dir_ / "a", a);
   start_with({.threads = 1}, recording_factory());
@@ -437,7 +446,7 @@ TEST_F(Server, FinishedOncePerReplyWithBodyBytes) {
 }
 
 // A client that disconnects mid-body gets finished(complete=false) with the bytes that left.
-TEST_F(Server, FinishedIncompleteWhenClientLeavesMidBody) {
+TEST_P(Server, FinishedIncompleteWhenClientLeavesMidBody) {
   const std::size_t size = 16u << 20;
   test::write_file(dir_ / "big", test::random_bytes(size, seed_));
   start_with({.threads = 1}, recording_factory());
@@ -460,7 +469,7 @@ TEST_F(Server, FinishedIncompleteWhenClientLeavesMidBody) {
 
 // A protocol that holds a partial request itself (input empty, idle() false) gets the header
 // timeout, not the idle one: on_timeout is called and the connection closed.
-TEST_F(Server, NotIdleProtocolStartsTheHeaderTimeout) {
+TEST_P(Server, NotIdleProtocolStartsTheHeaderTimeout) {
   auto rec = rec_;
   start_with({.threads = 1, .header_timeout = 300ms, .idle_timeout = 60s},
              [rec](std::string_view) { return std::make_unique<holding_protocol>(rec); });
@@ -478,7 +487,7 @@ TEST_F(Server, NotIdleProtocolStartsTheHeaderTimeout) {
 
 // A protocol that is idle with nothing in `input` is on the idle timeout: closed quietly, no
 // on_timeout answer.
-TEST_F(Server, IdleProtocolIsClosedQuietly) {
+TEST_P(Server, IdleProtocolIsClosedQuietly) {
   auto rec = rec_;
   start_with({.threads = 1, .header_timeout = 60s, .idle_timeout = 300ms},
              [rec](std::string_view) { return std::make_unique<holding_protocol>(rec); });
@@ -491,7 +500,7 @@ TEST_F(Server, IdleProtocolIsClosedQuietly) {
 
 // tick runs on the worker threads (not the caller's) about once a second, and once more on each
 // worker as it exits.
-TEST_F(Server, TickRunsOnWorkersAndAtExit) {
+TEST_P(Server, TickRunsOnWorkersAndAtExit) {
   struct ticks {
     std::mutex mutex;
     std::size_t count = 0;
@@ -526,7 +535,7 @@ TEST_F(Server, TickRunsOnWorkersAndAtExit) {
 }
 
 // A reply that comes with file_info (no classify in the loop) delivers the exact range.
-TEST_F(Server, ReplyWithFileInfoSendsTheRange) {
+TEST_P(Server, ReplyWithFileInfoSendsTheRange) {
   auto data = test::random_bytes(3'000'001, seed_);
   test::write_file(dir_ / "f", data);
   auto root = dir_.path();
@@ -548,7 +557,7 @@ TEST_F(Server, ReplyWithFileInfoSendsTheRange) {
 }
 
 // The factory is given the client's address without the port.
-TEST_F(Server, FactoryGetsThePeerAddressWithoutPort) {
+TEST_P(Server, FactoryGetsThePeerAddressWithoutPort) {
   start_with({.threads = 1}, recording_factory());
   auto c = connect_client();
   send_text(c.get(), "x\n");
@@ -560,7 +569,7 @@ TEST_F(Server, FactoryGetsThePeerAddressWithoutPort) {
 // Addresses: IPv4, [IPv6], port 0 resolved; malformed ones refused.
 // A borrowed body larger than the socket buffer goes out whole (resumed on EPOLLOUT after
 // partial sends, head first), and the loop releases its owner once the reply is over.
-TEST_F(Server, BorrowedBodyIsSentWholeAndReleased) {
+TEST_P(Server, BorrowedBodyIsSentWholeAndReleased) {
   start({.threads = 1});
   auto c = connect_client();
   const std::size_t n = 3'000'000 + 17;
@@ -580,6 +589,77 @@ TEST_F(Server, BorrowedBodyIsSentWholeAndReleased) {
   }
   EXPECT_TRUE(released);
 }
+
+#ifdef ZCOPY_WITH_URING
+// Where the kernel lacks IORING_OP_SPLICE the io_uring loop sends file bodies through the
+// library's transfer (sendfile), waiting for room with POLL_ADD; the bytes are the same.
+TEST_P(Server, BodiesWithoutTheSpliceOpcode) {
+  detail::hide_uring_op_for_testing(IORING_OP_SPLICE, true);
+  struct unhide {
+    ~unhide() { detail::hide_uring_op_for_testing(IORING_OP_SPLICE, false); }
+  } restore;
+  auto big = test::random_bytes((3u << 20) + 17, seed_);
+  test::write_file(dir_ / "big", big);
+  start({.threads = 1});
+  auto c = connect_client();
+  int small_buf = 65536;  // the socket fills: the transfer has to wait for room
+  ::setsockopt(c.get(), SOL_SOCKET, SO_RCVBUF, &small_buf, sizeof small_buf);
+  send_text(c.get(), "FILE big\nFILE big\n");
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(read_line(c.get()), "SIZE " + std::to_string(big.size()));
+    auto got = read_n(c.get(), big.size());
+    EXPECT_TRUE(test::same_bytes(big, std::as_bytes(std::span(got))));
+  }
+}
+
+// A kernel without multishot accept (before 5.19) gets one accept re-armed after each.
+TEST_P(Server, SingleShotAcceptServesEveryClient) {
+  test::write_file(dir_ / "f", test::random_bytes(1000, seed_));
+  start({.threads = 1, .multishot_accept = false});
+  std::vector<unique_fd> clients;
+  for (int i = 0; i < 20; ++i) clients.push_back(connect_client());
+  for (auto& c : clients) send_text(c.get(), "FILE f\n");
+  for (auto& c : clients) {
+    EXPECT_EQ(read_line(c.get()), "SIZE 1000");
+    EXPECT_EQ(read_n(c.get(), 1000).size(), 1000u);
+  }
+}
+
+// io_uring_enter answering EBUSY (completions must be reaped first) costs a turn of the loop,
+// never a connection.
+TEST_P(Server, BusyRingIsReapedAndServingGoesOn) {
+  static std::atomic<int> busy_left{0};
+  busy_left = 50;
+  sys::hooks().io_uring_submit_and_wait_timeout =
+      [](io_uring* r, io_uring_cqe** cqe, unsigned wait_nr, __kernel_timespec* ts, sigset_t* mask) {
+        if (busy_left.fetch_sub(1) > 0) return -EBUSY;
+        return sys::real_hooks().io_uring_submit_and_wait_timeout(r, cqe, wait_nr, ts, mask);
+      };
+  struct restore_hooks {
+    ~restore_hooks() { sys::restore_hooks(); }
+  } restore;
+  auto data = test::random_bytes(200'000, seed_);
+  test::write_file(dir_ / "f", data);
+  start({.threads = 1});
+  auto c = connect_client();
+  for (int i = 0; i < 5; ++i) {
+    send_text(c.get(), "FILE f\n");
+    EXPECT_EQ(read_line(c.get()), "SIZE 200000");
+    auto got = read_n(c.get(), data.size());
+    EXPECT_TRUE(test::same_bytes(data, std::as_bytes(std::span(got))));
+  }
+  if (GetParam() == loop_engine::io_uring) {
+    EXPECT_LE(busy_left.load(), 0);
+  }
+}
+#endif
+
+INSTANTIATE_TEST_SUITE_P(Engines, Server,
+                         ::testing::Values(loop_engine::epoll, loop_engine::io_uring),
+                         [](const ::testing::TestParamInfo<loop_engine>& engine) {
+                           return engine.param == loop_engine::epoll ? std::string("epoll")
+                                                                     : std::string("io_uring");
+                         });
 
 TEST(ListenAddress, Parses) {
   EXPECT_TRUE(parse_address("127.0.0.1:8080"));

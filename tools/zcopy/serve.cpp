@@ -20,6 +20,7 @@
 #include "http/session.hpp"
 #include "net/server.hpp"
 #include "subcommands.hpp"
+#include "zcopy/error.hpp"
 
 namespace zcopy::cli {
 namespace {
@@ -57,6 +58,20 @@ std::optional<method> engine_method(std::string_view name) {
   return std::nullopt;
 }
 
+struct engine_choice {
+  net::loop_engine loop = net::loop_engine::epoll;
+  method body = method::automatic;
+};
+
+// "io_uring" picks the loop (bodies then go as spliced pairs); the others pick how the epoll
+// loop sends bodies.
+std::optional<engine_choice> parse_engine(std::string_view name) {
+  if (name == "io_uring") return engine_choice{net::loop_engine::io_uring, method::automatic};
+  auto m = engine_method(name);
+  if (!m) return std::nullopt;
+  return engine_choice{net::loop_engine::epoll, *m};
+}
+
 std::chrono::milliseconds to_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000)));
 }
@@ -67,10 +82,10 @@ std::string url_of(const std::string& address) {
 }
 
 int run_serve(const serve_flags& f) {
-  const auto engine = engine_method(f.engine);
+  const auto engine = parse_engine(f.engine);
   if (!engine) {
     report_error("serve", fmt::format("unknown engine '{}' (auto, sendfile, splice, mmap, "
-                                      "read-write)",
+                                      "read-write, io_uring)",
                                       f.engine));
     return 2;
   }
@@ -99,7 +114,8 @@ int run_serve(const serve_flags& f) {
   options.header_timeout = to_ms(f.header_timeout);
   options.idle_timeout = to_ms(f.idle_timeout);
   options.send_timeout = to_ms(f.send_timeout);
-  options.body_method = *engine;
+  options.body_method = engine->body;
+  options.engine = engine->loop;
 
   std::optional<http::access_log> log;
   if (!f.access_log.empty()) {
@@ -118,7 +134,7 @@ int run_serve(const serve_flags& f) {
   settings.serve.show_hidden = f.show_hidden;
   settings.serve.mime = &http::mime_table::system();  // loaded now, not on the first request
   // A forced engine sends every body itself, so that comparisons measure it alone.
-  settings.serve.small_bodies_inline = *engine == method::automatic;
+  settings.serve.small_bodies_inline = engine->body == method::automatic;
   settings.max_requests = f.max_requests;
   const http::open_file_cache::settings cache_settings{.max_entries = f.open_file_cache,
                                                        .valid = to_ms(f.open_file_cache_valid)};
@@ -147,6 +163,15 @@ int run_serve(const serve_flags& f) {
   auto server = net::server::start(std::move(options), [context_here](std::string_view peer) {
     return std::make_unique<http::session>(context_here(), std::string(peer));
   });
+  if (!server && engine->loop == net::loop_engine::io_uring &&
+      (server.error() == errc::method_unavailable ||
+       server.error() == std::errc::function_not_supported ||
+       server.error() == std::errc::operation_not_permitted)) {
+    report_error("serve", fmt::format("--engine io_uring: io_uring is not available here ({}); "
+                                      "the default engine works without it",
+                                      server.error().message()));
+    return 1;
+  }
   if (!server) {
     report_error("serve",
                  fmt::format("cannot listen on {}: {}",
@@ -190,8 +215,10 @@ void register_serve(CLI::App& app, action& run) {
   cmd->add_option("--threads", flags->threads,
                   "worker threads, one event loop each (default: CPUs)");
   cmd->add_option("--engine", flags->engine,
-                  "how bodies are sent: auto, sendfile, splice, mmap, read-write")
-      ->check(CLI::IsMember({"auto", "sendfile", "splice", "mmap", "read-write"}));
+                  "how bodies are sent: auto, sendfile, splice, mmap, read-write (an epoll "
+                  "loop), or io_uring (the loop on io_uring: batched accept/recv/send, spliced "
+                  "bodies)")
+      ->check(CLI::IsMember({"auto", "sendfile", "splice", "mmap", "read-write", "io_uring"}));
   cmd->add_flag("--autoindex", flags->autoindex,
                 "HTML listings for directories without index.html");
   cmd->add_flag("--follow-symlinks", flags->follow_symlinks, "follow symlinks that leave ROOT");

@@ -1,0 +1,587 @@
+// The server's io_uring loop (server_options::engine = loop_engine::io_uring).
+//
+// The same behaviour as the epoll loop (server.cpp), another way of waiting: instead of being told
+// that a socket is ready and then making one system call per action, the loop queues the actions
+// themselves (accept, recv, sendmsg, splice) and one io_uring_enter per turn submits them and
+// collects what completed, for every connection of the worker at once. A small file's request
+// costs no system call of its own: its recv and the sendmsg of head + body (the open-file cache's
+// mapping) are entries in the ring.
+//
+// File bodies go as linked splice pairs, file → pipe → socket, up to a pipe's capacity per pair
+// (the kernel runs splices on its io-wq threads). A full non-blocking socket answers EAGAIN to the
+// second splice; a POLL_ADD linked before the retry waits for room. Where the kernel lacks
+// IORING_OP_SPLICE, bodies go through the library's transfer_job (sendfile) with POLL_ADD as the
+// readiness signal.
+//
+// The kernel writes into a connection's memory (its receive buffer) and reads from it (the iovecs
+// of a send, the reply they point into, the pipe) while entries are in flight, so a connection
+// that closes is shut down (shutdown(2) completes its receive and its sends at once) and freed
+// only when its last entry has completed.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "net/server_worker.hpp"
+#include "zcopy/error.hpp"
+
+#ifdef ZCOPY_WITH_URING
+
+#include <algorithm>
+#include <array>
+#include <future>
+#include <optional>
+#include <unordered_map>
+
+#include "core/uring.hpp"
+#include "sys/sys.hpp"
+#include "zcopy/pipe.hpp"
+
+namespace zcopy::net {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// What a completion belongs to: user_data is id << 8 | op. Accepts and the wake poll use the
+// listener's index and 0 as the id.
+enum class op : std::uint8_t { accept, wake, recv, send, splice_in, splice_out, poll_out, cancel };
+
+constexpr std::uint64_t tag(std::uint64_t id, op o) noexcept {
+  return id << 8 | static_cast<std::uint64_t>(o);
+}
+
+// Entries: every connection has at most three in flight (poll + splice pair, or one recv or
+// send), and the kernel keeps completions that overflow the queue (IORING_FEAT_NODROP).
+constexpr unsigned ring_entries = 1024;
+
+struct connection : connection_state {
+  std::uint64_t id = 0;
+  unique_fd fd;
+  endpoint_info socket;
+  std::unique_ptr<char[]> receive_buffer;
+  std::size_t head_sent = 0;    // head bytes sent
+  std::size_t memory_sent = 0;  // inline and borrowed body bytes sent
+  std::uint64_t file_read = 0;  // bytes of the file range taken into the pipe
+  std::uint64_t file_sent = 0;  // bytes of the file range that reached the socket
+  std::size_t pipe_inside = 0;
+  pipe_pair pipe;
+  bool wait_writable = false;        // the last splice to the socket said EAGAIN
+  bool receive_queued = false;       // a recv is in flight, or linked behind a send
+  std::optional<transfer_job> body;  // bodies without IORING_OP_SPLICE
+  std::array<iovec, 3> iov{};
+  msghdr message{};
+  bool closing = false;
+  unsigned in_flight = 0;  // entries the kernel still holds
+};
+
+struct uring_worker : server::worker {
+  // Made and destroyed on the loop's own thread: a thread that makes a ring is tied to it, and
+  // the kernel interrupts that thread's blocking calls (EINTR) when the ring is torn down.
+  std::optional<detail::uring> ring;
+  std::promise<std::error_code> ready;
+  std::future<std::error_code> ready_result = ready.get_future();
+  bool splice_ok = true;
+  std::unordered_map<std::uint64_t, std::unique_ptr<connection>> connections;
+  std::uint64_t next_id = 1;
+  std::vector<bool> accept_armed;
+  clock::time_point accept_resume{};
+  bool accept_paused = false;
+  std::size_t closing_count = 0;  // connections closed, waiting for their entries
+
+  std::error_code prepare() override;
+  std::error_code wait_ready() override { return ready_result.get(); }
+  void run() override;
+  void loop();
+  // Cancels the accepts and waits (bounded) until the kernel has let go of the listeners.
+  void stop_accepting();
+  void reap(std::chrono::milliseconds timeout);
+
+  io_uring_sqe* entry(connection* c, op o);
+  void arm_accept(std::size_t index);
+  void arm_wake();
+  void on_completion(const io_uring_cqe& cqe);
+  void on_accept(std::size_t index, const io_uring_cqe& cqe);
+  void add_connection(int fd);
+  void start_receive(connection& c);
+  // Replies and parses while possible, queueing what the connection waits for next.
+  void drive(connection& c);
+  enum class progress { waiting, done, failed };
+  progress advance_reply(connection& c);
+  progress queue_send(connection& c, bool file_follows);
+  progress queue_file(connection& c);
+  progress run_body_job(connection& c);
+  std::uint64_t body_bytes(const connection& c) const noexcept;
+  void finish_reply(connection& c);
+  void close_connection(connection& c);
+  void completed(connection& c);  // one entry of c's came back
+  void sweep(clock::time_point now);
+};
+
+std::error_code uring_worker::prepare() {
+  splice_ok = detail::uring_support().has(IORING_OP_SPLICE);
+  accept_armed.assign(listeners.size(), false);
+  return {};
+}
+
+io_uring_sqe* uring_worker::entry(connection* c, op o) {
+  auto sqe = ring->next_sqe();
+  if (!sqe) return nullptr;
+  io_uring_sqe_set_data64(*sqe, tag(c ? c->id : 0, o));
+  if (c) ++c->in_flight;
+  return *sqe;
+}
+
+void uring_worker::arm_accept(std::size_t index) {
+  auto sqe = ring->next_sqe();
+  if (!sqe) return;  // retried by the loop's next turn (accept_armed stays false)
+  const int fd = listeners[index].get();
+  if (options.multishot_accept) {
+    io_uring_prep_multishot_accept(*sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  } else {
+    io_uring_prep_accept(*sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
+  io_uring_sqe_set_data64(*sqe, tag(index, op::accept));
+  accept_armed[index] = true;
+}
+
+void uring_worker::arm_wake() {
+  if (auto sqe = ring->next_sqe()) {
+    io_uring_prep_poll_add(*sqe, wake.get(), POLLIN);
+    io_uring_sqe_set_data64(*sqe, tag(0, op::wake));
+  }
+}
+
+void uring_worker::add_connection(int raw) {
+  unique_fd sock(raw);
+  if (stopping.load() || !admit()) return;  // closed right away
+  int one = 1;
+  (void)sys::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_storage peer{};
+  socklen_t peer_length = sizeof peer;
+  (void)sys::getpeername(raw, reinterpret_cast<sockaddr*>(&peer), &peer_length);
+  auto c = std::make_unique<connection>();
+  c->id = next_id++;
+  c->fd = std::move(sock);
+  struct stat socket_stat {};
+  socket_stat.st_mode = S_IFSOCK;
+  c->socket = describe(raw, socket_stat, O_RDWR | O_NONBLOCK);
+  c->proto = factory(format_address(peer, false));
+  c->deadline = clock::now() + options.header_timeout;
+  connection& ref = *c;
+  connections.emplace(c->id, std::move(c));
+  ++accepted;
+  ++open;
+  start_receive(ref);
+}
+
+void uring_worker::on_accept(std::size_t index, const io_uring_cqe& cqe) {
+  if (index >= listeners.size()) return;
+  if (!(cqe.flags & IORING_CQE_F_MORE)) accept_armed[index] = false;
+  if (cqe.res >= 0) {
+    add_connection(cqe.res);
+  } else if (cqe.res == -EINVAL && options.multishot_accept && !accept_armed[index]) {
+    options.multishot_accept = false;  // a kernel before 5.19: one accept at a time
+  } else if (accept_should_pause(sys::errno_code(-cqe.res))) {
+    accept_paused = true;
+    accept_resume = clock::now() + accept_pause;
+  }
+  if (!accept_armed[index] && !accept_paused && !stopping.load()) arm_accept(index);
+}
+
+void uring_worker::start_receive(connection& c) {
+  if (c.receive_queued) return;
+  if (!c.receive_buffer) c.receive_buffer = std::make_unique<char[]>(read_chunk);
+  io_uring_sqe* sqe = entry(&c, op::recv);
+  if (!sqe) {
+    close_connection(c);
+    return;
+  }
+  io_uring_prep_recv(sqe, c.fd.get(), c.receive_buffer.get(), read_chunk, 0);
+  c.receive_queued = true;
+}
+
+std::uint64_t uring_worker::body_bytes(const connection& c) const noexcept {
+  return c.memory_sent + c.file_sent + (c.body ? c.body->result().bytes : 0);
+}
+
+uring_worker::progress uring_worker::queue_send(connection& c, bool file_follows) {
+  reply& r = *c.current;
+  int n = 0;
+  if (c.head_sent < r.head.size()) {
+    c.iov[n++] = {r.head.data() + c.head_sent, r.head.size() - c.head_sent};
+  }
+  if (c.memory_sent < r.body.size()) {
+    c.iov[n++] = {r.body.data() + c.memory_sent, r.body.size() - c.memory_sent};
+  }
+  if (const std::size_t from = std::max(c.memory_sent, r.body.size()) - r.body.size();
+      from < r.borrowed_body.size()) {
+    // iovec wants a non-const pointer; sendmsg only reads.
+    c.iov[n++] = {const_cast<std::byte*>(r.borrowed_body.data()) + from,
+                  r.borrowed_body.size() - from};
+  }
+  c.message = {};
+  c.message.msg_iov = c.iov.data();
+  c.message.msg_iovlen = static_cast<std::size_t>(n);
+  io_uring_sqe* sqe = entry(&c, op::send);
+  if (!sqe) return progress::failed;
+  // MSG_MORE keeps a small head in the same segment as the first file bytes that follow.
+  io_uring_prep_sendmsg(sqe, c.fd.get(), &c.message, MSG_NOSIGNAL | (file_follows ? MSG_MORE : 0));
+  // A reply that is all in this send and leaves the connection open is followed by the next
+  // receive, linked: the kernel starts it when the send completes instead of a turn of the loop
+  // later. A short send cancels it (-ECANCELED), and the rest is sent first.
+  if (!file_follows && !r.close && c.input.empty() && !c.receive_queued && !stopping.load()) {
+    sqe->flags |= IOSQE_IO_LINK;
+    start_receive(c);
+  }
+  return progress::waiting;
+}
+
+uring_worker::progress uring_worker::queue_file(connection& c) {
+  const reply& r = *c.current;
+  if (!c.pipe) {
+    auto p = pipe_pool::shared().acquire();
+    if (!p) {
+      c.failure = p.error();
+      return progress::failed;
+    }
+    c.pipe = std::move(*p);
+  }
+  const std::uint64_t unread = r.length - c.file_read;
+  if (c.wait_writable) {
+    // The socket was full: wait for room, then retry the splice out of the pipe.
+    io_uring_sqe* poll = entry(&c, op::poll_out);
+    if (!poll) return progress::failed;
+    io_uring_prep_poll_add(poll, c.fd.get(), POLLOUT);
+    poll->flags |= IOSQE_IO_LINK;
+    c.wait_writable = false;
+  }
+  if (c.pipe_inside == 0) {
+    const auto n = static_cast<unsigned>(std::min<std::uint64_t>(unread, c.pipe.capacity()));
+    io_uring_sqe* in = entry(&c, op::splice_in);
+    if (!in) return progress::failed;
+    io_uring_prep_splice(in, r.file->get(), static_cast<std::int64_t>(r.offset + c.file_read),
+                         c.pipe.write_fd(), -1, n, 0);
+    in->flags |= IOSQE_IO_LINK;  // a short or failed read cancels the splice out
+    io_uring_sqe* out = entry(&c, op::splice_out);
+    if (!out) return progress::failed;
+    io_uring_prep_splice(out, c.pipe.read_fd(), -1, c.fd.get(), -1, n,
+                         unread > n ? SPLICE_F_MORE : 0);
+    return progress::waiting;
+  }
+  io_uring_sqe* out = entry(&c, op::splice_out);
+  if (!out) return progress::failed;
+  io_uring_prep_splice(out, c.pipe.read_fd(), -1, c.fd.get(), -1,
+                       static_cast<unsigned>(c.pipe_inside),
+                       c.file_sent + c.pipe_inside < r.length ? SPLICE_F_MORE : 0);
+  return progress::waiting;
+}
+
+uring_worker::progress uring_worker::run_body_job(connection& c) {
+  const reply& r = *c.current;
+  if (!c.body) {
+    auto job = body_job(r, c.socket);
+    if (!job) {
+      c.failure = job.error();
+      return progress::failed;
+    }
+    c.body.emplace(std::move(*job));
+  }
+  const auto before = c.body->result().bytes;
+  const transfer_result t = c.body->run();
+  if (t.bytes != before) c.deadline = clock::now() + options.send_timeout;
+  if (t.error) {
+    c.failure = t.error;
+    return progress::failed;
+  }
+  if (t.complete) {
+    if (t.bytes == r.length) return progress::done;
+    c.failure = make_error_code(errc::source_truncated);
+    return progress::failed;
+  }
+  io_uring_sqe* poll = entry(&c, op::poll_out);
+  if (!poll) return progress::failed;
+  io_uring_prep_poll_add(poll, c.fd.get(), POLLOUT);
+  return progress::waiting;
+}
+
+uring_worker::progress uring_worker::advance_reply(connection& c) {
+  const reply& r = *c.current;
+  const bool has_file = r.file && *r.file && r.length > 0;
+  const std::size_t memory_body = r.body.size() + r.borrowed_body.size();
+  if (c.head_sent < r.head.size() || c.memory_sent < memory_body) return queue_send(c, has_file);
+  if (!has_file) return progress::done;
+  if (!splice_ok) return run_body_job(c);
+  if (c.file_sent == r.length) return progress::done;
+  return queue_file(c);
+}
+
+void uring_worker::finish_reply(connection& c) {
+  reply_sent(c, body_bytes(c));
+  c.body.reset();
+  c.head_sent = c.memory_sent = 0;
+  c.file_read = c.file_sent = 0;
+  if (c.pipe && c.pipe_inside == 0) pipe_pool::shared().release(std::move(c.pipe), 0);
+  c.pipe = {};
+}
+
+void uring_worker::drive(connection& c) {
+  if (c.closing) return;
+  for (;;) {
+    if (c.current) {
+      switch (advance_reply(c)) {
+        case progress::failed:
+          close_connection(c);
+          return;
+        case progress::waiting:
+          return;
+        case progress::done:
+          break;
+      }
+      const bool close_after = c.current->close;
+      finish_reply(c);
+      if (close_after || stopping.load()) {
+        close_connection(c);
+        return;
+      }
+    }
+    if (!next_reply(c)) break;
+  }
+  if (c.peer_closed) {
+    close_connection(c);
+    return;
+  }
+  // Input the protocol cannot use yet stops the reading (the header timeout ends it).
+  if (c.input.size() < max_buffered_input) start_receive(c);
+}
+
+void uring_worker::close_connection(connection& c) {
+  if (c.closing) return;
+  c.closing = true;
+  ++closing_count;
+  reply_cut(c, body_bytes(c));
+  release();
+  // Completes the receive and the sends the kernel still holds for this socket.
+  (void)sys::shutdown(c.fd.get(), SHUT_RDWR);
+  if (c.in_flight == 0) completed(c);
+}
+
+void uring_worker::completed(connection& c) {
+  if (!c.closing || c.in_flight != 0) return;
+  --closing_count;
+  if (c.pipe && c.pipe_inside == 0) pipe_pool::shared().release(std::move(c.pipe), 0);
+  connections.erase(c.id);  // closes the socket, the file and a pipe that still holds bytes
+}
+
+void uring_worker::on_completion(const io_uring_cqe& cqe) {
+  const std::uint64_t data = io_uring_cqe_get_data64(&cqe);
+  const auto o = static_cast<op>(data & 0xff);
+  const std::uint64_t id = data >> 8;
+  if (o == op::accept) return on_accept(static_cast<std::size_t>(id), cqe);
+  if (o == op::wake) {
+    drain_wake();
+    if (!stopping.load()) arm_wake();
+    return;
+  }
+  if (o == op::cancel) return;
+  auto it = connections.find(id);
+  if (it == connections.end()) return;
+  connection& c = *it->second;
+  --c.in_flight;
+  const int res = cqe.res;
+  if (c.closing) {
+    // Bytes a splice moved while the connection was closing still count for the pipe.
+    if (o == op::splice_in && res > 0) c.pipe_inside += static_cast<std::size_t>(res);
+    if (o == op::splice_out && res > 0) c.pipe_inside -= static_cast<std::size_t>(res);
+    completed(c);
+    return;
+  }
+  switch (o) {
+    case op::recv:
+      c.receive_queued = false;
+      if (res == -ECANCELED) {  // linked behind a send that was short
+        if (!c.current) start_receive(c);
+        return;
+      }
+      if (res < 0) {
+        if (res == -EAGAIN || res == -EINTR) return start_receive(c);
+        return close_connection(c);
+      }
+      if (res == 0) {
+        c.peer_closed = true;
+      } else {
+        c.input.append(c.receive_buffer.get(), static_cast<std::size_t>(res));
+      }
+      return drive(c);
+    case op::send: {
+      if (res < 0) {
+        if (res == -EAGAIN || res == -EINTR) return drive(c);
+        c.failure = sys::errno_code(-res);
+        if (c.failure == std::errc::bad_address && !c.current->borrowed_body.empty()) {
+          c.failure = make_error_code(errc::source_truncated);  // the mapped file shrank
+        }
+        return close_connection(c);
+      }
+      const auto sent = static_cast<std::size_t>(res);
+      const std::size_t head_part = std::min(sent, c.current->head.size() - c.head_sent);
+      c.head_sent += head_part;
+      c.memory_sent += sent - head_part;
+      c.deadline = clock::now() + options.send_timeout;
+      return drive(c);
+    }
+    case op::splice_in:
+      // The splice out linked to it reports next; only a failure or the end is noted here.
+      if (res > 0) {
+        c.pipe_inside += static_cast<std::size_t>(res);
+        c.file_read += static_cast<std::uint64_t>(res);
+      } else if (res == 0) {
+        c.failure = make_error_code(errc::source_truncated);
+      } else {
+        c.failure = sys::errno_code(-res);
+      }
+      return;
+    case op::splice_out:
+      if (res > 0) {
+        c.pipe_inside -= static_cast<std::size_t>(res);
+        c.file_sent += static_cast<std::uint64_t>(res);
+        c.deadline = clock::now() + options.send_timeout;
+      } else if (res == -EAGAIN) {
+        c.wait_writable = true;
+      } else if (res == 0) {
+        c.failure = make_error_code(std::errc::io_error);  // an empty pipe it was told held bytes
+      } else if (res != -ECANCELED) {
+        c.failure = sys::errno_code(-res);
+      }
+      if (c.failure) return close_connection(c);
+      return drive(c);
+    case op::poll_out:
+      // Linked before a splice, which reports; alone, the transfer job waits for it.
+      if (res < 0 && res != -ECANCELED) {
+        c.failure = sys::errno_code(-res);
+        return close_connection(c);
+      }
+      if (!splice_ok) return drive(c);
+      return;
+    default:
+      return;
+  }
+}
+
+void uring_worker::sweep(clock::time_point now) {
+  std::vector<connection*> expired;
+  for (auto& [id, c] : connections) {
+    if (!c->closing && c->deadline <= now) expired.push_back(c.get());
+  }
+  for (connection* c : expired) {
+    answer_timeout(*c, c->fd.get());
+    close_connection(*c);
+  }
+}
+
+void uring_worker::run() {
+  auto made = detail::uring::create({.entries = ring_entries, .single_issuer = true});
+  if (!made) {
+    ready.set_value(made.error());
+    return;
+  }
+  ring.emplace(std::move(*made));
+  ready.set_value({});
+  loop();
+  ring.reset();
+}
+
+void uring_worker::reap(std::chrono::milliseconds timeout) {
+  if (auto ec = ring->submit_and_wait(1, timeout);
+      ec && ec != std::errc::device_or_resource_busy &&
+      ec != std::errc::resource_unavailable_try_again) {
+    // The ring is unusable (EBADF, EFAULT): nothing more will complete.
+    stopping = true;
+    grace_ms = 0;
+    return;
+  }
+  // EBUSY / EAGAIN: completions must be reaped before more can be submitted; that is next.
+  ring->for_each_completion([this](const io_uring_cqe& cqe) { on_completion(cqe); });
+}
+
+void uring_worker::stop_accepting() {
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    if (!accept_armed[i]) continue;
+    if (auto sqe = ring->next_sqe()) {
+      io_uring_prep_cancel64(*sqe, tag(i, op::accept), 0);
+      io_uring_sqe_set_data64(*sqe, tag(0, op::cancel));
+    }
+  }
+  const auto give_up = clock::now() + std::chrono::seconds(2);
+  while (std::find(accept_armed.begin(), accept_armed.end(), true) != accept_armed.end() &&
+         clock::now() < give_up) {
+    reap(std::chrono::milliseconds(100));
+  }
+  listeners.clear();
+}
+
+void uring_worker::loop() {
+  arm_wake();
+  for (std::size_t i = 0; i < listeners.size(); ++i) arm_accept(i);
+  auto next_sweep = clock::now() + std::chrono::seconds(1);
+  std::optional<clock::time_point> stop_deadline;
+  for (;;) {
+    if (stopping.load() && !stop_deadline) {
+      stop_accepting();
+      stop_deadline = clock::now() + std::chrono::milliseconds(grace_ms.load());
+      // Connections without a reply in flight are closed now, as the epoll loop does.
+      std::vector<connection*> idle;
+      for (auto& [id, c] : connections) {
+        if (!c->closing && !c->current) idle.push_back(c.get());
+      }
+      for (connection* c : idle) close_connection(*c);
+    }
+    if (stop_deadline && (connections.size() == closing_count || clock::now() >= *stop_deadline)) {
+      break;
+    }
+    reap(std::chrono::milliseconds(250));
+    const auto now = clock::now();
+    if (accept_paused && now >= accept_resume && !stopping.load()) {
+      accept_paused = false;
+      for (std::size_t i = 0; i < listeners.size(); ++i) {
+        if (!accept_armed[i]) arm_accept(i);
+      }
+    }
+    if (now >= next_sweep) {
+      sweep(now);
+      if (options.tick) options.tick();
+      next_sweep = now + std::chrono::seconds(1);
+    }
+  }
+  // Replies cut short still reach the protocol (and its log); then the kernel gives back every
+  // entry before the memory they use goes away.
+  std::vector<connection*> left;
+  for (auto& [id, c] : connections) left.push_back(c.get());
+  for (connection* c : left) close_connection(*c);
+  const auto give_up = clock::now() + std::chrono::seconds(5);
+  while (!connections.empty() && clock::now() < give_up) reap(std::chrono::milliseconds(100));
+  if (options.tick) options.tick();
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<server::worker>, std::error_code> make_uring_worker() {
+  const auto support = detail::uring_support();
+  if (support.setup_error) return std::unexpected(support.setup_error);
+  for (unsigned needed : {IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SENDMSG, IORING_OP_POLL_ADD,
+                          IORING_OP_ASYNC_CANCEL}) {
+    if (!support.has(needed)) {
+      return std::unexpected(make_error_code(errc::method_unavailable));
+    }
+  }
+  return std::make_unique<uring_worker>();
+}
+
+}  // namespace zcopy::net
+
+#else
+
+namespace zcopy::net {
+std::expected<std::unique_ptr<server::worker>, std::error_code> make_uring_worker() {
+  return std::unexpected(make_error_code(errc::method_unavailable));
+}
+}  // namespace zcopy::net
+
+#endif
