@@ -4,7 +4,9 @@
 // spreads connections across workers and no lock is shared on the hot path. Sockets are
 // non-blocking and level-triggered; a reply's file body goes through the library's resumable
 // transfer (sendfile by default), so a slow client only ever parks its own connection on
-// EPOLLOUT. The loop knows nothing about HTTP: a `protocol` object per connection turns received
+// EPOLLOUT. `loop_engine::io_uring` runs the same loop on io_uring instead (uring_server.cpp):
+// actions queued and submitted in batches, file bodies as linked splice pairs. The loop knows
+// nothing about HTTP: a `protocol` object per connection turns received
 // bytes into replies (src/http provides the HTTP one).
 //
 // SIGPIPE: sendfile and splice cannot be told MSG_NOSIGNAL, so `start` sets SIGPIPE to SIG_IGN
