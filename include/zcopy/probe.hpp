@@ -66,4 +66,12 @@ std::expected<path_report, std::error_code> probe_path(const std::string& path);
 std::string kernel_release();
 std::error_code io_uring_status();
 
+// The io_uring operations zcopy uses, and whether this kernel offers each (io_uring_get_probe;
+// multishot accept also needs Linux 5.19). Empty where io_uring cannot be set up.
+struct uring_op_report {
+  std::string name;  // "SPLICE", "ACCEPT_MULTISHOT", ...
+  bool available = false;
+};
+std::vector<uring_op_report> io_uring_ops();
+
 }  // namespace zcopy

@@ -56,7 +56,7 @@ enum class method {
   copy_file_range,  // copy_file_range(2): file → file, inside the kernel (or the filesystem)
   reflink,          // FICLONE / FICLONERANGE: share extents, copy nothing
   direct_io,        // O_DIRECT reads (and aligned writes) with aligned buffers
-  io_uring,         // read/write submitted in batches through an io_uring (liburing)
+  io_uring,  // io_uring (liburing): SPLICE pairs to sockets, fixed-buffer READ/WRITE for files
 };
 
 inline constexpr std::size_t method_count = 9;
@@ -117,7 +117,8 @@ struct transfer_result {
 
 namespace detail {
 struct transfer_state;
-}
+struct job_access;
+}  // namespace detail
 
 // A transfer that can be resumed: what an event loop keeps per response or per relay direction.
 class transfer_job {
@@ -151,6 +152,7 @@ class transfer_job {
   std::span<const method> plan() const noexcept;
 
  private:
+  friend struct detail::job_access;  // uring_batch drives the job's state on its own ring
   explicit transfer_job(std::unique_ptr<detail::transfer_state> state) noexcept;
   std::unique_ptr<detail::transfer_state> state_;
 };

@@ -95,11 +95,19 @@ hook_table make_real_hooks() noexcept {
   t.io_uring_queue_init_params = ::io_uring_queue_init_params;
   t.io_uring_submit_and_wait = ::io_uring_submit_and_wait;
   t.io_uring_submit_and_wait_timeout = ::io_uring_submit_and_wait_timeout;
+  t.io_uring_register_buffers = ::io_uring_register_buffers;
+  t.io_uring_register_files = ::io_uring_register_files;
+  t.io_uring_register_files_update = ::io_uring_register_files_update;
 #else
   t.io_uring_queue_init_params = [](unsigned, io_uring*, io_uring_params*) { return -ENOSYS; };
   t.io_uring_submit_and_wait = [](io_uring*, unsigned) { return -ENOSYS; };
   t.io_uring_submit_and_wait_timeout = [](io_uring*, io_uring_cqe**, unsigned, __kernel_timespec*,
                                           sigset_t*) { return -ENOSYS; };
+  t.io_uring_register_buffers = [](io_uring*, const iovec*, unsigned) { return -ENOSYS; };
+  t.io_uring_register_files = [](io_uring*, const int*, unsigned) { return -ENOSYS; };
+  t.io_uring_register_files_update = [](io_uring*, unsigned, const int*, unsigned) {
+    return -ENOSYS;
+  };
 #endif
   t.getdents64 = [](int fd, void* buf, size_t size) -> ssize_t {
     return ::syscall(SYS_getdents64, fd, buf, size);
@@ -411,6 +419,37 @@ result<void> uring_submit_wait(io_uring* ring, unsigned wait_nr, int timeout_ms)
   // ETIME: the time ran out; EINTR: a signal. Both leave the caller's loop to look at its timers.
   if (r < 0 && r != -ETIME && r != -EINTR) return fail(-r);
   return {};
+}
+
+namespace {
+// liburing's register calls return -errno; EINTR is retried like every other call here.
+template <class F>
+result<void> uring_register(F&& call) {
+  for (;;) {
+    count(syscall_kind::io_uring_register);
+    int r = call();
+    if (r == -EINTR) continue;
+    if (r < 0) return fail(-r);
+    return {};
+  }
+}
+}  // namespace
+
+result<void> uring_register_buffers(io_uring* ring, const iovec* iovecs, unsigned count) {
+  return uring_register([&] { return live_table.io_uring_register_buffers(ring, iovecs, count); });
+}
+
+result<void> uring_register_files(io_uring* ring, const int* fds, unsigned count) {
+  return uring_register([&] { return live_table.io_uring_register_files(ring, fds, count); });
+}
+
+result<void> uring_register_files_update(io_uring* ring, unsigned offset, const int* fds,
+                                         unsigned count) {
+  // liburing returns the number of slots updated; only a negative value is an error.
+  return uring_register([&] {
+    int r = live_table.io_uring_register_files_update(ring, offset, fds, count);
+    return r < 0 ? r : 0;
+  });
 }
 
 result<struct stat> fstatat(int dirfd, const char* path, int flags) {

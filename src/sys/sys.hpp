@@ -123,6 +123,9 @@ struct hook_table {
   int (*io_uring_submit_and_wait)(io_uring*, unsigned wait_nr);
   int (*io_uring_submit_and_wait_timeout)(io_uring*, io_uring_cqe**, unsigned wait_nr,
                                           __kernel_timespec*, sigset_t*);
+  int (*io_uring_register_buffers)(io_uring*, const iovec*, unsigned nr);
+  int (*io_uring_register_files)(io_uring*, const int* fds, unsigned nr);
+  int (*io_uring_register_files_update)(io_uring*, unsigned offset, const int* fds, unsigned nr);
 };
 
 // The live table. Tests assign entries (and restore them with `restore_hooks`).
@@ -232,6 +235,12 @@ mode_t umask(mode_t mask) noexcept;
 result<void> uring_setup(unsigned entries, io_uring* ring, io_uring_params* params);
 result<unsigned> uring_submit(io_uring* ring, unsigned wait_nr = 0);
 result<void> uring_submit_wait(io_uring* ring, unsigned wait_nr, int timeout_ms);
+// io_uring_register(2) through liburing, counted as io_uring_register: fixed buffers, a fixed-file
+// table (-1 entries are empty slots, Linux 5.5), and an update of `fds.size()` slots at `offset`.
+result<void> uring_register_buffers(io_uring* ring, const iovec* iovecs, unsigned count);
+result<void> uring_register_files(io_uring* ring, const int* fds, unsigned count);
+result<void> uring_register_files_update(io_uring* ring, unsigned offset, const int* fds,
+                                         unsigned count);
 
 // Writes all of `n` bytes to a blocking descriptor, looping over short writes.
 result<void> write_all(int fd, const void* buf, size_t n);

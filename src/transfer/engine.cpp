@@ -315,6 +315,35 @@ void finish(transfer_state& st) {
 
 }  // namespace
 
+eof_verdict judge_end_of_source(const transfer_state& st) {
+  if (!st.size_known || st.src.offset >= st.expected_end) return eof_verdict::complete;
+  // A zero before the end this transfer planned for. Either the file shrank (truncated under
+  // us: an error), or its size is a guess (sysfs says 4096 for a few bytes) and the method
+  // cannot read it (copy_file_range returns 0 there: golang/go#44272), or the method already
+  // read all there is.
+  auto now = sys::fstat(st.src.fd());
+  if (now && static_cast<std::uint64_t>(now->st_size) < st.expected_end &&
+      static_cast<std::uint64_t>(now->st_size) != st.src.info.size) {
+    return eof_verdict::truncated;
+  }
+  if (st.method_moved > 0 || st.chain_index + 1 >= st.chain.size()) return eof_verdict::complete;
+  return eof_verdict::fall_back;
+}
+
+void account_step(transfer_state& st, method m, const step_outcome& out) {
+  if (out.moved == 0) return;
+  st.result.bytes += out.moved;
+  st.result.bytes_by_method[static_cast<std::size_t>(m)] += out.moved;
+  st.result.used = m;
+  st.method_moved += out.moved;
+  if (st.remaining) *st.remaining -= std::min(*st.remaining, out.moved);
+  if (st.options.on_progress) st.options.on_progress(st.result.bytes);
+}
+
+void finish_transfer(transfer_state& st) {
+  finish(st);
+}
+
 void leave_method(transfer_state& st, method) {
   if (st.pipe) {
     st.pipes().release(std::move(st.pipe), st.pipe_inside);
@@ -335,7 +364,7 @@ transfer_job::transfer_job(std::unique_ptr<detail::transfer_state> state) noexce
 transfer_job::transfer_job(transfer_job&&) noexcept = default;
 transfer_job& transfer_job::operator=(transfer_job&&) noexcept = default;
 transfer_job::~transfer_job() {
-  if (state_ && !state_->finished) detail::finish(*state_);
+  if (state_ && !state_->finished) detail::finish_transfer(*state_);
 }
 
 const transfer_result& transfer_job::result() const noexcept {
@@ -482,35 +511,19 @@ transfer_result transfer_job::run() {
     }
 
     step_outcome out = run_step(st, m, step_budget(st, moved_this_run));
-    if (out.moved > 0) {
-      st.result.bytes += out.moved;
-      st.result.bytes_by_method[static_cast<std::size_t>(m)] += out.moved;
-      st.result.used = m;
-      st.method_moved += out.moved;
-      moved_this_run += out.moved;
-      if (st.remaining) *st.remaining -= std::min(*st.remaining, out.moved);
-      if (st.options.on_progress) st.options.on_progress(st.result.bytes);
-    }
+    account_step(st, m, out);
+    moved_this_run += out.moved;
 
     if (out.kind == step_kind::progressed) continue;
 
     if (out.kind == step_kind::end_of_source) {
       if (st.in_flight() > 0) continue;  // the method still holds bytes to write
-      if (!st.size_known || st.src.offset >= st.expected_end) {
-        st.result.complete = true;
-        break;
-      }
-      // A zero before the end this transfer planned for. Either the file shrank (truncated
-      // under us: an error), or its size is a guess (sysfs says 4096 for a few bytes) and the
-      // method cannot read it (copy_file_range returns 0 there: golang/go#44272), or the method
-      // already read all there is.
-      auto now = sys::fstat(st.src.fd());
-      if (now && static_cast<std::uint64_t>(now->st_size) < st.expected_end &&
-          static_cast<std::uint64_t>(now->st_size) != st.src.info.size) {
+      const eof_verdict verdict = judge_end_of_source(st);
+      if (verdict == eof_verdict::truncated) {
         st.result.error = errc::source_truncated;
         break;
       }
-      if (st.method_moved > 0 || st.chain_index + 1 >= st.chain.size()) {
+      if (verdict == eof_verdict::complete) {
         st.result.complete = true;
         break;
       }
@@ -554,7 +567,7 @@ transfer_result transfer_job::run() {
     break;
   }
 
-  if (st.result.complete || st.result.error) finish(st);
+  if (st.result.complete || st.result.error) finish_transfer(st);
   st.result.syscalls += thread_syscall_counts().total() - before;
   return st.result;
 }

@@ -33,9 +33,12 @@
 
 #ifdef ZCOPY_WITH_URING
 #include <liburing.h>
+
+#include "core/uring.hpp"
 #endif
 
 #include "sys/sys.hpp"
+#include "transfer/state.hpp"
 #include "zcopy/aligned_buffer.hpp"
 #include "zcopy/error.hpp"
 #include "zcopy/fd.hpp"
@@ -754,17 +757,39 @@ std::string kernel_release() {
 
 std::error_code io_uring_status() {
 #ifdef ZCOPY_WITH_URING
-  io_uring ring{};
-  sys::count(syscall_kind::io_uring_setup);
-  // liburing returns -errno. Containers often block io_uring_setup (seccomp: EPERM, or ENOSYS
-  // with kernel.io_uring_disabled).
-  int r = io_uring_queue_init(2, &ring, 0);
-  if (r < 0) return sys::errno_code(-r);
-  io_uring_queue_exit(&ring);
-  return {};
+  // Containers often block io_uring_setup (seccomp: EPERM, or ENOSYS with
+  // kernel.io_uring_disabled); the probe made once per process knows.
+  return detail::uring_support().setup_error;
 #else
   return std::make_error_code(std::errc::not_supported);
 #endif
+}
+
+std::vector<uring_op_report> io_uring_ops() {
+  std::vector<uring_op_report> out;
+#ifdef ZCOPY_WITH_URING
+  const detail::uring_support_info info = detail::uring_support();
+  if (info.setup_error) return out;
+  struct named {
+    const char* name;
+    unsigned op;
+  };
+  static constexpr named ops[] = {
+      {"SPLICE", IORING_OP_SPLICE},
+      {"READ_FIXED", IORING_OP_READ_FIXED},
+      {"WRITE_FIXED", IORING_OP_WRITE_FIXED},
+      {"SEND_ZC", IORING_OP_SEND_ZC},
+      {"ACCEPT", IORING_OP_ACCEPT},
+      {"RECV", IORING_OP_RECV},
+      {"SEND", IORING_OP_SEND},
+      {"SENDMSG", IORING_OP_SENDMSG},
+      {"POLL_ADD", IORING_OP_POLL_ADD},
+  };
+  for (const named& n : ops) out.push_back({n.name, info.has(n.op)});
+  // IORING_ACCEPT_MULTISHOT has no opcode of its own: the kernel must be 5.19 or later.
+  out.push_back({"ACCEPT_MULTISHOT", info.has(IORING_OP_ACCEPT) && detail::kernel_at_least(5, 19)});
+#endif
+  return out;
 }
 
 }  // namespace zcopy

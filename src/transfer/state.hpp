@@ -122,6 +122,20 @@ step_outcome write_pending(transfer_state& st, int direct_fd = -1, std::uint32_t
 // Releases what a method holds when the engine leaves it (keeping bytes in flight safe).
 void leave_method(transfer_state& st, method m);
 
+// What a 0 from the source means when nothing is in flight (engine.cpp's rules): the transfer is
+// complete, the source was truncated under it, or this method cannot read it (fall back).
+enum class eof_verdict { complete, truncated, fall_back };
+eof_verdict judge_end_of_source(const transfer_state& st);
+// Adds a step's outcome to the result (bytes, per-method bytes, remaining, progress callback).
+void account_step(transfer_state& st, method m, const step_outcome& out);
+// Ends a transfer: trailing hole, the method's resources, the descriptors' positions.
+void finish_transfer(transfer_state& st);
+
+// uring_batch runs jobs' states on its own ring.
+struct job_access {
+  static transfer_state& state(transfer_job& job) noexcept { return *job.state_; }
+};
+
 // Process-wide availability of a mechanism (availability.cpp). Only ENOSYS and EPERM from seccomp
 // are remembered; every other refusal is about one file or filesystem and is not cached.
 bool method_available(method m) noexcept;

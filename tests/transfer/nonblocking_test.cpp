@@ -322,7 +322,9 @@ TEST(NonBlockingSplice, IdleSourceReturnsItsPipeToThePool) {
   ASSERT_TRUE(r.ok()) << r.error.message();
   ASSERT_TRUE(r.would_block());
   EXPECT_EQ(r.blocked, wait_for::readable);
-  EXPECT_EQ(pipe_pool::shared().idle(), idle_at_start + 1);
+  // The job took an idle pipe if there was one (other transfers on this thread leave theirs in
+  // the pool), else made one; either way it is back now.
+  EXPECT_EQ(pipe_pool::shared().idle(), std::max<std::size_t>(idle_at_start, 1));
 
   // The stream goes on after the idle spell, byte for byte.
   const auto more = random_bytes(5 * kib + 1, test_seed() + 71);

@@ -127,11 +127,14 @@ int run_probe(const probe_flags& flags) {
   }
   const std::string release = kernel_release();
   const std::error_code uring = io_uring_status();
+  const std::vector<uring_op_report> uring_ops = io_uring_ops();
 
   if (flags.json) {
+    nlohmann::json ops = nlohmann::json::object();
+    for (const auto& op : uring_ops) ops[op.name] = op.available;
     nlohmann::json out = {
         {"kernel", release},
-        {"io_uring", {{"works", !uring}, {"reason", reason_json(uring)}}},
+        {"io_uring", {{"works", !uring}, {"reason", reason_json(uring)}, {"ops", ops}}},
         {"size", flags.size},
         {"mechanisms", nlohmann::json::array()},
         {"path", path_json(*report)},
@@ -144,6 +147,11 @@ int run_probe(const probe_flags& flags) {
   fmt::print("kernel    {}\n", release);
   fmt::print("io_uring  {}\n",
              uring ? fmt::format("unavailable ({})", uring.message()) : std::string("available"));
+  if (!uring_ops.empty()) {
+    fmt::print("  ops    ");
+    for (const auto& op : uring_ops) fmt::print(" {} {}", op.name, op.available ? "yes" : "no");
+    fmt::print("\n");
+  }
   fmt::print("size      {} bytes per trial\n\n", flags.size);
   print_table(*entries);
   fmt::print("\n");
