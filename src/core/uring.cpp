@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "sys/sys.hpp"
 
@@ -49,7 +50,10 @@ bool uring_support_info::has(unsigned op) const noexcept {
 
 uring_support_info uring_support() {
   probed& p = state();
-  std::call_once(p.once, [&] { probe_kernel(p.info); });
+  // On a thread of its own: a thread that makes a ring stays tied to it after it is closed, and
+  // the kernel's teardown interrupts that thread's blocking calls (EINTR from a recv with
+  // SO_RCVTIMEO) until it returns to user space. A thread that ends is untied at its exit.
+  std::call_once(p.once, [&] { std::thread([&] { probe_kernel(p.info); }).join(); });
   uring_support_info info = p.info;
   std::lock_guard lock(p.hidden_lock);
   info.ops &= ~p.hidden;
