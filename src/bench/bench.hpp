@@ -49,13 +49,24 @@ struct model {
 
 // A method as the bench names it: a transfer method, or one of the memory senders.
 struct bench_method {
-  std::string name;                       // "sendfile", "write", "vmsplice", ...
+  std::string name;                       // "sendfile", "write", "vmsplice", "msg_zerocopy", ...
   std::optional<zcopy::method> transfer;  // the transfer() method; none for memory senders
   model textbook;
+  // memory-socket senders that go through zerocopy_sender (write, msg_zerocopy, send_zc): bytes
+  // per send, one row per size; 0 for every other method.
+  std::size_t message_size = 0;
 };
 
-// The methods that apply to a path (reflink only where the filesystem can).
-std::vector<bench_method> methods_for(path p);
+// The row's name: the method, plus the message size where it has one ("msg_zerocopy 64K").
+std::string display_name(const bench_method& m);
+
+// The message sizes of the memory-socket sender rows unless configured: 4 KiB, 64 KiB, 1 MiB.
+std::vector<std::size_t> default_message_sizes();
+
+// The methods that apply to a path (reflink only where the filesystem can); the memory senders
+// once per message size.
+std::vector<bench_method> methods_for(
+    path p, const std::vector<std::size_t>& message_sizes = default_message_sizes());
 
 struct config {
   std::uint64_t size = std::uint64_t{1} << 30;
@@ -64,7 +75,9 @@ struct config {
   bool verify = true;                // the sink's bytes are checked against the source (xxh3)
   std::vector<path> paths;           // empty: every path
   std::vector<std::string> methods;  // empty: every method
-  std::filesystem::path directory;   // where the files go; empty: $TMPDIR or /tmp
+  // Bytes per send for the memory-socket sender rows (write, msg_zerocopy, send_zc).
+  std::vector<std::size_t> message_sizes = default_message_sizes();
+  std::filesystem::path directory;  // where the files go; empty: $TMPDIR or /tmp
   // Called before each measurement (for a progress line).
   std::function<void(std::string_view path, std::string_view method, unsigned round,
                      unsigned rounds)>
@@ -86,6 +99,10 @@ struct sample {
   std::uint64_t bytes = 0;
   bool verified = false;  // the sink got exactly the source's bytes
   std::string moved_by;   // the method that really moved the bytes
+  // Zero-copy senders: sends made with zero copy requested, and of those, how many the kernel
+  // reported it copied anyway (always all of them on loopback).
+  std::uint64_t zerocopy_sends = 0;
+  std::uint64_t copied_sends = 0;
 };
 
 // The median of a quantity and its range over the samples.
@@ -114,6 +131,8 @@ struct method_result {
   stat minor_faults;
   stat major_faults;
   stat helper_cpu_seconds_per_gib;
+  stat zerocopy_sends;
+  stat copied_sends;              // zero-copy sends the kernel copied anyway
   double fraction_of_memcpy = 0;  // median throughput / memcpy bandwidth
   bool verified = false;          // every sample verified
 };

@@ -108,6 +108,12 @@ std::string percent_of_memcpy(const report& r, const method_result& m) {
   return fmt::format("{:.1f}%", m.fraction_of_memcpy * 100.0);
 }
 
+// Zero-copy sends the kernel copied anyway, of those made: "-" where the method makes none.
+std::string zerocopy_cell(const method_result& m) {
+  if (m.zerocopy_sends.median <= 0 && m.copied_sends.median <= 0) return "-";
+  return fmt::format("{}/{}", whole(m.copied_sends.median), whole(m.zerocopy_sends.median));
+}
+
 // One table, shared by the text and HTML renderings.
 struct column {
   std::string_view header;
@@ -129,6 +135,7 @@ constexpr column columns[] = {
     {"helper CPU s/GiB", true, false},
     {"model CPU/DMA", true, true},
     {"model switches", true, true},
+    {"copied/zc sends", true, false},
     {"verified", false, false},
     {"moved by", false, false},
 };
@@ -142,7 +149,7 @@ struct table_row {
 
 table_row row_of(const report& r, const method_result& m) {
   table_row row;
-  row.method = m.method.name;
+  row.method = display_name(m.method);
   if (failed(m)) {
     row.error = m.error;
     return row;
@@ -161,6 +168,7 @@ table_row row_of(const report& r, const method_result& m) {
       fixed(m.helper_cpu_seconds_per_gib.median, 3),
       fmt::format("{}/{}", m.method.textbook.cpu_copies, m.method.textbook.dma_copies),
       fmt::format("{}", m.method.textbook.mode_switches),
+      zerocopy_cell(m),
       m.verified ? "yes" : "no",
       moved_by(m),
   };
@@ -409,7 +417,7 @@ std::vector<chart> charts_for(const report& r, const std::vector<const method_re
                  .second_legend = "involuntary"};
   for (const method_result* m : rows) {
     if (failed(*m)) continue;
-    const std::string& name = m->method.name;
+    const std::string name = display_name(m->method);
     throughput.bars.push_back({name, m->gib_per_second.median, 0,
                                std::pair{m->gib_per_second.min, m->gib_per_second.max},
                                fixed(m->gib_per_second.median, 2)});
@@ -540,6 +548,8 @@ nlohmann::json to_json(const sample& s) {
       {"bytes", s.bytes},
       {"verified", s.verified},
       {"moved_by", s.moved_by},
+      {"zerocopy_sends", s.zerocopy_sends},
+      {"copied_sends", s.copied_sends},
   };
 }
 
@@ -620,6 +630,8 @@ std::string render_json(const report& r) {
     nlohmann::json j;
     j["path"] = std::string(to_string(m.where));
     j["method"] = m.method.name;
+    j["message_size"] =
+        m.method.message_size > 0 ? nlohmann::json(m.method.message_size) : nlohmann::json(nullptr);
     j["transfer_method"] = m.method.transfer
                                ? nlohmann::json(std::string(zcopy::to_string(*m.method.transfer)))
                                : nlohmann::json(nullptr);
@@ -644,6 +656,8 @@ std::string render_json(const report& r) {
     j["minor_faults"] = to_json(m.minor_faults);
     j["major_faults"] = to_json(m.major_faults);
     j["helper_cpu_seconds_per_gib"] = to_json(m.helper_cpu_seconds_per_gib);
+    j["zerocopy_sends"] = to_json(m.zerocopy_sends);
+    j["copied_sends"] = to_json(m.copied_sends);
     j["samples"] = nlohmann::json::array();
     for (const sample& s : m.samples) j["samples"].push_back(to_json(s));
     results.push_back(std::move(j));
@@ -654,22 +668,23 @@ std::string render_json(const report& r) {
 
 std::string render_csv(const report& r) {
   std::string out =
-      "path,method,bytes,gib_per_second_median,gib_per_second_min,gib_per_second_max,"
+      "path,method,message_size,bytes,gib_per_second_median,gib_per_second_min,gib_per_second_max,"
       "fraction_of_memcpy,cpu_seconds_per_gib,user_seconds,sys_seconds,syscalls,syscalls_per_gib,"
       "voluntary_switches,involuntary_switches,minor_faults,major_faults,"
-      "helper_cpu_seconds_per_gib,model_cpu_copies,model_dma_copies,model_mode_switches,verified,"
+      "helper_cpu_seconds_per_gib,zerocopy_sends,copied_sends,model_cpu_copies,model_dma_copies,"
+      "model_mode_switches,verified,"
       "error\n";
   for (const method_result& m : r.results) {
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                       csv_field(to_string(m.where)), csv_field(m.method.name), r.settings.size,
-                       m.gib_per_second.median, m.gib_per_second.min, m.gib_per_second.max,
-                       m.fraction_of_memcpy, m.cpu_seconds_per_gib.median, m.user_seconds.median,
-                       m.sys_seconds.median, m.syscalls.median, m.syscalls_per_gib.median,
-                       m.voluntary_switches.median, m.involuntary_switches.median,
-                       m.minor_faults.median, m.major_faults.median,
-                       m.helper_cpu_seconds_per_gib.median, m.method.textbook.cpu_copies,
-                       m.method.textbook.dma_copies, m.method.textbook.mode_switches,
-                       m.verified ? "true" : "false", csv_field(m.error));
+    out += fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        csv_field(to_string(m.where)), csv_field(m.method.name), m.method.message_size,
+        r.settings.size, m.gib_per_second.median, m.gib_per_second.min, m.gib_per_second.max,
+        m.fraction_of_memcpy, m.cpu_seconds_per_gib.median, m.user_seconds.median,
+        m.sys_seconds.median, m.syscalls.median, m.syscalls_per_gib.median,
+        m.voluntary_switches.median, m.involuntary_switches.median, m.minor_faults.median,
+        m.major_faults.median, m.helper_cpu_seconds_per_gib.median, m.zerocopy_sends.median,
+        m.copied_sends.median, m.method.textbook.cpu_copies, m.method.textbook.dma_copies,
+        m.method.textbook.mode_switches, m.verified ? "true" : "false", csv_field(m.error));
   }
   return out;
 }

@@ -13,12 +13,14 @@
 #include <ctime>
 #include <fstream>
 #include <thread>
+#include <unordered_map>
 
 #include "bench/bench.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/fd.hpp"
 #include "zcopy/net.hpp"
 #include "zcopy/pipe_ops.hpp"
+#include "zcopy/zerocopy.hpp"
 
 namespace zcopy::bench {
 
@@ -61,6 +63,12 @@ model model_for(path p, std::string_view m) {
     return {2, 2, 1, "read/write copies, submitted in batches (about 2 syscalls per 4 chunks)"};
   }
   if (m == "write") return {1, 1, 2, "user buffer copied into socket buffers"};
+  if (m == "msg_zerocopy") {
+    return {0, 1, 2, "pages pinned and sent by DMA; completions read from the error queue"};
+  }
+  if (m == "send_zc") {
+    return {0, 1, 1, "io_uring SEND_ZC: pages sent by DMA, completion as a NOTIF CQE"};
+  }
   if (m == "vmsplice") return {0, 1, 4, "user pages handed to a pipe, then to the socket"};
   return {};
 }
@@ -240,7 +248,103 @@ struct fixture {
   std::uint64_t source_hash = 0;
   bool reflink_supported = false;
   std::error_code reflink_reason;
+  // Owned, random-filled buffers per message size for the zerocopy_sender rows, lent to the
+  // sender and given back by its completions (a sender takes ownership, so it cannot send from
+  // `memory` without a copy that would be charged to the method).
+  struct message_pool {
+    std::vector<send_buffer> slots;
+    std::unordered_map<const std::byte*, std::size_t> index;
+  };
+  std::unordered_map<std::size_t, message_pool> pools;
 };
+
+constexpr std::size_t pool_bytes = std::size_t{32} << 20;
+
+fixture::message_pool& pool_for(fixture& fx, std::size_t message_size) {
+  auto& pool = fx.pools[message_size];
+  if (pool.slots.empty()) {
+    const std::size_t count = std::max<std::size_t>(
+        2, std::min<std::uint64_t>(pool_bytes, fx.settings.size) / message_size);
+    for (std::size_t i = 0; i < count; ++i) {
+      send_buffer b(message_size);
+      fill_random(b, 0x9001 + i * 7919 + message_size);
+      pool.index[b.data()] = i;
+      pool.slots.push_back(std::move(b));
+    }
+  }
+  return pool;
+}
+
+std::optional<send_mode> sender_mode(std::string_view name) {
+  if (name == "write") return send_mode::copy;
+  if (name == "msg_zerocopy") return send_mode::msg_zerocopy;
+  if (name == "send_zc") return send_mode::send_zc;
+  return std::nullopt;
+}
+
+struct sender_run {
+  std::uint64_t expected_hash = 0;  // of the stream as sent
+  std::error_code error;
+};
+
+// Sends `size` bytes in `message_size` sends through a zerocopy_sender from the fixture's pool
+// (threshold 0: every send uses the mode asked for, so the rows show where zero copy pays off).
+// Timed by the caller; the expected hash is computed afterwards from the order the buffers went.
+sender_run send_messages(fixture& fx, int fd, send_mode mode, std::size_t message_size, sample& s) {
+  sender_run out;
+  auto& pool = pool_for(fx, message_size);
+  std::vector<std::size_t> free_slots(pool.slots.size());
+  for (std::size_t i = 0; i < free_slots.size(); ++i) free_slots[i] = i;
+  std::vector<std::pair<std::size_t, std::size_t>> order;  // slot, bytes
+  order.reserve(fx.settings.size / message_size + 1);
+  {
+    auto sender = zerocopy_sender::create(fd,
+                                          [&](send_completion&& c) {
+                                            auto it = pool.index.find(c.buffer.data());
+                                            if (it == pool.index.end()) return;  // the copied tail
+                                            pool.slots[it->second] = std::move(c.buffer);
+                                            free_slots.push_back(it->second);
+                                          },
+                                          {.mode = mode, .threshold = 0});
+    if (!sender) {
+      out.error = sender.error();
+      return out;
+    }
+    std::uint64_t left = fx.settings.size;
+    while (left > 0 && !out.error) {
+      while (free_slots.empty() && !out.error) {
+        auto w = sender->wait(std::chrono::seconds(30));
+        if (!w) out.error = w.error();
+        if (w && *w == 0) out.error = std::make_error_code(std::errc::timed_out);
+      }
+      if (out.error) break;
+      const std::size_t slot = free_slots.back();
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(message_size, left));
+      send_buffer b;
+      if (n == message_size) {
+        free_slots.pop_back();
+        b = std::move(pool.slots[slot]);
+      } else {
+        b.assign(pool.slots[slot].begin(), pool.slots[slot].begin() + static_cast<long>(n));
+      }
+      order.emplace_back(slot, n);
+      if (auto p = sender->send(std::move(b)); p.error) out.error = p.error;
+      left -= n;
+    }
+    if (auto e = sender->flush(); e && !out.error) out.error = e;
+    s.bytes = sender->stats().bytes;
+    s.zerocopy_sends = sender->stats().zerocopy_sends;
+    s.copied_sends = sender->stats().copied_sends;
+    s.moved_by = std::string(to_string(sender->mode()));
+    if (s.moved_by == "copy") s.moved_by = "write";
+  }
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (auto [slot, n] : order) XXH3_64bits_update(state, pool.slots[slot].data(), n);
+  out.expected_hash = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return out;
+}
 
 struct measured {
   sample s;
@@ -316,9 +420,18 @@ measured run_once(fixture& fx, path p, const bench_method& m, unsigned round) {
         return out;
       }
       helper_result rx;
+      std::uint64_t expected_hash = fx.source_hash;
       std::thread receiver([&] { rx = drain(pair->second.get(), verify); });
       measure(s, process, [&] {
-        if (p == path::file_to_socket) {
+        // The sender rows; msg_zerocopy and send_zc without a size send 1 MiB at a time.
+        const auto mode = sender_mode(m.name);
+        const std::size_t message =
+            m.message_size > 0 || m.name == "write" ? m.message_size : io_chunk;
+        if (p == path::memory_to_socket && mode && message > 0) {
+          auto r = send_messages(fx, pair->first.get(), *mode, message, s);
+          expected_hash = r.expected_hash;
+          if (r.error) out.error = r.error;
+        } else if (p == path::file_to_socket) {
           options.source_offset = 0;
           note_transfer(transfer(fx.source.get(), pair->first.get(), options));
         } else if (m.name == "vmsplice") {
@@ -337,7 +450,7 @@ measured run_once(fixture& fx, path p, const bench_method& m, unsigned round) {
       receiver.join();
       s.helper_user_seconds = rx.user;
       s.helper_sys_seconds = rx.sys;
-      s.verified = !out.error && rx.bytes == size && (!verify || rx.hash == fx.source_hash);
+      s.verified = !out.error && rx.bytes == size && (!verify || rx.hash == expected_hash);
       break;
     }
     case path::file_to_file:
@@ -450,6 +563,10 @@ void aggregate(method_result& r, double memcpy_gibps) {
   r.helper_cpu_seconds_per_gib = stat_over(ss, [&](const sample& s) {
     return gibs(s) > 0 ? (s.helper_user_seconds + s.helper_sys_seconds) / gibs(s) : 0;
   });
+  r.zerocopy_sends =
+      stat_over(ss, [](const sample& s) { return static_cast<double>(s.zerocopy_sends); });
+  r.copied_sends =
+      stat_over(ss, [](const sample& s) { return static_cast<double>(s.copied_sends); });
   r.fraction_of_memcpy = memcpy_gibps > 0 ? r.gib_per_second.median / memcpy_gibps : 0;
   r.verified =
       !ss.empty() && std::all_of(ss.begin(), ss.end(), [](const sample& s) { return s.verified; });
@@ -522,7 +639,19 @@ std::vector<path> all_paths() {
           path::memory_to_socket};
 }
 
-std::vector<bench_method> methods_for(path p) {
+std::vector<std::size_t> default_message_sizes() {
+  return {std::size_t{4} << 10, std::size_t{64} << 10, std::size_t{1} << 20};
+}
+
+std::string display_name(const bench_method& m) {
+  if (m.message_size == 0) return m.name;
+  const std::size_t n = m.message_size;
+  if (n % (std::size_t{1} << 20) == 0) return m.name + " " + std::to_string(n >> 20) + "M";
+  if (n % 1024 == 0) return m.name + " " + std::to_string(n >> 10) + "K";
+  return m.name + " " + std::to_string(n);
+}
+
+std::vector<bench_method> methods_for(path p, const std::vector<std::size_t>& message_sizes) {
   std::vector<std::string_view> names;
   switch (p) {
     case path::file_to_socket:
@@ -537,7 +666,7 @@ std::vector<bench_method> methods_for(path p) {
       names = {"read_write", "splice", "io_uring"};
       break;
     case path::memory_to_socket:
-      names = {"write", "vmsplice"};
+      names = {"write", "vmsplice", "msg_zerocopy", "send_zc"};
       break;
   }
   std::vector<bench_method> out;
@@ -546,6 +675,14 @@ std::vector<bench_method> methods_for(path p) {
     m.name = std::string(n);
     m.transfer = parse_method(n);
     m.textbook = model_for(p, n);
+    // The senders run once per message size; write is the plain send they are measured against.
+    if (p == path::memory_to_socket && sender_mode(n) && !message_sizes.empty()) {
+      for (std::size_t size : message_sizes) {
+        m.message_size = size;
+        out.push_back(m);
+      }
+      continue;
+    }
     out.push_back(std::move(m));
   }
   return out;
@@ -628,7 +765,7 @@ std::expected<report, std::error_code> run(const config& settings) {
   // What runs: every selected path × method.
   std::vector<path> paths = settings.paths.empty() ? all_paths() : settings.paths;
   for (path p : paths) {
-    for (bench_method& m : methods_for(p)) {
+    for (bench_method& m : methods_for(p, settings.message_sizes)) {
       if (!settings.methods.empty() && std::find(settings.methods.begin(), settings.methods.end(),
                                                  m.name) == settings.methods.end()) {
         continue;

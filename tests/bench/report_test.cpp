@@ -312,15 +312,16 @@ TEST_F(BenchReport, CsvHasOneRowPerResultWithEqualColumns) {
   const report rep = make();
   const auto rows = parse_csv(render_csv(rep));
   ASSERT_EQ(rows.size(), rep.results.size() + 1);
-  ASSERT_EQ(rows[0].size(), 22u);
+  ASSERT_EQ(rows[0].size(), 25u);
   EXPECT_EQ(rows[0].front(), "path");
   EXPECT_EQ(rows[0].back(), "error");
   for (const auto& row : rows) EXPECT_EQ(row.size(), rows[0].size());
   EXPECT_EQ(rows[1][1], "mmap_write");
   EXPECT_EQ(rows[1].back(), nasty_error);
   EXPECT_EQ(rows[2][0], "file-socket");
-  EXPECT_EQ(rows[2][2], "1073741824");
-  EXPECT_EQ(rows[2][20], "true");
+  EXPECT_EQ(rows[2][2], "0");  // no message size: not a sender row
+  EXPECT_EQ(rows[2][3], "1073741824");
+  EXPECT_EQ(rows[2][23], "true");
   EXPECT_EQ(rows[2].back(), "");
 }
 

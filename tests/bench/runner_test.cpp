@@ -162,7 +162,9 @@ TEST(BenchCli, QuickWritesCompleteReports) {
 
   auto j = nlohmann::json::parse(slurp(dir / "r.json"));
   ASSERT_TRUE(j["results"].is_array());
-  const char* stat_keys[] = {"gib_per_second",
+  const char* stat_keys[] = {"zerocopy_sends",
+                             "copied_sends",
+                             "gib_per_second",
                              "seconds",
                              "cpu_seconds_per_gib",
                              "user_seconds",
@@ -176,6 +178,7 @@ TEST(BenchCli, QuickWritesCompleteReports) {
                              "major_faults",
                              "helper_cpu_seconds_per_gib"};
   double sendfile_calls = -1, read_write_calls = -1;
+  std::size_t zerocopy_rows = 0;
   for (const auto& res : j["results"]) {
     SCOPED_TRACE(res.dump().substr(0, 200));
     for (const char* k :
@@ -196,7 +199,19 @@ TEST(BenchCli, QuickWritesCompleteReports) {
     if (res["path"] == "file-socket" && res["method"] == "read_write") {
       read_write_calls = res["syscalls"]["median"].get<double>();
     }
+    // The zero-copy senders run once per message size and report the kernel's copies: never
+    // more than the zero-copy sends made.
+    if (res["path"] == "memory-socket" &&
+        (res["method"] == "msg_zerocopy" || res["method"] == "send_zc")) {
+      ++zerocopy_rows;
+      EXPECT_TRUE(res["message_size"].is_number());
+      if (res["error"].is_null()) {
+        EXPECT_LE(res["copied_sends"]["median"].get<double>(),
+                  res["zerocopy_sends"]["median"].get<double>());
+      }
+    }
   }
+  EXPECT_EQ(zerocopy_rows, 2 * default_message_sizes().size());
   ASSERT_GT(sendfile_calls, 0);
   EXPECT_LT(sendfile_calls, read_write_calls);
   EXPECT_GT(j["memcpy_gib_per_second"].get<double>(), 0);

@@ -24,6 +24,7 @@ struct bench_flags {
   bool no_verify = false;
   std::vector<std::string> paths;
   std::vector<std::string> methods;
+  std::vector<std::uint64_t> message_sizes;
   std::string directory;
   std::string json;
   std::string csv;
@@ -55,6 +56,9 @@ int run_bench(const bench_flags& flags) {
   cfg.cold = flags.cold;
   cfg.verify = !flags.no_verify;
   cfg.directory = flags.directory;
+  if (!flags.message_sizes.empty()) {
+    cfg.message_sizes.assign(flags.message_sizes.begin(), flags.message_sizes.end());
+  }
   for (const auto& name : flags.paths) {
     auto p = bench::parse_path(name);
     if (!p) {
@@ -136,8 +140,17 @@ void register_bench(CLI::App& app, action& run, std::string command_line) {
                   "Paths to run: file-socket, file-file, socket-socket, socket-file, "
                   "memory-socket (default: all)")
       ->delimiter(',');
-  sub->add_option("--methods", flags->methods,
-                  "Methods to run, e.g. sendfile,splice,read_write (default: all that apply)")
+  sub->add_option(
+         "--methods", flags->methods,
+         "Methods to run, e.g. sendfile,splice,read_write; memory-socket also has write, vmsplice, "
+         "msg_zerocopy and send_zc (default: all that apply)")
+      ->delimiter(',');
+  sub->add_option("--message-sizes", flags->message_sizes,
+                  "Bytes per send for the memory-socket write, msg_zerocopy and send_zc rows, one "
+                  "row per size (default: 4K,64K,1M); the copied/zc column counts zero-copy sends "
+                  "the kernel copied anyway")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30))
       ->delimiter(',');
   sub->add_option("--dir", flags->directory, "Directory for the files (default: $TMPDIR or /tmp)");
   sub->add_option("--json", flags->json, "Write the report as JSON to FILE ('-': stdout only)");
