@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # Configures and builds zcopy: build/ (RelWithDebInfo), or build-asan/ with --sanitize
-# (AddressSanitizer and UndefinedBehaviorSanitizer). --werror turns warnings into errors.
-# Extra arguments after the flags go to cmake's configure step.
+# (AddressSanitizer and UndefinedBehaviorSanitizer), or build-tsan/ with --tsan (ThreadSanitizer;
+# only the multithreaded parts' tests and the tool: TSAN_TARGETS below). --werror turns warnings
+# into errors. Extra arguments after the flags go to cmake's configure step.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build_dir=build
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+targets=()
 while (($#)); do
   case "$1" in
     --sanitize) build_dir=build-asan; cmake_args+=(-DZCOPY_SANITIZE=ON) ;;
+    --tsan)
+      build_dir=build-tsan
+      cmake_args+=(-DZCOPY_TSAN=ON)
+      # The multithreaded parts: server and relay workers (in-process and as the CLI runs them),
+      # parallel cp (tree and ranges).
+      targets=(zcopy_cli net_test copy_test serve_test cp_test relay_integration_test)
+      ;;
     --werror) cmake_args+=(-DZCOPY_WERROR=ON) ;;
     -h | --help)
-      echo "usage: scripts/build.sh [--sanitize] [--werror] [cmake args...]"
+      echo "usage: scripts/build.sh [--sanitize | --tsan] [--werror] [cmake args...]"
       exit 0
       ;;
     *) cmake_args+=("$1") ;;
@@ -21,4 +30,4 @@ while (($#)); do
 done
 
 cmake -S . -B "$build_dir" "${cmake_args[@]}"
-cmake --build "$build_dir" -j "$(nproc)"
+cmake --build "$build_dir" -j "$(nproc)" ${targets[@]:+--target "${targets[@]}"}

@@ -6,6 +6,7 @@
 #   4. install into a temporary prefix; build and run examples/consumer against it, once through
 #      find_package(zcopy) and once through pkg-config
 #   5. build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer), then ctest
+#   6. build-tsan/ (ThreadSanitizer) of the multithreaded parts, then their tests
 # Every step runs even when an earlier one failed (unless it needs that one's output); the
 # summary at the end lists what failed, and the exit status is non-zero if anything did.
 set -euo pipefail
@@ -105,6 +106,17 @@ if $last_ok; then
   step ctest-asan run_ctest build-asan
 fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
+
+# Only the targets scripts/build.sh --tsan builds; the others' tests are placeholders (_NOT_BUILT).
+run_ctest_tsan() {
+  ctest --test-dir build-tsan --output-on-failure -j 2 --timeout 300 -E '_NOT_BUILT'
+}
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+step build-tsan bash scripts/build.sh --tsan --werror
+if $last_ok; then
+  step ctest-tsan run_ctest_tsan
+fi
+unset TSAN_OPTIONS
 
 echo
 echo "passed: ${passed[*]:-none}"

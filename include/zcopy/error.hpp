@@ -18,6 +18,8 @@ enum class errc {
   method_unavailable,     // the kernel refused the method (ENOSYS, seccomp) for this process
   mapping_truncated,      // a library-owned mapping lost its backing pages (SIGBUS guard tripped)
   cancelled,              // the caller's cancellation request was honoured
+  source_changed,         // the source was written while it was copied (its size, mtime or ctime
+                          // moved): the copy could mix two versions of it
 };
 
 const std::error_category& zcopy_category() noexcept;

@@ -441,6 +441,19 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
     return fail(data_error, op, dest);
   }
   if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
+  // A source written while it was read may have given a copy that mixes two versions of it (a
+  // rename over it does not matter: the open file is the old one). Its size, mtime and ctime
+  // are compared with the stat taken before the copy; a change fails this file (tar's "file
+  // changed as we read it") and DEST stays as it was.
+  if (auto after = sys::fstat(src_fd); !after) {
+    return fail(after.error(), "stat", source);
+  } else if (after->st_size != src_stat.st_size ||
+             after->st_mtim.tv_sec != src_stat.st_mtim.tv_sec ||
+             after->st_mtim.tv_nsec != src_stat.st_mtim.tv_nsec ||
+             after->st_ctim.tv_sec != src_stat.st_ctim.tv_sec ||
+             after->st_ctim.tv_nsec != src_stat.st_ctim.tv_nsec) {
+    return fail(errc::source_changed, "copy", source);
+  }
 
   // Metadata: the copy replaces DEST, so without `preserve` it keeps what DEST had (cp writes
   // into the existing file, which keeps its mode and owner).

@@ -21,6 +21,8 @@ class category final : public std::error_category {
         return "mapped file was truncated while mapped";
       case errc::cancelled:
         return "transfer cancelled";
+      case errc::source_changed:
+        return "file changed while it was copied";
     }
     return "unknown zcopy error";
   }
@@ -35,6 +37,7 @@ class category final : public std::error_category {
       case errc::source_truncated:
       case errc::unexpected_eof:
       case errc::mapping_truncated:
+      case errc::source_changed:
         return std::errc::io_error;
     }
     return {value, *this};

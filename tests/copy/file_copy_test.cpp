@@ -16,6 +16,7 @@
 #include "support/test_support.hpp"
 #include "zcopy/copy.hpp"
 #include "zcopy/error.hpp"
+#include "zcopy/fd.hpp"
 #include "zcopy/transfer.hpp"
 
 namespace zcopy {
@@ -242,6 +243,29 @@ TEST_F(FileCopy, NoSpaceMidCopyLeavesDestAndNoTemporary) {
     EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
     EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
   }
+}
+
+// The source is written while it is copied: the copy fails with source_changed (DEST could mix
+// two versions), DEST stays as it was and no temporary is left. The write appends a byte, so the
+// change shows in the size as well as in mtime and ctime, whatever the clock's granularity.
+TEST_F(FileCopy, SourceWrittenDuringTheCopyIsAnError) {
+  const fs::path src = make("src", 3 * mib);
+  make("dest", 3000, 1);
+  copy_options o;
+  bool written = false;
+  o.on_progress = [&](std::uint64_t) {
+    if (std::exchange(written, true)) return;
+    unique_fd fd(::open(src.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(::write(fd.get(), "x", 1), 1);
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_TRUE(written);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, make_error_code(errc::source_changed));
+  EXPECT_EQ(r.error().path, src);
+  EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
 }
 
 // EACCES opening the source: nothing is created.

@@ -125,11 +125,13 @@ TEST_F(Relay, ReadWriteEngineEchoesByteExact) {
 // splice refused with EINVAL on every call (a socket type that cannot splice): the transfers
 // fall back to read/write and still relay every byte.
 TEST_F(Relay, SpliceRefusedFallsBackToReadWriteByteExact) {
+  // Hooks change only while no relay or backend thread runs: installed before they start,
+  // restored after they stopped (`faults` outlives `backend` and `r`).
+  test::fault_scope faults;
+  faults.splice({.error = EINVAL, .nth = 1, .repeat = true});
   test::tcp_backend backend([&](int fd, std::size_t) { test::echo(backend, fd); });
   auto r = start_relay({backend.address()});
   ASSERT_TRUE(r.r);
-  test::fault_scope faults;
-  faults.splice({.error = EINVAL, .nth = 1, .repeat = true});
   auto payload = test::random_bytes((std::size_t{2} << 20) + 3, test::test_seed());
   auto got = test::echo_through(r.port, payload);
   EXPECT_EQ(got.how, read_end::eof);
@@ -140,11 +142,11 @@ TEST_F(Relay, SpliceRefusedFallsBackToReadWriteByteExact) {
 // splice refused after it has moved bytes (EINVAL on the 5th call): the fallback continues
 // from where splice stopped, nothing lost or repeated.
 TEST_F(Relay, SpliceRefusedMidStreamContinuesWithoutLoss) {
+  test::fault_scope faults;
+  faults.splice({.error = EINVAL, .nth = 5, .repeat = true});
   test::tcp_backend backend([&](int fd, std::size_t) { test::echo(backend, fd); });
   auto r = start_relay({backend.address()});
   ASSERT_TRUE(r.r);
-  test::fault_scope faults;
-  faults.splice({.error = EINVAL, .nth = 5, .repeat = true});
   auto payload = test::random_bytes((std::size_t{4} << 20) + 11, test::test_seed());
   auto got = test::echo_through(r.port, payload);
   EXPECT_EQ(got.how, read_end::eof);
@@ -162,14 +164,14 @@ ssize_t counting_splice(int in, loff_t* in_off, int out, loff_t* out_off, size_t
 }
 
 TEST_F(Relay, OpenEndedStreamsAreNotCorked) {
-  test::tcp_backend backend([&](int fd, std::size_t) { test::echo(backend, fd); });
-  auto r = start_relay({backend.address()});
-  ASSERT_TRUE(r.r);
   corked_splices = 0;
   struct restore_at_end {
     ~restore_at_end() { sys::restore_hooks(); }
-  } restore;
+  } restore;  // after the relay's and the backend's threads are gone (destroyed first)
   sys::hooks().splice = counting_splice;
+  test::tcp_backend backend([&](int fd, std::size_t) { test::echo(backend, fd); });
+  auto r = start_relay({backend.address()});
+  ASSERT_TRUE(r.r);
   unique_fd c = test::connect_loopback(r.port);
   ASSERT_TRUE(c);
   const auto ping = test::random_bytes(100, test::test_seed());

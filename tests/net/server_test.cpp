@@ -635,9 +635,14 @@ TEST_P(Server, BusyRingIsReapedAndServingGoesOn) {
         if (busy_left.fetch_sub(1) > 0) return -EBUSY;
         return sys::real_hooks().io_uring_submit_and_wait_timeout(r, cqe, wait_nr, ts, mask);
       };
-  struct restore_hooks {
-    ~restore_hooks() { sys::restore_hooks(); }
-  } restore;
+  // The hooks go back only once the workers have stopped (they read the table).
+  struct stop_then_restore {
+    std::unique_ptr<server>& running;
+    ~stop_then_restore() {
+      running.reset();
+      sys::restore_hooks();
+    }
+  } restore{server_};
   auto data = test::random_bytes(200'000, seed_);
   test::write_file(dir_ / "f", data);
   start({.threads = 1});
