@@ -52,6 +52,7 @@ for engine in "${serve_engines[@]}"; do
   # Baseline after one request per file, so the open-file cache is warm and counted.
   for i in $(seq 0 $((files - 1))); do http_ok "$serve_port" "/f$i" || true; done
   base_fds=$(fd_count "$serve_pid")
+  base_pipes=$(pipe_count "$serve_pid")
   base_sockets=$(socket_count "$serve_pid")
   base_rss=$(rss_kb "$serve_pid")
 
@@ -90,9 +91,9 @@ for engine in "${serve_engines[@]}"; do
   # Pooled pipes (io_uring bodies) are counted apart: at most pool_pipe_ends stay open.
   fd_limit=$((base_fds + files * threads))
   fds=$(wait_fds "$serve_pid" "$((fd_limit + pool_pipe_ends))" 10)
-  pipes=$(pipe_count "$serve_pid")
+  pipes=$(($(pipe_count "$serve_pid") - base_pipes))
   stress_check "fds-$engine" "fds - pipes <= fd_limit && pipes <= pool_pipe_ends" \
-    "descriptors $fds after load, $pipes of them pooled pipe ends (baseline $base_fds; bounds: $fd_limit = baseline + $files files x $threads workers of open-file cache, pipe ends <= $pool_pipe_ends)"
+    "descriptors $fds after load, $pipes of them pipe ends added (pool) (baseline $base_fds; bounds: $fd_limit = baseline + $files files x $threads workers of open-file cache, pipe ends <= $pool_pipe_ends)"
   stress_check "rss-$engine" "peak_rss <= rss_max" \
     "peak VmRSS ${peak_rss} KiB (baseline $base_rss KiB, bound $rss_max KiB)"
   stop_pid "$serve_pid"
