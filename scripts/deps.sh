@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what zcopy needs to build and test on Debian 12 (bookworm). Idempotent: when every
-# package is already installed it changes nothing and needs no network.
+# package is already installed it changes nothing and needs no network. Arguments are more
+# packages to install with these (scripts/fuzz.sh adds clang-16).
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libxxhash-dev
   libhttp-parser-dev media-types
   xfsprogs util-linux clang-format python3 curl nginx-light procps
+  "$@"
 )
 
 missing=()

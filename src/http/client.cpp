@@ -167,13 +167,15 @@ std::expected<void, client_error> send_all(int fd, std::string_view data,
   return {};
 }
 
+}  // namespace
+
 // --- the response head -----------------------------------------------------------------------
 
 // http_parser in HTTP_RESPONSE mode over peeked bytes. on_headers_complete records the framing
 // and asks the parser to skip the body (return 1), so the message completes right after the
 // blank line; pausing there makes http_parser_execute return exactly the head's length.
-struct head_parser {
-  head_parser() {
+struct response_head_parser::impl {
+  impl() {
     http_parser_settings_init(&settings);
     settings.on_status = [](http_parser* p, const char* at, size_t n) {
       self(p)->reason.append(at, n);
@@ -193,6 +195,13 @@ struct head_parser {
     };
     settings.on_headers_complete = [](http_parser* p) {
       auto* s = self(p);
+      // RFC 9112 §4: status-code = 3DIGIT, and RFC 9110 §15 gives meaning only to 100-599.
+      // http_parser 2.9 takes one to three digits ("HTTP/1.1 41" is status 41), which no 1xx,
+      // 2xx or redirect check would then recognise: the head is malformed.
+      if (p->status_code < 100) {
+        s->error = "invalid status code (not three digits from 100 on)";
+        return -1;
+      }
       if (s->in_value || !s->field.empty()) s->commit();
       s->headers_done(*p);
       return 1;  // F_SKIPBODY: the body is not the parser's business
@@ -205,7 +214,7 @@ struct head_parser {
     reset();
   }
 
-  static head_parser* self(http_parser* p) noexcept { return static_cast<head_parser*>(p->data); }
+  static impl* self(http_parser* p) noexcept { return static_cast<impl*>(p->data); }
 
   void reset() {
     http_parser_init(&parser, HTTP_RESPONSE);
@@ -215,6 +224,7 @@ struct head_parser {
     field.clear();
     value.clear();
     in_value = complete = false;
+    error = nullptr;
   }
 
   void commit() {
@@ -249,11 +259,10 @@ struct head_parser {
     head.until_close = !head.no_body && !head.chunked && !head.content_length;
   }
 
-  // Feeds bytes; returns how many belong to the head. Sets `complete` or `error`.
   std::size_t feed(std::span<const char> bytes) {
     const std::size_t n = http_parser_execute(&parser, &settings, bytes.data(), bytes.size());
     const auto e = static_cast<http_errno>(parser.http_errno);
-    if (e != HPE_OK && e != HPE_PAUSED) error = http_errno_description(e);
+    if (e != HPE_OK && e != HPE_PAUSED && error == nullptr) error = http_errno_description(e);
     return n;
   }
 
@@ -265,6 +274,26 @@ struct head_parser {
   bool complete = false;
   const char* error = nullptr;
 };
+
+response_head_parser::response_head_parser() : impl_(std::make_unique<impl>()) {}
+response_head_parser::~response_head_parser() = default;
+std::size_t response_head_parser::feed(std::span<const char> bytes) {
+  return impl_->feed(bytes);
+}
+bool response_head_parser::complete() const noexcept {
+  return impl_->complete;
+}
+const char* response_head_parser::error() const noexcept {
+  return impl_->error;
+}
+response_head& response_head_parser::head() noexcept {
+  return impl_->head;
+}
+void response_head_parser::reset() {
+  impl_->reset();
+}
+
+namespace {
 
 // Drops `n` bytes already seen with MSG_PEEK. MSG_TRUNC on a TCP socket discards them in the
 // kernel (tcp(7), since Linux 2.4), so not even the head is copied twice.
@@ -282,7 +311,7 @@ std::expected<void, client_error> consume(int fd, std::size_t n, std::uint64_t b
 }
 
 std::expected<response_head, client_error> read_head(int fd, const request_options& options) {
-  head_parser parser;
+  response_head_parser parser;
   std::array<char, 16 * 1024> buffer{};
   std::size_t head_bytes = 0;
   for (;;) {
@@ -309,20 +338,20 @@ std::expected<response_head, client_error> read_head(int fd, const request_optio
                                        "head");
     }
     const std::size_t used = parser.feed(std::span<const char>(buffer.data(), *r));
-    if (parser.error != nullptr) {
+    if (parser.error() != nullptr) {
       return failure(client_error::kind::protocol, std::make_error_code(std::errc::protocol_error),
-                     std::string("malformed response head: ") + parser.error);
+                     std::string("malformed response head: ") + parser.error());
     }
     if (auto c = consume(fd, used, 0); !c) return std::unexpected(c.error());
     head_bytes += used;
-    if (!parser.complete) continue;
-    if (parser.head.status / 100 == 1 && parser.head.status != 101) {
+    if (!parser.complete()) continue;
+    if (parser.head().status / 100 == 1 && parser.head().status != 101) {
       // 100 Continue, 103 Early Hints: informational, the real head follows (RFC 9110 §15.2).
       parser.reset();
       head_bytes = 0;
       continue;
     }
-    return std::move(parser.head);
+    return std::move(parser.head());
   }
 }
 

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -88,6 +89,33 @@ struct response_head {
   bool no_body = false;      // 204, 304 (1xx heads are skipped by fetch)
 
   std::optional<std::string_view> header(std::string_view lower_name) const noexcept;
+};
+
+// The response head as `fetch` reads it: http_parser (HTTP_RESPONSE) over the bytes peeked from
+// the socket, stopping right after the blank line that ends the head so the body stays in the
+// socket. Field names are lower-cased and repeated fields joined with ", ". Exposed for tests
+// and fuzzing; fetch is its only other user.
+class response_head_parser {
+ public:
+  response_head_parser();
+  ~response_head_parser();
+  response_head_parser(const response_head_parser&) = delete;
+  response_head_parser& operator=(const response_head_parser&) = delete;
+
+  // Feeds the bytes after those already taken; returns how many belong to the head (the rest is
+  // body or a later message). Sets complete() or error().
+  std::size_t feed(std::span<const char> bytes);
+  bool complete() const noexcept;
+  // http_parser's description of a syntax error; nullptr while there is none.
+  const char* error() const noexcept;
+  // Valid once complete().
+  response_head& head() noexcept;
+  // Starts over for the next head (after a 1xx).
+  void reset();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
 };
 
 // Content-Range (RFC 9110 §14.4): "bytes FIRST-LAST/TOTAL", "bytes FIRST-LAST/*", "bytes */TOTAL".

@@ -412,6 +412,40 @@ TEST(Client, MalformedOrHugeHeadIsAnError) {
   EXPECT_EQ(b.error().message, "response head larger than 65536 bytes");
 }
 
+// http_parser reads "HTTP/1.1 41" as status 41 (one to three digits); RFC 9112 §4 wants three,
+// and a status below 100 has no meaning. Found by fuzz_response_head.
+TEST(Client, StatusCodeBelow100IsAMalformedHead) {
+  scripted_server server(
+      {[](int fd, const std::string&) { scripted_server::send_all(fd, "HTTP/1.1 41\r\n\r\n"); },
+       [](int fd, const std::string&) {
+         scripted_server::send_all(fd, "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n");
+       }});
+  for (int i = 0; i < 2; ++i) {
+    auto r = fetch(*parse_url(server.url("/")), {});
+    ASSERT_FALSE(r.has_value()) << "status " << r->head().status;
+    EXPECT_EQ(r.error().what, client_error::kind::protocol);
+    EXPECT_EQ(r.error().message,
+              "malformed response head: invalid status code (not three digits from 100 on)");
+  }
+}
+
+TEST(ResponseHeadParser, RefusesStatusBelow100AndTakesOnlyTheHead) {
+  response_head_parser bad;
+  const std::string_view short_status = "HTTP/1.1 41\r\n\r\n";
+  bad.feed(std::span<const char>(short_status.data(), short_status.size()));
+  EXPECT_FALSE(bad.complete());
+  ASSERT_NE(bad.error(), nullptr);
+
+  response_head_parser good;
+  const std::string_view head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+  const std::size_t used = good.feed(std::span<const char>(head.data(), head.size()));
+  EXPECT_EQ(good.error(), nullptr);
+  ASSERT_TRUE(good.complete());
+  EXPECT_EQ(used, head.size() - 2);
+  EXPECT_EQ(good.head().status, 200);
+  EXPECT_EQ(good.head().content_length, 2u);
+}
+
 // A server that stops sending: "read timed out", for the head and for the body.
 TEST(Client, StalledServerTimesOut) {
   // Two servers: one connection at a time each, so a stalled script does not hold the other.
