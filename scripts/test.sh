@@ -7,6 +7,7 @@
 #      find_package(zcopy) and once through pkg-config
 #   5. build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer), then ctest
 #   6. build-tsan/ (ThreadSanitizer) of the multithreaded parts, then their tests
+#   7. the libFuzzer targets (scripts/fuzz.sh: clang-16, FUZZ_SECONDS per target, default 60)
 # Every step runs even when an earlier one failed (unless it needs that one's output); the
 # summary at the end lists what failed, and the exit status is non-zero if anything did.
 set -euo pipefail
@@ -117,6 +118,8 @@ if $last_ok; then
   step ctest-tsan run_ctest_tsan
 fi
 unset TSAN_OPTIONS
+
+step fuzz bash scripts/fuzz.sh
 
 echo
 echo "passed: ${passed[*]:-none}"
