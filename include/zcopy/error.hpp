@@ -20,6 +20,7 @@ enum class errc {
   cancelled,              // the caller's cancellation request was honoured
   source_changed,         // the source was written while it was copied (its size, mtime or ctime
                           // moved): the copy could mix two versions of it
+  malformed_safetensors,  // a safetensors file whose header breaks the format (safetensors.hpp)
 };
 
 const std::error_category& zcopy_category() noexcept;

@@ -80,6 +80,7 @@ enum class syscall_kind : unsigned {
   fchownat,
   utimensat,  // futimens(3) is utimensat with no path: counted here too
   getdents64,
+  mincore,
   other,
   count_  // not a call: the number of kinds
 };

@@ -23,6 +23,8 @@ class category final : public std::error_category {
         return "transfer cancelled";
       case errc::source_changed:
         return "file changed while it was copied";
+      case errc::malformed_safetensors:
+        return "malformed safetensors file";
     }
     return "unknown zcopy error";
   }
@@ -39,6 +41,8 @@ class category final : public std::error_category {
       case errc::mapping_truncated:
       case errc::source_changed:
         return std::errc::io_error;
+      case errc::malformed_safetensors:
+        return std::errc::invalid_argument;
     }
     return {value, *this};
   }

@@ -37,6 +37,7 @@ hook_table make_real_hooks() noexcept {
   t.munmap = ::munmap;
   t.msync = ::msync;
   t.madvise = ::madvise;
+  t.mincore = ::mincore;
   t.lseek = ::lseek;
   t.fstat = ::fstat;
   t.fstatfs = ::fstatfs;
@@ -217,6 +218,9 @@ result<void> msync(void* addr, size_t length, int flags) {
 }
 result<void> madvise(void* addr, size_t length, int advice) {
   return ZCOPY_VOID_CALL(madvise, addr, length, advice);
+}
+result<void> mincore(void* addr, size_t length, unsigned char* vec) {
+  return ZCOPY_VOID_CALL(mincore, addr, length, vec);
 }
 result<off_t> lseek(int fd, off_t offset, int whence) {
   off_t r = retry(syscall_kind::lseek, [&] { return live_table.lseek(fd, offset, whence); });
@@ -584,7 +588,8 @@ std::string_view syscall_name(syscall_kind kind) noexcept {
       "renameat2",      "symlinkat",       "readlinkat",
       "linkat",         "mknodat",         "fchmod",
       "fchmodat",       "fchown",          "fchownat",
-      "utimensat",      "getdents64",      "other"};
+      "utimensat",      "getdents64",      "mincore",
+      "other"};
   auto i = static_cast<std::size_t>(kind);
   return i < names.size() ? names[i] : std::string_view("?");
 }

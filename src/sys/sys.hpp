@@ -70,6 +70,7 @@ struct hook_table {
   int (*munmap)(void*, size_t);
   int (*msync)(void*, size_t, int);
   int (*madvise)(void*, size_t, int);
+  int (*mincore)(void*, size_t, unsigned char*);
   off_t (*lseek)(int, off_t, int);
   int (*fstat)(int, struct stat*);
   int (*fstatfs)(int, struct statfs*);
@@ -158,6 +159,9 @@ result<void*> mmap(void* addr, size_t length, int prot, int flags, int fd, off_t
 result<void> munmap(void* addr, size_t length);
 result<void> msync(void* addr, size_t length, int flags);
 result<void> madvise(void* addr, size_t length, int advice);
+// mincore(2): one byte per page of [addr, addr + length) (addr page-aligned); bit 0 set when the
+// page is resident in memory (for a file mapping: in the page cache).
+result<void> mincore(void* addr, size_t length, unsigned char* vec);
 result<off_t> lseek(int fd, off_t offset, int whence);
 result<struct stat> fstat(int fd);
 result<struct statfs> fstatfs(int fd);

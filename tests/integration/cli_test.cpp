@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu/safetensors_writer.hpp"
 #include "support/test_support.hpp"
 
 namespace zcopy {
@@ -97,6 +98,59 @@ TEST(Cli, ProbeMissingPathFails) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(contains(r.err, "zcopy: probe '/nonexistent':")) << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+// gpu inspect prints every tensor of a generated safetensors file, the totals and the metadata;
+// --json gives the same as one object with absolute offsets.
+TEST(Cli, GpuInspectPrintsTensorTable) {
+  test::temp_dir dir;
+  const auto tensors = test::random_tensors(test::test_seed());
+  const auto file = dir / "model.safetensors";
+  test::write_file(file, test::make_safetensors(tensors, {{"format", "pt"}}));
+
+  auto r = run_zcopy({"gpu", "inspect", file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& t : tensors) EXPECT_TRUE(contains(r.out, t.name)) << t.name << "\n" << r.out;
+  EXPECT_TRUE(contains(r.out, "BF16")) << r.out;
+  EXPECT_TRUE(contains(r.out, "[33, 17]")) << r.out;
+  EXPECT_TRUE(contains(r.out, "total " + std::to_string(tensors.size()) + " tensors")) << r.out;
+  EXPECT_TRUE(contains(r.out, "format: pt")) << r.out;
+  EXPECT_TRUE(contains(r.out, "page cache:")) << r.out;
+
+  auto j = run_zcopy({"gpu", "inspect", file.string(), "--json"});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto json = nlohmann::json::parse(j.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(json.is_object()) << j.out;
+  ASSERT_EQ(json["tensors"].size(), tensors.size());
+  std::uint64_t offset = json["data_offset"];
+  std::uint64_t total = 0;
+  for (const auto& t : json["tensors"]) {
+    EXPECT_EQ(t["offset"], offset) << t.dump();  // file order, back to back
+    offset += t["size"].get<std::uint64_t>();
+    total += t["size"].get<std::uint64_t>();
+  }
+  EXPECT_EQ(total, json["data_size"]);
+  EXPECT_EQ(json["metadata"]["format"], "pt");
+  EXPECT_TRUE(json["residency"]["fraction"].is_number());
+}
+
+// A malformed file (here: a hole in the data section) is a runtime failure with the rule named.
+TEST(Cli, GpuInspectRejectsMalformedFile) {
+  test::temp_dir dir;
+  const auto file = dir / "bad.safetensors";
+  test::write_file(
+      file, test::make_safetensors_raw(R"({"w":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})",
+                                       test::random_bytes(16, test::test_seed())));
+  auto r = run_zcopy({"gpu", "inspect", file.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_TRUE(contains(r.err, "zcopy: gpu inspect '" + file.string() + "': ")) << r.err;
+  EXPECT_TRUE(contains(r.err, "belong to no tensor")) << r.err;
+
+  auto missing = run_zcopy({"gpu", "inspect", (dir / "absent").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(contains(missing.err, "No such file")) << missing.err;
+  EXPECT_EQ(run_zcopy({"gpu", "inspect"}).exit_code, 2);  // FILE is required
 }
 
 }  // namespace

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   zcopy::cli::register_cp(app, run);
   zcopy::cli::register_relay(app, run);
   zcopy::cli::register_get(app, run);
+  zcopy::cli::register_gpu(app, run);
   std::string command_line = "zcopy";
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
   zcopy::cli::register_bench(app, run, command_line);

@@ -30,6 +30,9 @@ void register_relay(CLI::App& app, action& run);
 // Registers `zcopy get`: an HTTP/1.1 download, the body spliced into the file (http/client.hpp).
 void register_get(CLI::App& app, action& run);
 
+// Registers `zcopy gpu inspect`: a safetensors file's tensor table and page-cache residency.
+void register_gpu(CLI::App& app, action& run);
+
 // Prints `zcopy: <what> '<path>': <reason>` (or without the path) to stderr.
 void report_error(std::string_view what, std::string_view path, const std::error_code& ec);
 void report_error(std::string_view what, std::string_view message);
