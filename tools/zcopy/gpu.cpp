@@ -71,7 +71,8 @@ void print_table(const inspect_flags& flags, const safetensors_index& index,
     fmt::print("{:<{}}  {:<8} {:<20} {:>14} {:>14}\n", t.name, name_width, to_string(t.dtype),
                shape_text(t.shape), t.offset, t.size);
   }
-  fmt::print("total {} tensors, {} bytes\n", index.tensors.size(), index.data_size);
+  fmt::print("total {} tensor{}, {} bytes\n", index.tensors.size(),
+             index.tensors.size() == 1 ? "" : "s", index.data_size);
   if (!index.metadata.empty()) {
     fmt::print("metadata:\n");
     for (const auto& [key, value] : index.metadata) fmt::print("  {}: {}\n", key, value);
