@@ -32,7 +32,7 @@ bash scripts/deps.sh clang-16 libclang-rt-16-dev
 
 # --- build ------------------------------------------------------------------------------------
 CC=clang-16 CXX=clang++-16 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DZCOPY_FUZZ=ON -DZCOPY_BUILD_TESTS=OFF -DZCOPY_BUILD_TOOLS=OFF
+  -DZCOPY_FUZZ=ON -DZCOPY_BUILD_TESTS=OFF -DZCOPY_BUILD_TOOLS=OFF -DZCOPY_WITH_CUDA=OFF
 cmake --build "$build_dir" -j "$jobs" --target "${targets[@]}"
 
 # LeakSanitizer stops the process's threads with ptrace at exit; some container runtimes deny

@@ -21,6 +21,7 @@ enum class errc {
   source_changed,         // the source was written while it was copied (its size, mtime or ctime
                           // moved): the copy could mix two versions of it
   malformed_safetensors,  // a safetensors file whose header breaks the format (safetensors.hpp)
+  gpu_unavailable,        // no CUDA in this build, no driver or no device (gpu.hpp)
 };
 
 const std::error_category& zcopy_category() noexcept;

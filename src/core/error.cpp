@@ -25,6 +25,8 @@ class category final : public std::error_category {
         return "file changed while it was copied";
       case errc::malformed_safetensors:
         return "malformed safetensors file";
+      case errc::gpu_unavailable:
+        return "no usable GPU: no CUDA driver or device found (or zcopy built without CUDA)";
     }
     return "unknown zcopy error";
   }
@@ -43,6 +45,8 @@ class category final : public std::error_category {
         return std::errc::io_error;
       case errc::malformed_safetensors:
         return std::errc::invalid_argument;
+      case errc::gpu_unavailable:
+        return std::errc::no_such_device;
     }
     return {value, *this};
   }

@@ -8,6 +8,7 @@
 
 #include "gpu/safetensors_writer.hpp"
 #include "support/test_support.hpp"
+#include "zcopy/gpu.hpp"
 
 namespace zcopy {
 namespace {
@@ -63,6 +64,11 @@ TEST(Cli, ProbeJsonParses) {
   ASSERT_TRUE(json.is_object());
   EXPECT_TRUE(json["kernel"].is_string());
   EXPECT_TRUE(json["io_uring"]["works"].is_boolean());
+  // The GPU section agrees with the library: devices counted, or the reason there are none.
+  const auto gpus = gpu::device_count();
+  EXPECT_EQ(json["gpu"]["built_with_cuda"], gpu::built_with_cuda());
+  EXPECT_EQ(json["gpu"]["devices"], gpus ? *gpus : 0);
+  EXPECT_EQ(json["gpu"]["reason"].is_null(), gpus.has_value()) << json["gpu"].dump();
   EXPECT_EQ(json["size"], 64 * 1024);
   EXPECT_EQ(json["path"]["path"], dir.path().string());
   EXPECT_TRUE(json["path"]["filesystem"].is_string());
@@ -86,6 +92,7 @@ TEST(Cli, ProbePrintsTables) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "kernel")) << r.out;
   EXPECT_TRUE(contains(r.out, "io_uring")) << r.out;
+  EXPECT_TRUE(contains(r.out, "gpu ")) << r.out;
   EXPECT_TRUE(contains(r.out, "socket->socket")) << r.out;
   EXPECT_TRUE(contains(r.out, "path " + dir.path().string())) << r.out;
   EXPECT_TRUE(contains(r.out, "reflink")) << r.out;

@@ -1,19 +1,28 @@
-// zcopy gpu inspect FILE [--json]: the tensor table of a safetensors file (zcopy/safetensors.hpp)
-// and how much of its data section the page cache holds (zcopy/gpu_plan.hpp). The loaders that
-// move the tensors into GPU memory need the CUDA build (ZCOPY_WITH_CUDA) and are not here.
+// zcopy gpu: files into GPU memory (zcopy/gpu.hpp).
+//   inspect FILE   the tensor table of a safetensors file and how much of its data section the
+//                  page cache holds (host only: works in any build).
+//   load FILE      one load with a chosen method; prints the method that moved the bytes and
+//                  GB/s, optionally checks the device's checksum against the file's.
+//   bench FILE     every method, warm and cold page cache, rounds interleaved, medians.
+// load and bench need the CUDA build (ZCOPY_WITH_CUDA) and a device; without them they say so
+// and exit 1.
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "subcommands.hpp"
 #include "zcopy/fd.hpp"
+#include "zcopy/gpu.hpp"
 #include "zcopy/gpu_plan.hpp"
 #include "zcopy/safetensors.hpp"
 
@@ -100,10 +109,375 @@ int run_inspect(const inspect_flags& flags) {
   return 0;
 }
 
+// ---- load and bench -----------------------------------------------------------------------
+
+struct load_flags {
+  std::string path;
+  std::string method = "auto";
+  int device = 0;
+  std::optional<std::uint64_t> offset;
+  std::optional<std::uint64_t> length;
+  std::uint64_t chunk_size = gpu::load_options{}.chunk_size;
+  unsigned threads = 0;
+  unsigned register_threads = 2;
+  bool no_populate = false;
+  std::string direct = "auto";
+  bool verify = false;
+  bool json = false;
+  bool raw = false;
+};
+
+gpu::load_options options_of(const load_flags& f) {
+  gpu::load_options o;
+  o.method = gpu::parse_load_method(f.method).value_or(gpu::load_method::automatic);
+  o.device = f.device;
+  o.chunk_size = f.chunk_size;
+  o.threads = f.threads;
+  o.register_threads = f.register_threads;
+  o.populate = !f.no_populate;
+  o.direct = f.direct == "always"  ? gpu::direct_io::always
+             : f.direct == "never" ? gpu::direct_io::never
+                                   : gpu::direct_io::automatic;
+  return o;
+}
+
+// Whether a device is usable; otherwise the reason, said the way a user can act on it.
+std::optional<std::string> gpu_missing() {
+  if (!gpu::built_with_cuda()) {
+    return "this zcopy was built without CUDA (configure with -DZCOPY_WITH_CUDA=ON on a machine "
+           "with the CUDA toolkit)";
+  }
+  if (auto n = gpu::device_count(); !n) return n.error().message();
+  return std::nullopt;
+}
+
+bool checkpoint_mode(const load_flags& f) {
+  return !f.raw && f.path.size() > 12 && f.path.ends_with(".safetensors");
+}
+
+struct load_outcome {
+  gpu::load_report report;
+  std::optional<std::size_t> tensors;
+  std::optional<bool> verified;
+  std::uint64_t device_sum = 0;
+  std::uint64_t file_sum = 0;
+};
+
+// The device checksum of what was loaded against the file's own.
+std::expected<void, std::string> verify_into(load_outcome& out, int fd, std::uint64_t offset,
+                                             std::uint64_t length, const void* device_data,
+                                             int device) {
+  auto on_device = gpu::device_checksum(device_data, length, device);
+  if (!on_device) return std::unexpected("device checksum: " + on_device.error().message());
+  auto in_file = gpu::file_checksum(fd, offset, length);
+  if (!in_file) return std::unexpected("file checksum: " + in_file.error().message());
+  out.device_sum = *on_device;
+  out.file_sum = *in_file;
+  out.verified = *on_device == *in_file;
+  return {};
+}
+
+std::expected<load_outcome, std::string> load_once(const load_flags& f,
+                                                   const gpu::load_options& options) {
+  auto fd = unique_fd::open(f.path.c_str(), O_RDONLY);
+  if (!fd) return std::unexpected(fd.error().message());
+  load_outcome out;
+  if (checkpoint_mode(f)) {
+    auto checkpoint = gpu::load_safetensors(f.path, options);
+    if (!checkpoint) return std::unexpected(checkpoint.error().message);
+    out.report = checkpoint->report;
+    out.tensors = checkpoint->tensors.size();
+    if (f.verify) {
+      if (auto r = verify_into(out, fd->get(), checkpoint->index.data_offset,
+                               checkpoint->index.data_size, checkpoint->storage.data(), f.device);
+          !r) {
+        return std::unexpected(r.error());
+      }
+    }
+    return out;
+  }
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return std::unexpected(std::string("not a regular file"));
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::uint64_t offset = f.offset.value_or(0);
+  if (offset > size)
+    return std::unexpected(fmt::format("--offset {} is past the end ({} bytes)", offset, size));
+  const std::uint64_t length = f.length.value_or(size - offset);
+  if (length > size - offset) {
+    return std::unexpected(
+        fmt::format("--length {} runs past the end of the file ({} bytes from offset {})", length,
+                    size - offset, offset));
+  }
+  auto buffer = gpu::device_buffer::allocate(static_cast<std::size_t>(length), f.device);
+  if (!buffer)
+    return std::unexpected("device allocation of " + std::to_string(length) +
+                           " bytes: " + buffer.error().message());
+  auto report = gpu::load(fd->get(), offset, length, buffer->data(), options);
+  if (!report) return std::unexpected(report.error().message());
+  out.report = *report;
+  if (f.verify) {
+    if (auto r = verify_into(out, fd->get(), offset, length, buffer->data(), f.device); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  return out;
+}
+
+double gb_per_s(std::uint64_t bytes, double seconds) {
+  return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0;
+}
+
+int run_load(const load_flags& f) {
+  const auto fail = [&](std::string_view message) {
+    fmt::print(stderr, "zcopy: gpu load '{}': {}\n", f.path, message);
+    return 1;
+  };
+  if (checkpoint_mode(f) && (f.offset || f.length)) {
+    return fail(
+        "--offset and --length apply to raw loads: add --raw to load a byte range of a "
+        "safetensors file");
+  }
+  if (auto missing = gpu_missing()) return fail(*missing);
+  auto out = load_once(f, options_of(f));
+  if (!out) return fail(out.error());
+  const gpu::load_report& r = out->report;
+  if (f.json) {
+    nlohmann::json j = {
+        {"file", f.path},
+        {"method", std::string(gpu::to_string(r.method))},
+        {"bytes", r.bytes},
+        {"seconds", r.seconds},
+        {"gb_per_s", gb_per_s(r.bytes, r.seconds)},
+        {"resident_fraction", r.resident_fraction},
+        {"direct", r.direct},
+        {"threads", r.threads},
+        {"device", f.device},
+        {"fallbacks", r.fallbacks},
+        {"tensors", out->tensors ? nlohmann::json(*out->tensors) : nlohmann::json(nullptr)},
+        {"verified", out->verified ? nlohmann::json(*out->verified) : nlohmann::json(nullptr)},
+    };
+    if (out->verified) {
+      j["device_checksum"] = fmt::format("{:016x}", out->device_sum);
+      j["file_checksum"] = fmt::format("{:016x}", out->file_sum);
+    }
+    fmt::print("{}\n", j.dump());
+  } else {
+    fmt::print("{}: {} bytes in {:.4f} s, {:.2f} GB/s by {} ({} thread{}{}){}\n", f.path, r.bytes,
+               r.seconds, gb_per_s(r.bytes, r.seconds), gpu::to_string(r.method), r.threads,
+               r.threads == 1 ? "" : "s", r.direct ? ", O_DIRECT" : "",
+               out->tensors ? fmt::format(", {} tensors", *out->tensors) : std::string());
+    if (r.resident_fraction >= 0) {
+      fmt::print("page cache before the load: {:.1f}% of the range resident\n",
+                 100.0 * r.resident_fraction);
+    }
+    for (const auto& why : r.fallbacks) fmt::print("fallback: {}\n", why);
+    if (out->verified) {
+      fmt::print("checksum: device {:016x}, file {:016x}: {}\n", out->device_sum, out->file_sum,
+                 *out->verified ? "match" : "MISMATCH");
+    }
+  }
+  if (out->verified && !*out->verified) {
+    fmt::print(stderr, "zcopy: gpu load '{}': the device holds different bytes than the file\n",
+               f.path);
+    return 1;
+  }
+  return 0;
+}
+
+struct bench_flags {
+  load_flags load;
+  std::vector<std::string> methods{"auto", "registered", "bounce", "naive"};
+  std::vector<std::string> caches{"warm", "cold"};
+  unsigned rounds = 3;
+};
+
+// Puts the range in the page cache (reads it) or drops it (fdatasync, then POSIX_FADV_DONTNEED,
+// which drops clean pages only). The residency afterwards, so a cold round that could not be
+// made cold shows as such.
+std::expected<double, std::string> prepare_cache(int fd, std::uint64_t offset, std::uint64_t length,
+                                                 bool warm) {
+  if (warm) {
+    std::vector<char> sink(std::size_t{8} << 20);
+    for (std::uint64_t done = 0; done < length;) {
+      const ssize_t n =
+          ::pread(fd, sink.data(), std::min<std::uint64_t>(sink.size(), length - done),
+                  static_cast<off_t>(offset + done));
+      if (n <= 0) return std::unexpected(std::string("reading the file to warm the cache failed"));
+      done += static_cast<std::uint64_t>(n);
+    }
+  } else {
+    (void)::fdatasync(fd);
+    if (int e = ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length),
+                                POSIX_FADV_DONTNEED);
+        e != 0) {
+      return std::unexpected("posix_fadvise(DONTNEED): " +
+                             std::error_code(e, std::system_category()).message());
+    }
+  }
+  auto cached = residency(fd, offset, length);
+  if (!cached) return std::unexpected("residency: " + cached.error().message());
+  return cached->fraction();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int run_bench(const bench_flags& b) {
+  const load_flags& f = b.load;
+  const auto fail = [&](std::string_view message) {
+    fmt::print(stderr, "zcopy: gpu bench '{}': {}\n", f.path, message);
+    return 1;
+  };
+  for (const auto& m : b.methods) {
+    if (!gpu::parse_load_method(m)) return fail("unknown method '" + m + "'");
+  }
+  if (auto missing = gpu_missing()) return fail(*missing);
+  auto fd = unique_fd::open(f.path.c_str(), O_RDONLY);
+  if (!fd) return fail(fd.error().message());
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) return fail("not a regular file");
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::uint64_t offset = std::min(f.offset.value_or(0), size);
+  const std::uint64_t length = std::min(f.length.value_or(size - offset), size - offset);
+  if (length == 0) return fail("nothing to load (empty range)");
+  auto buffer = gpu::device_buffer::allocate(static_cast<std::size_t>(length), f.device);
+  if (!buffer) return fail("device allocation: " + buffer.error().message());
+  auto file_sum = gpu::file_checksum(fd->get(), offset, length);
+  if (!file_sum) return fail("file checksum: " + file_sum.error().message());
+
+  struct cell {
+    std::string method;
+    std::string cache;
+    std::vector<double> seconds;
+    std::vector<double> resident;
+    std::map<std::string, int> ran_as;
+    std::vector<std::string> fallbacks;
+    bool verified = true;
+  };
+  std::vector<cell> cells;
+  for (const auto& m : b.methods) {
+    for (const auto& c : b.caches) cells.push_back(cell{.method = m, .cache = c});
+  }
+  for (unsigned round = 0; round < b.rounds; ++round) {
+    // Rotated so that no method always runs right after the same other one.
+    for (std::size_t k = 0; k < cells.size(); ++k) {
+      cell& c = cells[(k + round) % cells.size()];
+      auto resident = prepare_cache(fd->get(), offset, length, c.cache == "warm");
+      if (!resident) return fail(resident.error());
+      gpu::load_options o = options_of(f);
+      o.method = *gpu::parse_load_method(c.method);
+      // Scribble over the destination so that a load that moved nothing cannot verify.
+      if (auto r = buffer->fill(std::byte{0xA5}); !r)
+        return fail("device fill: " + r.error().message());
+      auto r = gpu::load(fd->get(), offset, length, buffer->data(), o);
+      if (!r) return fail(fmt::format("{} ({}): {}", c.method, c.cache, r.error().message()));
+      auto sum = gpu::device_checksum(buffer->data(), length, f.device);
+      if (!sum) return fail("device checksum: " + sum.error().message());
+      c.verified = c.verified && *sum == *file_sum;
+      c.seconds.push_back(r->seconds);
+      c.resident.push_back(*resident);
+      ++c.ran_as[std::string(gpu::to_string(r->method)) + (r->direct ? "+direct" : "")];
+      for (const auto& why : r->fallbacks) {
+        if (std::find(c.fallbacks.begin(), c.fallbacks.end(), why) == c.fallbacks.end()) {
+          c.fallbacks.push_back(why);
+        }
+      }
+    }
+  }
+
+  const auto ran_as_text = [](const cell& c) {
+    std::string text;
+    for (const auto& [name, count] : c.ran_as) text += (text.empty() ? "" : ",") + name;
+    return text;
+  };
+  bool all_verified = true;
+  for (const cell& c : cells) all_verified = all_verified && c.verified;
+  if (b.load.json) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const cell& c : cells) {
+      std::vector<double> rates;
+      for (double sec : c.seconds) rates.push_back(gb_per_s(length, sec));
+      rows.push_back({{"method", c.method},
+                      {"cache", c.cache},
+                      {"ran_as", ran_as_text(c)},
+                      {"seconds", c.seconds},
+                      {"median_seconds", median(c.seconds)},
+                      {"median_gb_per_s", gb_per_s(length, median(c.seconds))},
+                      {"min_gb_per_s", *std::min_element(rates.begin(), rates.end())},
+                      {"max_gb_per_s", *std::max_element(rates.begin(), rates.end())},
+                      {"resident_before", c.resident},
+                      {"fallbacks", c.fallbacks},
+                      {"verified", c.verified}});
+    }
+    fmt::print("{}\n", nlohmann::json{{"file", f.path},
+                                      {"offset", offset},
+                                      {"bytes", length},
+                                      {"device", f.device},
+                                      {"rounds", b.rounds},
+                                      {"results", rows}}
+                           .dump(2));
+  } else {
+    fmt::print("zcopy gpu bench: {} bytes of {} into device {}, {} round{} (medians)\n", length,
+               f.path, f.device, b.rounds, b.rounds == 1 ? "" : "s");
+    fmt::print("{:<11} {:<5} {:<18} {:>9} {:>9} {:>9} {:>9} {:>7}  {}\n", "method", "cache",
+               "ran as", "seconds", "GB/s", "min GB/s", "max GB/s", "cached", "verified");
+    for (const cell& c : cells) {
+      std::vector<double> rates;
+      for (double sec : c.seconds) rates.push_back(gb_per_s(length, sec));
+      fmt::print("{:<11} {:<5} {:<18} {:>9.4f} {:>9.2f} {:>9.2f} {:>9.2f} {:>6.0f}%  {}\n",
+                 c.method, c.cache, ran_as_text(c), median(c.seconds),
+                 gb_per_s(length, median(c.seconds)), *std::min_element(rates.begin(), rates.end()),
+                 *std::max_element(rates.begin(), rates.end()), 100.0 * median(c.resident),
+                 c.verified ? "yes" : "NO");
+    }
+    for (const cell& c : cells) {
+      for (const auto& why : c.fallbacks)
+        fmt::print("{} ({}): fallback: {}\n", c.method, c.cache, why);
+    }
+  }
+  if (!all_verified) {
+    fmt::print(stderr, "zcopy: gpu bench '{}': a method left different bytes on the device\n",
+               f.path);
+    return 1;
+  }
+  return 0;
+}
+
+void add_load_options(CLI::App* cmd, load_flags& f) {
+  cmd->add_option("--device", f.device, "CUDA device number")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--offset", f.offset, "first byte of the range (raw loads)")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--length", f.length, "bytes to load (raw loads; default: to the end)")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--chunk-size", f.chunk_size,
+                  "bytes registered per step (bounce buffers: a quarter)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 32));
+  cmd->add_option("--threads", f.threads,
+                  "threads that register or read (0: one per CPU, at most 8)")
+      ->check(CLI::Range(0u, 256u));
+  cmd->add_option("--register-threads", f.register_threads,
+                  "registered: threads that register (the others copy through bounce buffers)")
+      ->check(CLI::Range(1u, 256u));
+  cmd->add_flag("--no-populate", f.no_populate,
+                "registered: let the driver fault pages in instead of MADV_POPULATE_READ first");
+  cmd->add_option("--direct", f.direct,
+                  "O_DIRECT reads for bounce: auto (when not cached), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  cmd->add_flag("--raw", f.raw, "treat a .safetensors file as plain bytes");
+  cmd->add_flag("--json", f.json, "print one JSON object");
+}
+
 }  // namespace
 
 void register_gpu(CLI::App& app, action& run) {
-  auto* gpu = app.add_subcommand("gpu", "Files into GPU memory (the loaders need a CUDA build)");
+  auto* gpu = app.add_subcommand("gpu", "Files into GPU memory (load and bench need a CUDA build)");
   gpu->require_subcommand(1);
   auto flags = std::make_shared<inspect_flags>();
   auto* inspect = gpu->add_subcommand(
@@ -111,6 +485,37 @@ void register_gpu(CLI::App& app, action& run) {
   inspect->add_option("FILE", flags->path, "safetensors file")->required();
   inspect->add_flag("--json", flags->json, "print one JSON object");
   inspect->callback([flags, &run] { run = [flags] { return run_inspect(*flags); }; });
+
+  auto lf = std::make_shared<load_flags>();
+  auto* load = gpu->add_subcommand(
+      "load",
+      "Load a file (or a range, or a safetensors checkpoint) into GPU memory; print the "
+      "method and GB/s");
+  load->add_option("FILE", lf->path, "file to load (.safetensors: every tensor, one allocation)")
+      ->required();
+  load->add_option("--method", lf->method, "auto, registered, bounce, cufile or naive")
+      ->check(CLI::IsMember({"auto", "registered", "bounce", "cufile", "naive"}));
+  load->add_flag("--verify", lf->verify, "compare a device-side checksum with the file's");
+  add_load_options(load, *lf);
+  load->callback([lf, &run] { run = [lf] { return run_load(*lf); }; });
+
+  auto bf = std::make_shared<bench_flags>();
+  auto* bench = gpu->add_subcommand(
+      "bench", "Compare every load method, warm and cold page cache, in interleaved rounds");
+  bench->add_option("FILE", bf->load.path, "file to load (loaded as plain bytes)")->required();
+  bench->add_option("--methods", bf->methods, "methods to compare")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"auto", "registered", "bounce", "cufile", "naive"}));
+  bench->add_option("--caches", bf->caches, "page-cache states: warm, cold")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"warm", "cold"}));
+  bench->add_option("--rounds", bf->rounds, "rounds (each runs every method once per cache state)")
+      ->check(CLI::Range(1u, 100u));
+  add_load_options(bench, bf->load);
+  bench->callback([bf, &run] {
+    bf->load.raw = true;
+    run = [bf] { return run_bench(*bf); };
+  });
 }
 
 }  // namespace zcopy::cli

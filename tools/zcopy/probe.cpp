@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "subcommands.hpp"
+#include "zcopy/gpu.hpp"
 #include "zcopy/probe.hpp"
 
 namespace zcopy::cli {
@@ -128,6 +129,11 @@ int run_probe(const probe_flags& flags) {
   const std::string release = kernel_release();
   const std::error_code uring = io_uring_status();
   const std::vector<uring_op_report> uring_ops = io_uring_ops();
+  const auto gpus = gpu::device_count();
+  const std::string gpu_text = !gpu::built_with_cuda() ? "not built (ZCOPY_WITH_CUDA off)"
+                               : gpus
+                                   ? fmt::format("{} CUDA device{}", *gpus, *gpus == 1 ? "" : "s")
+                                   : fmt::format("unavailable ({})", gpus.error().message());
 
   if (flags.json) {
     nlohmann::json ops = nlohmann::json::object();
@@ -135,6 +141,10 @@ int run_probe(const probe_flags& flags) {
     nlohmann::json out = {
         {"kernel", release},
         {"io_uring", {{"works", !uring}, {"reason", reason_json(uring)}, {"ops", ops}}},
+        {"gpu",
+         {{"built_with_cuda", gpu::built_with_cuda()},
+          {"devices", gpus ? *gpus : 0},
+          {"reason", gpus ? nlohmann::json(nullptr) : reason_json(gpus.error())}}},
         {"size", flags.size},
         {"mechanisms", nlohmann::json::array()},
         {"path", path_json(*report)},
@@ -152,6 +162,7 @@ int run_probe(const probe_flags& flags) {
     for (const auto& op : uring_ops) fmt::print(" {} {}", op.name, op.available ? "yes" : "no");
     fmt::print("\n");
   }
+  fmt::print("gpu       {}\n", gpu_text);
   fmt::print("size      {} bytes per trial\n\n", flags.size);
   print_table(*entries);
   fmt::print("\n");
