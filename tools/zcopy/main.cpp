@@ -3,8 +3,10 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "subcommands.hpp"
 
@@ -30,15 +32,34 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
 
   zcopy::cli::action run;
-  zcopy::cli::register_serve(app, run);
-  zcopy::cli::register_probe(app, run);
-  zcopy::cli::register_cp(app, run);
-  zcopy::cli::register_relay(app, run);
-  zcopy::cli::register_get(app, run);
-  zcopy::cli::register_gpu(app, run);
   std::string command_line = "zcopy";
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
-  zcopy::cli::register_bench(app, run, command_line);
+  using register_fn = void (*)(CLI::App&, zcopy::cli::action&, const std::string&);
+  const std::array<std::pair<std::string_view, register_fn>, 7> subcommands{{
+      {"serve", [](CLI::App& a, auto& r, const auto&) { zcopy::cli::register_serve(a, r); }},
+      {"probe", [](CLI::App& a, auto& r, const auto&) { zcopy::cli::register_probe(a, r); }},
+      {"cp", [](CLI::App& a, auto& r, const auto&) { zcopy::cli::register_cp(a, r); }},
+      {"relay", [](CLI::App& a, auto& r, const auto&) { zcopy::cli::register_relay(a, r); }},
+      {"get", [](CLI::App& a, auto& r, const auto&) { zcopy::cli::register_get(a, r); }},
+      {"gpu", [](CLI::App& a, auto& r, const auto&) { zcopy::cli::register_gpu(a, r); }},
+      {"bench",
+       [](CLI::App& a, auto& r, const auto& line) { zcopy::cli::register_bench(a, r, line); }},
+  }};
+  // Building every subcommand's options costs more than a small copy does (CLI11 makes a
+  // validator object per option: half of `zcopy cp`'s user-space start-up). When the first
+  // argument names a subcommand only that one is built; anything else (--help, a typo) builds
+  // them all, so the listing and the error messages are the full ones.
+  const std::string_view first = argc > 1 ? std::string_view(argv[1]) : std::string_view();
+  bool named = false;
+  for (const auto& [name, add] : subcommands) {
+    if (name == first) {
+      add(app, run, command_line);
+      named = true;
+    }
+  }
+  if (!named) {
+    for (const auto& [name, add] : subcommands) add(app, run, command_line);
+  }
 
   try {
     app.parse(argc, argv);
