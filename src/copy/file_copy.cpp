@@ -347,7 +347,10 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   // cp's "not writing through dangling symlink".
   // One lstat answers both questions for the common cases (missing, or a plain file); only a
   // symlink costs more.
-  auto dest_lstat = sys::fstatat(dir, name.c_str(), AT_SYMLINK_NOFOLLOW);
+  auto dest_lstat = extra.dest_absent
+                        ? sys::result<struct stat>(std::unexpected(
+                              std::make_error_code(std::errc::no_such_file_or_directory)))
+                        : sys::fstatat(dir, name.c_str(), AT_SYMLINK_NOFOLLOW);
   if (!dest_lstat && dest_lstat.error() != std::errc::no_such_file_or_directory) {
     return fail(dest_lstat.error(), "stat", dest);
   }

@@ -124,6 +124,10 @@ struct file_copy_extra {
   bool no_replace = false;  // -n: never replace an existing DEST (RENAME_NOREPLACE)
   // Set when DEST existed and -n kept it: the copy did nothing (not an error).
   bool* skipped = nullptr;
+  // The caller knows DEST does not exist (copy_tree: its directory was made by this copy), so
+  // DEST is not looked up first. Should a name appear meanwhile, linkat refuses to replace it
+  // and the copy goes on as for an existing DEST.
+  bool dest_absent = false;
 };
 
 std::expected<file_copy_result, copy_error> copy_file_impl(const std::filesystem::path& source,

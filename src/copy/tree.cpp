@@ -59,7 +59,8 @@ struct file_job {
   fs::path source;
   fs::path dest;
   struct stat st;
-  dev_t dest_dev = 0;  // the filesystem of DEST's directory; 0: not known
+  dev_t dest_dev = 0;       // the filesystem of DEST's directory; 0: not known
+  bool dest_fresh = false;  // DEST's directory was made by this copy: nothing is at DEST yet
 };
 
 struct pending_link {
@@ -82,6 +83,10 @@ struct dir_task {
   fs::path dest;
   // (device, inode) of the directory and every ancestor: a link back to one would recurse forever.
   std::vector<std::pair<dev_t, ino_t>> identity;
+  // DEST was made by this copy (not merged into): its entries need no check for an existing
+  // DEST, one lstat per file saved. A name that appears meanwhile still cannot be lost: new
+  // files are linked in with linkat, which fails on an existing name (file_copy.cpp).
+  bool fresh = false;
 };
 
 using task = std::variant<dir_task, file_job>;
@@ -181,10 +186,11 @@ class tree_copier {
   // SOURCE and DEST by value: a file queued for another thread keeps them (moved, not copied).
   void copy_entry(const detail::shared_dir& src_dir, const char* name, const struct stat& st,
                   fs::path source, const detail::shared_dir& dest_dir, dev_t dest_dev,
-                  const std::string& dest_name, fs::path dest);
-  // Creates DEST (or merges into an existing directory) and records its final metadata.
-  bool make_directory(int dest_dirfd, const char* name, const struct stat& st,
-                      const fs::path& source, const fs::path& dest);
+                  bool dest_fresh, const std::string& dest_name, fs::path dest);
+  // Creates DEST (or merges into an existing directory) and records its final metadata. Nothing
+  // on failure (reported); whether DEST was created rather than merged into.
+  std::optional<bool> make_directory(int dest_dirfd, const char* name, const struct stat& st,
+                                     const fs::path& source, const fs::path& dest);
   void make_symlink(int src_dirfd, const char* name, const struct stat& st, const fs::path& source,
                     int dest_dirfd, const std::string& dest_name, const fs::path& dest);
   void make_special(const struct stat& st, const fs::path& source, int dest_dirfd,
@@ -222,7 +228,7 @@ class tree_copier {
 
 void tree_copier::copy_file_now(const file_job& job) {
   if (stopped()) return;  // the walker reports the cancellation once
-  if (options_.update && !options_.no_clobber) {
+  if (options_.update && !options_.no_clobber && !job.dest_fresh) {
     auto d = sys::fstatat(job.dest_dir->get(), job.dest_name.c_str(), 0);
     if (d && !newer(job.st.st_mtim, d->st_mtim)) {
       skipped(job.source, job.dest);
@@ -256,9 +262,10 @@ void tree_copier::copy_file_now(const file_job& job) {
       options_.file.on_progress(progress_.fetch_add(delta, std::memory_order_relaxed) + delta);
     };
   }
-  auto r = detail::copy_file_at(job.source_dir->get(), job.source_name.c_str(), job.dest_dir->get(),
-                                job.dest_name, job.source, job.dest, *file_options,
-                                {.no_replace = options_.no_clobber, .skipped = &was_skipped});
+  auto r = detail::copy_file_at(
+      job.source_dir->get(), job.source_name.c_str(), job.dest_dir->get(), job.dest_name,
+      job.source, job.dest, *file_options,
+      {.no_replace = options_.no_clobber, .skipped = &was_skipped, .dest_absent = job.dest_fresh});
   if (!r) {
     if (r.error().code == errc::cancelled && stopped()) return;
     {
@@ -381,19 +388,20 @@ void tree_copier::make_special(const struct stat& st, const fs::path& source, in
   copied(source, dest, entry_kind::special, nullptr);
 }
 
-bool tree_copier::make_directory(int dest_dirfd, const char* name, const struct stat& st,
-                                 const fs::path& source, const fs::path& dest) {
+std::optional<bool> tree_copier::make_directory(int dest_dirfd, const char* name,
+                                                const struct stat& st, const fs::path& source,
+                                                const fs::path& dest) {
   bool created = true;
   if (auto r = sys::mkdirat(dest_dirfd, name, 0700); !r) {
     if (r.error() != std::errc::file_exists) {
       error(r.error(), "mkdir", dest);
-      return false;
+      return std::nullopt;
     }
     // An existing directory (or a link to one) is merged into, as cp does.
     auto d = sys::fstatat(dest_dirfd, name, 0);
     if (!d || !S_ISDIR(d->st_mode)) {
       error(d ? std::make_error_code(std::errc::not_a_directory) : d.error(), "mkdir", dest);
-      return false;
+      return std::nullopt;
     }
     created = false;
   }
@@ -402,12 +410,12 @@ bool tree_copier::make_directory(int dest_dirfd, const char* name, const struct 
     directories_.push_back({dest, metadata_for(st, created)});
   }
   copied(source, dest, entry_kind::directory, nullptr);
-  return true;
+  return created;
 }
 
 void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name,
                              const struct stat& st, fs::path source,
-                             const detail::shared_dir& dest_dir, dev_t dest_dev,
+                             const detail::shared_dir& dest_dir, dev_t dest_dev, bool dest_fresh,
                              const std::string& dest_name, fs::path dest) {
   const int src_dirfd = src_dir->get();
   const int dest_dirfd = dest_dir->get();
@@ -421,7 +429,7 @@ void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name
   }
   if (S_ISREG(st.st_mode)) {
     file_job job{src_dir,         name, dest_dir, dest_name, std::move(source),
-                 std::move(dest), st,   dest_dev};
+                 std::move(dest), st,   dest_dev, dest_fresh};
     if (jobs_ > 1 && st.st_size >= shared_file_size) return push(std::move(job));
     return copy_file_now(job);
   }
@@ -537,7 +545,7 @@ void tree_copier::copy_directory(const dir_task& t) {
     }
     if (!S_ISDIR(st->st_mode)) {
       copy_entry(reader.shared(), name.c_str(), *st, std::move(source), dest_dir, dest_here->st_dev,
-                 name, std::move(dest));
+                 t.fresh, name, std::move(dest));
       continue;
     }
     // Following links, a link to an ancestor would recurse forever.
@@ -547,8 +555,9 @@ void tree_copier::copy_directory(const dir_task& t) {
             source);
       continue;
     }
-    if (!make_directory(dest_dir->get(), name.c_str(), *st, source, dest)) continue;
-    dir_task sub{std::move(source), std::move(dest), t.identity};
+    const auto created = make_directory(dest_dir->get(), name.c_str(), *st, source, dest);
+    if (!created) continue;
+    dir_task sub{std::move(source), std::move(dest), t.identity, *created};
     sub.identity.push_back(id);
     push(std::move(sub));
   }
@@ -584,8 +593,8 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
       error(dir.error(), "open", parent);
       return summary_;
     }
-    if (make_directory(dir->get(), dest_name.c_str(), *st, source, dest)) {
-      push(dir_task{source, dest, {{st->st_dev, st->st_ino}}});
+    if (const auto created = make_directory(dir->get(), dest_name.c_str(), *st, source, dest)) {
+      push(dir_task{source, dest, {{st->st_dev, st->st_ino}}, *created});
     }
   } else {
     auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
@@ -601,7 +610,7 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
       return summary_;
     }
     copy_entry(detail::share(std::move(*src_dir)), source.filename().c_str(), *st, source,
-               detail::share(std::move(*dir)), 0, dest_name, dest);
+               detail::share(std::move(*dir)), 0, false, dest_name, dest);
   }
   // The caller's thread is one of the `jobs`; a single file needs no other.
   std::vector<std::thread> helpers;

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "copy/internal.hpp"
 #include "support/test_support.hpp"
 #include "zcopy/copy.hpp"
 #include "zcopy/error.hpp"
@@ -114,6 +115,26 @@ TEST_F(FileCopy, ReplacesExistingDestAtomically) {
   EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
   EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "old")));
   EXPECT_NE(stat_of(dir_ / "dest").st_ino, old_inode);
+}
+
+// copy_tree skips the lookup of DEST in directories it made itself (dest_absent). A DEST that
+// appears there anyway (another process) is not lost or clobbered by a half-copy: linkat refuses
+// the name, and the copy replaces it whole (or keeps it under -n), as for any existing DEST.
+TEST_F(FileCopy, DestAbsentButPresentIsReplacedWholeOrKept) {
+  const fs::path src = make("src", 200'000);
+  for (bool no_replace : {false, true}) {
+    SCOPED_TRACE(no_replace ? "-n" : "replace");
+    make("dest", 3000, 7);
+    unique_fd src_dir = test::open_or_die(dir_.path(), O_RDONLY | O_DIRECTORY);
+    bool skipped = false;
+    auto r = detail::copy_file_at(
+        src_dir.get(), "src", src_dir.get(), "dest", src, dir_ / "dest", copy_options{},
+        {.no_replace = no_replace, .skipped = &skipped, .dest_absent = true});
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(skipped, no_replace);
+    EXPECT_TRUE(same_bytes(no_replace ? data_["dest"] : data_["src"], read_file(dir_ / "dest")));
+    EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+  }
 }
 
 // A DEST that is a symlink (here a chain of two, one relative, in another directory) is written
