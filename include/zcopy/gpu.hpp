@@ -99,9 +99,6 @@ struct load_options {
   // registered: how many of the threads register (the driver registers one call at a time); the
   // others copy their chunks through bounce buffers alongside. At least 1.
   unsigned register_threads = 2;
-  // registered: fault each chunk's pages in (MADV_POPULATE_READ) on the registering thread before
-  // the driver pins them.
-  bool populate = true;
   // automatic: O_DIRECT when the range is mostly not cached (it would otherwise read from
   // storage what memory already holds).
   direct_io direct = direct_io::automatic;
@@ -167,5 +164,8 @@ struct device_checkpoint {
 // message naming the broken rule.
 std::expected<device_checkpoint, safetensors_error> load_safetensors(
     const std::filesystem::path& path, const load_options& options = {});
+// The same for the file open at `fd` (read with pread: its position is left alone).
+std::expected<device_checkpoint, safetensors_error> load_safetensors(
+    int fd, const load_options& options = {});
 
 }  // namespace zcopy::gpu

@@ -1,7 +1,6 @@
 // The loaders of zcopy/gpu.hpp (CUDA build): registered, bounce, cufile, naive, and the automatic
 // choice with its fallbacks.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -254,7 +253,6 @@ attempt load_registered(const job& j, const load_options& o, std::vector<std::st
   source.notes = &notes;
   std::atomic<std::size_t> next{0};
   first_failure failure;
-  std::atomic<bool> populate{o.populate};
 
   const auto register_chunks = [&] {
     auto s = cuda::make_stream();
@@ -283,14 +281,9 @@ attempt load_registered(const job& j, const load_options& o, std::vector<std::st
       }
       const file_chunk& c = chunks[i];
       std::byte* host = map->data() + (c.map_offset - base);
-      // Page tables filled by this thread before the driver walks them: faulting the pages in
-      // is the part of registering that runs in parallel; the driver's own part does not.
-      if (populate.load(std::memory_order_relaxed)) {
-        if (auto r = sys::madvise(host, static_cast<std::size_t>(c.map_length), MADV_POPULATE_READ);
-            !r) {
-          populate = false;  // before Linux 5.14 (EINVAL): the driver faults them in itself
-        }
-      }
+      // The driver faults the pages in as it pins them. Faulting them in first on this thread
+      // (MADV_POPULATE_READ) was measured on the H200 machine and gained nothing: 12.6 against
+      // 12.9 GB/s over 8 thread settings (docs/bench/gpu-registered-threads-h200.txt).
       auto pinned = cuda::host_registration::make(host, static_cast<std::size_t>(c.map_length),
                                                   cudaHostRegisterReadOnly);
       if (!pinned) {

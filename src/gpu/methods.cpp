@@ -44,12 +44,17 @@ const device_tensor* device_checkpoint::find(std::string_view name) const noexce
 
 std::expected<device_checkpoint, safetensors_error> load_safetensors(
     const std::filesystem::path& path, const load_options& options) {
+  auto fd = unique_fd::open(path.c_str(), O_RDONLY);
+  if (!fd) return std::unexpected(safetensors_error{fd.error(), fd.error().message()});
+  return load_safetensors(fd->get(), options);
+}
+
+std::expected<device_checkpoint, safetensors_error> load_safetensors(int fd,
+                                                                     const load_options& options) {
   const auto fail = [](std::error_code code, std::string message) {
     return std::unexpected(safetensors_error{code, std::move(message)});
   };
-  auto fd = unique_fd::open(path.c_str(), O_RDONLY);
-  if (!fd) return fail(fd.error(), fd.error().message());
-  auto index = read_safetensors_index(fd->get());
+  auto index = read_safetensors_index(fd);
   if (!index) return std::unexpected(index.error());
   device_checkpoint checkpoint;
   auto storage =
@@ -58,8 +63,7 @@ std::expected<device_checkpoint, safetensors_error> load_safetensors(
     return fail(storage.error(), "allocating the data section: " + storage.error().message());
   }
   checkpoint.storage = std::move(*storage);
-  auto report =
-      load(fd->get(), index->data_offset, index->data_size, checkpoint.storage.data(), options);
+  auto report = load(fd, index->data_offset, index->data_size, checkpoint.storage.data(), options);
   if (!report) return fail(report.error(), "loading the data section: " + report.error().message());
   checkpoint.report = std::move(*report);
   auto* base = static_cast<std::byte*>(checkpoint.storage.data());

@@ -81,25 +81,20 @@ alive() {
   [[ -r /proc/$1/status ]] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
 
-# wait_sockets PID LIMIT SECONDS: until PID holds at most LIMIT sockets; prints the last count.
-wait_sockets() {
-  local pid=$1 limit=$2 deadline=$((SECONDS + $3)) n
+# wait_below COUNT PID LIMIT SECONDS: until `COUNT PID` (socket_count, fd_count) is at most
+# LIMIT, or SECONDS pass; prints the last count.
+wait_below() {
+  local count=$1 pid=$2 limit=$3 deadline=$((SECONDS + $4)) n
   while :; do
-    n=$(socket_count "$pid")
+    n=$("$count" "$pid")
     if ((n <= limit || SECONDS >= deadline)); then echo "$n"; return 0; fi
     sleep 0.2
   done
 }
 
-# wait_fds PID LIMIT SECONDS: until PID holds at most LIMIT descriptors; prints the last count.
-wait_fds() {
-  local pid=$1 limit=$2 deadline=$((SECONDS + $3)) n
-  while :; do
-    n=$(fd_count "$pid")
-    if ((n <= limit || SECONDS >= deadline)); then echo "$n"; return 0; fi
-    sleep 0.2
-  done
-}
+# wait_sockets / wait_fds PID LIMIT SECONDS: the sockets, or all descriptors, PID holds.
+wait_sockets() { wait_below socket_count "$@"; }
+wait_fds() { wait_below fd_count "$@"; }
 
 # start_serve ROOT ENGINE [FLAGS...]: zcopy serve on a free loopback port; sets $serve_pid,
 # $serve_port. ENGINE "epoll" is the default engine.

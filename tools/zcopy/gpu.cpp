@@ -120,7 +120,6 @@ struct load_flags {
   std::uint64_t chunk_size = gpu::load_options{}.chunk_size;
   unsigned threads = 0;
   unsigned register_threads = 2;
-  bool no_populate = false;
   std::string direct = "auto";
   bool verify = false;
   bool json = false;
@@ -134,7 +133,6 @@ gpu::load_options options_of(const load_flags& f) {
   o.chunk_size = f.chunk_size;
   o.threads = f.threads;
   o.register_threads = f.register_threads;
-  o.populate = !f.no_populate;
   o.direct = f.direct == "always"  ? gpu::direct_io::always
              : f.direct == "never" ? gpu::direct_io::never
                                    : gpu::direct_io::automatic;
@@ -183,7 +181,7 @@ std::expected<load_outcome, std::string> load_once(const load_flags& f,
   if (!fd) return std::unexpected(fd.error().message());
   load_outcome out;
   if (checkpoint_mode(f)) {
-    auto checkpoint = gpu::load_safetensors(f.path, options);
+    auto checkpoint = gpu::load_safetensors(fd->get(), options);
     if (!checkpoint) return std::unexpected(checkpoint.error().message);
     out.report = checkpoint->report;
     out.tensors = checkpoint->tensors.size();
@@ -465,8 +463,6 @@ void add_load_options(CLI::App* cmd, load_flags& f) {
   cmd->add_option("--register-threads", f.register_threads,
                   "registered: threads that register (the others copy through bounce buffers)")
       ->check(CLI::Range(1u, 256u));
-  cmd->add_flag("--no-populate", f.no_populate,
-                "registered: let the driver fault pages in instead of MADV_POPULATE_READ first");
   cmd->add_option("--direct", f.direct,
                   "O_DIRECT reads for bounce: auto (when not cached), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
