@@ -26,10 +26,8 @@ bash scripts/deps.sh >/dev/null
 command -v rsync >/dev/null || bench_install rsync
 bench_build
 xfs_mount=""
-ram_mount=""
 bench_cleanup_extra() {
   if [[ -n $xfs_mount ]]; then umount -d "$xfs_mount" 2>/dev/null || true; fi
-  if [[ -n $ram_mount ]]; then umount -d "$ram_mount" 2>/dev/null || true; fi
 }
 bench_workdir cp-bench
 
@@ -81,16 +79,7 @@ setup_sparse_10g() {
 tree_root=""
 setup_tree_20k() {
   tree_root=$work
-  if [[ $EUID -eq 0 ]] && command -v mkfs.ext4 >/dev/null && [[ -d /dev/shm ]]; then
-    tree_image=$(mktemp /dev/shm/zcopy-cp-bench.XXXXXX)
-    truncate -s 2G "$tree_image"
-    mkfs.ext4 -q -F "$tree_image"
-    tree_root=$work/ramext4
-    mkdir -p "$tree_root"
-    mount -o loop "$tree_image" "$tree_root"
-    rm -f "$tree_image"  # the mounted loop device keeps it alive; gone at umount
-    ram_mount=$tree_root
-  fi
+  if bench_ram_ext4 2G "$work/ramext4"; then tree_root=$work/ramext4; fi
   python3 - "$tree_root/src-tree" <<'PY'
 import os, random, sys
 root = sys.argv[1]

@@ -34,7 +34,24 @@ bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if declare -F bench_cleanup_extra >/dev/null; then bench_cleanup_extra; fi
+  if [[ -n ${ram_mount:-} ]]; then umount -d "$ram_mount" 2>/dev/null || true; fi
   rm -rf "$work"
+}
+
+# bench_ram_ext4 SIZE MOUNTPOINT: a fresh ext4 in a RAM-backed loop image mounted at MOUNTPOINT
+# and recorded in `ram_mount` (unmounted at exit); fails where it cannot be made (needs root,
+# mkfs.ext4 and /dev/shm). On the VM's shared disk, file-creation cases swing by 10x or more
+# with writeback stalls.
+bench_ram_ext4() {
+  [[ $EUID -eq 0 ]] && command -v mkfs.ext4 >/dev/null && [[ -d /dev/shm ]] || return 1
+  local image
+  image=$(mktemp /dev/shm/zcopy-bench.XXXXXX)
+  truncate -s "$1" "$image"
+  mkfs.ext4 -q -F "$image"
+  mkdir -p "$2"
+  mount -o loop "$image" "$2"
+  rm -f "$image"  # the mounted loop device keeps it alive; gone at umount
+  ram_mount=$2
 }
 
 # A loopback TCP port nothing listens on now.

@@ -572,6 +572,10 @@ std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const c
                                                          const file_copy_extra& extra) {
   if (extra.skipped) *extra.skipped = false;
   if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+  if (extra.source_fd >= 0 && extra.source_stat != nullptr) {
+    return copy_open(extra.source_fd, *extra.source_stat, dest_dir, dest_name, source, dest,
+                     options, extra);
+  }
   auto src = open_source(source_dir, source_name, source);
   if (!src) return std::unexpected(src.error());
   return copy_open(src->first.get(), src->second, dest_dir, dest_name, source, dest, options,

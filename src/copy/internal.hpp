@@ -128,6 +128,10 @@ struct file_copy_extra {
   // DEST is not looked up first. Should a name appear meanwhile, linkat refuses to replace it
   // and the copy goes on as for an existing DEST.
   bool dest_absent = false;
+  // SOURCE already open, a regular file, and its fstat (copy_tree opens the files of a directory
+  // it reads straight from the entry's type): not opened or checked again.
+  int source_fd = -1;
+  const struct stat* source_stat = nullptr;
 };
 
 std::expected<file_copy_result, copy_error> copy_file_impl(const std::filesystem::path& source,

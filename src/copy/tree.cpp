@@ -17,6 +17,7 @@
 //    thread has finished, when the first name's copy is sure to be renamed into place;
 //  - symlinks and special files are built under a temporary name, given their metadata, then
 //    renamed over DEST, like files: a failure leaves DEST as it was.
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -61,6 +62,7 @@ struct file_job {
   struct stat st;
   dev_t dest_dev = 0;       // the filesystem of DEST's directory; 0: not known
   bool dest_fresh = false;  // DEST's directory was made by this copy: nothing is at DEST yet
+  unique_fd source_fd;      // SOURCE opened by the walk (`st` is its fstat); else opened later
 };
 
 struct pending_link {
@@ -186,7 +188,8 @@ class tree_copier {
   // SOURCE and DEST by value: a file queued for another thread keeps them (moved, not copied).
   void copy_entry(const detail::shared_dir& src_dir, const char* name, const struct stat& st,
                   fs::path source, const detail::shared_dir& dest_dir, dev_t dest_dev,
-                  bool dest_fresh, const std::string& dest_name, fs::path dest);
+                  bool dest_fresh, const std::string& dest_name, fs::path dest,
+                  unique_fd opened = {});
   // Creates DEST (or merges into an existing directory) and records its final metadata. Nothing
   // on failure (reported); whether DEST was created rather than merged into.
   std::optional<bool> make_directory(int dest_dirfd, const char* name, const struct stat& st,
@@ -262,10 +265,13 @@ void tree_copier::copy_file_now(const file_job& job) {
       options_.file.on_progress(progress_.fetch_add(delta, std::memory_order_relaxed) + delta);
     };
   }
-  auto r = detail::copy_file_at(
-      job.source_dir->get(), job.source_name.c_str(), job.dest_dir->get(), job.dest_name,
-      job.source, job.dest, *file_options,
-      {.no_replace = options_.no_clobber, .skipped = &was_skipped, .dest_absent = job.dest_fresh});
+  auto r = detail::copy_file_at(job.source_dir->get(), job.source_name.c_str(), job.dest_dir->get(),
+                                job.dest_name, job.source, job.dest, *file_options,
+                                {.no_replace = options_.no_clobber,
+                                 .skipped = &was_skipped,
+                                 .dest_absent = job.dest_fresh,
+                                 .source_fd = job.source_fd ? job.source_fd.get() : -1,
+                                 .source_stat = job.source_fd ? &job.st : nullptr});
   if (!r) {
     if (r.error().code == errc::cancelled && stopped()) return;
     {
@@ -416,7 +422,7 @@ std::optional<bool> tree_copier::make_directory(int dest_dirfd, const char* name
 void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name,
                              const struct stat& st, fs::path source,
                              const detail::shared_dir& dest_dir, dev_t dest_dev, bool dest_fresh,
-                             const std::string& dest_name, fs::path dest) {
+                             const std::string& dest_name, fs::path dest, unique_fd opened) {
   const int src_dirfd = src_dir->get();
   const int dest_dirfd = dest_dir->get();
   if (options_.keep_hard_links && st.st_nlink > 1) {
@@ -428,9 +434,14 @@ void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name
     }
   }
   if (S_ISREG(st.st_mode)) {
-    file_job job{src_dir,         name, dest_dir, dest_name, std::move(source),
-                 std::move(dest), st,   dest_dev, dest_fresh};
-    if (jobs_ > 1 && st.st_size >= shared_file_size) return push(std::move(job));
+    file_job job{src_dir,         name, dest_dir, dest_name,  std::move(source),
+                 std::move(dest), st,   dest_dev, dest_fresh, std::move(opened)};
+    if (jobs_ > 1 && st.st_size >= shared_file_size) {
+      // Queued files are opened by the thread that copies them: descriptors stay bounded by the
+      // number of threads however many large files wait.
+      job.source_fd.reset();
+      return push(std::move(job));
+    }
     return copy_file_now(job);
   }
   if (keep_existing(dest_dirfd, dest_name.c_str(), st, source, dest)) return;
@@ -513,6 +524,9 @@ bool tree_copier::into_itself(const fs::path& source, const struct stat& source_
 void tree_copier::copy_directory(const dir_task& t) {
   if (stopped()) return;  // run() reports the cancellation once
   const int stat_flags = options_.symlinks_as_links ? AT_SYMLINK_NOFOLLOW : 0;
+  // As copy_file opens a source (file_copy.cpp: open_source).
+  const int file_flags =
+      O_RDONLY | O_NOCTTY | O_NONBLOCK | (options_.symlinks_as_links ? O_NOFOLLOW : 0);
   const int open_flags = O_RDONLY | O_DIRECTORY | (options_.symlinks_as_links ? O_NOFOLLOW : 0);
   auto src_fd = unique_fd::open(t.source.c_str(), open_flags);
   if (!src_fd) return error(src_fd.error(), "open", t.source);
@@ -538,6 +552,20 @@ void tree_copier::copy_directory(const dir_task& t) {
     const std::string name(next->value().name);
     fs::path source = t.source / name;
     fs::path dest = t.dest / name;
+    // A regular file by its directory entry is opened at once and its fstat is the one stat: the
+    // lookup by name the other entries need is saved (one path walk per file of a tree). With
+    // O_NOFOLLOW a symlink put there since the directory was read is not followed; it, and
+    // anything that is not a regular file once opened or fails to open, takes the general path.
+    if (next->value().type == DT_REG && !options_.update) {
+      auto fd = unique_fd::openat(reader.fd(), name.c_str(), file_flags);
+      if (fd) {
+        if (auto st = sys::fstat(fd->get()); st && S_ISREG(st->st_mode)) {
+          copy_entry(reader.shared(), name.c_str(), *st, std::move(source), dest_dir,
+                     dest_here->st_dev, t.fresh, name, std::move(dest), std::move(*fd));
+          continue;
+        }
+      }
+    }
     auto st = sys::fstatat(reader.fd(), name.c_str(), stat_flags);
     if (!st) {
       error(st.error(), "stat", source);

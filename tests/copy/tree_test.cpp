@@ -372,6 +372,62 @@ TEST_F(TreeCopy, ADirectoryReplacedDuringTheCopyIsReported) {
   EXPECT_FALSE(fs::exists(dst_ / "a" / "one"));
 }
 
+// Regular files are known by their directory entry: each is opened and stat'ed through its
+// descriptor, never looked up by name first, so the lookups do not grow with the files.
+TEST_F(TreeCopy, RegularFilesAreNotLookedUpByName) {
+  auto lookups_for = [&](int files, const fs::path& dest) {
+    const fs::path from = dir_ / ("flat" + std::to_string(files));
+    fs::create_directories(from);
+    for (int i = 0; i < files; ++i) {
+      write_file(from / ("f" + std::to_string(i)), random_bytes(3000, seed_ + i));
+    }
+    test::fault_scope faults;
+    tree_options o = archive();
+    o.jobs = 1;  // counts are per thread: the walk runs in this one
+    recorder rec;
+    const tree_summary s = copy_tree(from, dest, o, rec.observer());
+    EXPECT_EQ(s.errors, 0u) << rec.error_text();
+    EXPECT_EQ(s.files, static_cast<std::uint64_t>(files));
+    for (int i = 0; i < files; ++i) {
+      const std::string name = "f" + std::to_string(i);
+      EXPECT_TRUE(same_bytes(read_file(from / name), read_file(dest / name))) << name;
+    }
+    return faults.calls(syscall_kind::fstatat);
+  };
+  EXPECT_EQ(lookups_for(3, dir_ / "out3"), lookups_for(12, dir_ / "out12"));
+}
+
+// A file replaced by a symlink after its directory was read is not followed under -a: the open
+// refuses the link (O_NOFOLLOW) and the entry is copied as what it now is, a symlink; the file it
+// points to is not read.
+TEST_F(TreeCopy, AFileTurnedSymlinkAfterTheDirectoryWasReadIsCopiedAsTheLink) {
+  fs::create_directories(src_);
+  file("plain", 2000);
+  file("victim", 2000);
+  static fs::path victim, secret;
+  victim = src_ / "victim";
+  secret = dir_ / "secret";
+  write_file(secret, random_bytes(5000, seed_ + 99));
+  test::fault_scope faults;
+  sys::hooks().openat = [](int dirfd, const char* path, int flags, mode_t mode) {
+    if (std::string_view(path) == "victim" && fs::is_regular_file(fs::symlink_status(victim))) {
+      fs::remove(victim);
+      fs::create_symlink(secret, victim);
+    }
+    return sys::real_hooks().openat(dirfd, path, flags, mode);
+  };
+  tree_options o = archive();
+  o.jobs = 1;
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  EXPECT_EQ(s.errors, 0u) << rec.error_text();
+  EXPECT_TRUE(same_bytes(contents_["plain"], read_file(dst_ / "plain")));
+  ASSERT_TRUE(fs::is_symlink(dst_ / "victim"));
+  EXPECT_EQ(fs::read_symlink(dst_ / "victim"), secret);
+  EXPECT_EQ(s.files, 1u);
+  EXPECT_EQ(s.symlinks, 1u);
+}
+
 // An entry that fails is reported and the walk goes on to the others.
 TEST_F(TreeCopy, ErrorsAreReportedAndTheWalkContinues) {
   fs::create_directories(src_ / "sub");
