@@ -125,7 +125,10 @@ struct tree_options {
   bool special_files = false;      // FIFOs and devices recreated with mknod (-a); else an error
   bool no_clobber = false;         // -n: an existing destination is skipped
   bool update = false;             // -u: copy only when the source is newer than the destination
-  unsigned jobs = 0;               // threads copying at once; 0: one per CPU
+  // -x: a directory on another filesystem than the one holding it is made (as cp -x does) but
+  // not entered.
+  bool one_file_system = false;
+  unsigned jobs = 0;  // threads copying at once; 0: one per CPU
 };
 
 enum class entry_kind { file, directory, symlink, hard_link, special };

@@ -585,6 +585,7 @@ void tree_copier::copy_directory(const dir_task& t) {
     }
     const auto created = make_directory(dest_dir->get(), name.c_str(), *st, source, dest);
     if (!created) continue;
+    if (options_.one_file_system && st->st_dev != here->st_dev) continue;
     dir_task sub{std::move(source), std::move(dest), t.identity, *created};
     sub.identity.push_back(id);
     push(std::move(sub));

@@ -428,6 +428,43 @@ TEST_F(TreeCopy, AFileTurnedSymlinkAfterTheDirectoryWasReadIsCopiedAsTheLink) {
   EXPECT_EQ(s.symlinks, 1u);
 }
 
+// -x: a directory on another filesystem is made but not entered; the rest of the tree is copied.
+// The other filesystem is the syscall seam's: the directory's stat reports another device.
+TEST_F(TreeCopy, OneFileSystemMakesButDoesNotEnterAnotherFilesystem) {
+  fs::create_directories(src_ / "other" / "deeper");
+  file("top", 3000);
+  file("other/inside", 4000);
+  file("other/deeper/more", 5000);
+  // Without -x the same tree is copied whole, with the real devices (a faked one would also fail
+  // the walk's check that the directory it opens is the one it saw).
+  for (const bool stay : {true, false}) {
+    SCOPED_TRACE(stay ? "one filesystem" : "every filesystem");
+    test::fault_scope faults;
+    if (stay) {
+      sys::hooks().fstatat = [](int dirfd, const char* path, struct stat* st, int flags) {
+        const int r = sys::real_hooks().fstatat(dirfd, path, st, flags);
+        if (r == 0 && std::string_view(path) == "other") st->st_dev ^= 1;
+        return r;
+      };
+    }
+    const fs::path dest = dir_ / (stay ? "x" : "all");
+    tree_options o = archive();
+    o.one_file_system = stay;
+    recorder rec;
+    const tree_summary s = copy_tree(src_, dest, o, rec.observer());
+    EXPECT_EQ(s.errors, 0u) << rec.error_text();
+    EXPECT_TRUE(same_bytes(contents_["top"], read_file(dest / "top")));
+    ASSERT_TRUE(fs::is_directory(dest / "other"));
+    if (stay) {
+      EXPECT_TRUE(fs::is_empty(dest / "other"));
+      EXPECT_EQ(s.files, 1u);
+    } else {
+      expect_files_copied(dest);
+      EXPECT_EQ(s.files, 3u);
+    }
+  }
+}
+
 // An entry that fails is reported and the walk goes on to the others.
 TEST_F(TreeCopy, ErrorsAreReportedAndTheWalkContinues) {
   fs::create_directories(src_ / "sub");

@@ -499,6 +499,99 @@ TEST_F(Cp, DirectoryWithoutRecursiveIsOmitted) {
   EXPECT_FALSE(fs::exists(dir_ / "out" / "d"));
 }
 
+// -t DIRECTORY takes every operand as a source, and -T makes DEST the name itself (a directory
+// source merges into an existing directory): the same trees as GNU cp's.
+TEST_F(Cp, TargetDirectoryOptionsMatchGnuCp) {
+  put("a", 3000);
+  put("b", 70000);
+  put("tree/x", 5000);
+  put("tree/sub/y", 9000);
+  const compare_rules rules{.mode = true, .owner = true, .mtime = false, .holes = true};
+  put("already", 100);
+  for (const std::string who : {"gnu", "ours"}) {
+    fs::create_directories(dir_ / (who + "-t"));
+    fs::create_directories(dir_ / (who + "-T"));  // an existing directory that -rT merges into
+    fs::copy_file(dir_ / "already", dir_ / (who + "-T") / "already");
+  }
+  for (const std::string who : {"gnu", "ours"}) {
+    auto cp = [&](const std::vector<std::string>& args) {
+      return who == "gnu" ? gnu_cp(args) : zcopy_cp(args);
+    };
+    auto t = cp({"-r", "-t", at(who + "-t"), at("a"), at("b"), at("tree")});
+    EXPECT_EQ(t.exit_code, 0) << who << ": " << t.err;
+    auto big_t = cp({"-rT", at("tree"), at(who + "-T")});
+    EXPECT_EQ(big_t.exit_code, 0) << who << ": " << big_t.err;
+    auto file_t = cp({"-T", at("a"), at(who + "-file")});
+    EXPECT_EQ(file_t.exit_code, 0) << who << ": " << file_t.err;
+  }
+  EXPECT_EQ(list_dir(dir_ / "ours-t"), (std::vector<std::string>{"a", "b", "tree"}));
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu-t"), snapshot(dir_ / "ours-t"), rules));
+  EXPECT_EQ(list_dir(dir_ / "ours-T"), (std::vector<std::string>{"already", "sub", "x"}));
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu-T"), snapshot(dir_ / "ours-T"), rules));
+  EXPECT_TRUE(same_file_bytes(dir_ / "a", dir_ / "ours-file"));
+}
+
+// The misuses of -t and -T: a target that is not a directory, a file onto a directory with -T,
+// too many operands, both options at once. Each is an error naming the problem; nothing is made.
+TEST_F(Cp, TargetDirectoryMisusesAreErrors) {
+  put("a", 3000);
+  put("file", 10);
+  fs::create_directories(dir_ / "dir");
+  auto missing = zcopy_cp({"-t", at("missing"), at("a")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(contains(missing.err, "target directory '" + at("missing") + "': No such file"))
+      << missing.err;
+  auto not_dir = zcopy_cp({"-t", at("file"), at("a")});
+  EXPECT_EQ(not_dir.exit_code, 1);
+  EXPECT_TRUE(contains(not_dir.err, "Not a directory")) << not_dir.err;
+  auto onto_dir = zcopy_cp({"-T", at("a"), at("dir")});
+  EXPECT_EQ(onto_dir.exit_code, 1);
+  EXPECT_TRUE(
+      contains(onto_dir.err, "cannot overwrite directory '" + at("dir") + "' with non-directory"))
+      << onto_dir.err;
+  EXPECT_TRUE(list_dir(dir_ / "dir").empty());
+  auto extra = zcopy_cp({"-T", at("a"), at("b"), at("c")});
+  EXPECT_NE(extra.exit_code, 0);
+  EXPECT_TRUE(contains(extra.err, "extra operand '" + at("c") + "'")) << extra.err;
+  auto both = zcopy_cp({"-t", at("dir"), "-T", at("a")});
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_TRUE(contains(both.err, "cannot combine")) << both.err;
+  EXPECT_FALSE(fs::exists(dir_ / "b"));
+  EXPECT_TRUE(list_dir(dir_ / "dir").empty());
+}
+
+// -x stops at a mount point inside the tree, as GNU cp -x does: the mount point is made, empty,
+// and the rest of the tree is copied (root: a tmpfs is mounted inside the source).
+TEST_F(Cp, OneFileSystemStopsAtAMountPointLikeGnuCp) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a tmpfs inside the tree";
+  put("src/top", 4000);
+  put("src/dir/below", 6000);
+  fs::create_directories(dir_ / "src" / "mnt");
+  auto mounted =
+      run_bounded({"mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", at("src/mnt")}, 60s);
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.err;
+  struct unmount {
+    std::string path;
+    ~unmount() { run_bounded({"umount", "-l", path}, 60s); }
+  } unmount_at_exit{at("src/mnt")};
+  put("src/mnt/elsewhere", 5000);
+  for (const std::string who : {"gnu", "ours"}) {
+    auto r =
+        who == "gnu" ? gnu_cp({"-rx", at("src"), at(who)}) : zcopy_cp({"-rx", at("src"), at(who)});
+    EXPECT_EQ(r.exit_code, 0) << who << ": " << r.err;
+    EXPECT_EQ(list_dir(dir_ / who), (std::vector<std::string>{"dir", "mnt", "top"})) << who;
+    EXPECT_TRUE(fs::is_directory(dir_ / who / "mnt")) << who;
+    EXPECT_TRUE(list_dir(dir_ / who / "mnt").empty()) << who;
+    EXPECT_TRUE(same_file_bytes(dir_ / "src" / "top", dir_ / who / "top")) << who;
+    EXPECT_TRUE(same_file_bytes(dir_ / "src" / "dir" / "below", dir_ / who / "dir" / "below"))
+        << who;
+  }
+  auto whole = zcopy_cp({"-r", at("src"), at("whole")});
+  EXPECT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_TRUE(
+      same_file_bytes(dir_ / "src" / "mnt" / "elsewhere", dir_ / "whole" / "mnt" / "elsewhere"));
+}
+
 // --- options
 // --------------------------------------------------------------------------------------
 
@@ -667,6 +760,7 @@ TEST_F(Cp, UsageErrorsExit2) {
   auto help = zcopy_cp({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_TRUE(contains(help.out, "SOURCE... DEST")) << help.out;
+  EXPECT_TRUE(contains(help.out, "-t DIRECTORY SOURCE...")) << help.out;
 }
 
 }  // namespace

@@ -46,8 +46,11 @@ using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 struct cp_flags {
-  std::vector<std::string> paths;  // SOURCE... DEST
-  std::string positional_end;      // never filled: keeps `--` inside this subcommand (see below)
+  std::vector<std::string> paths;    // SOURCE... DEST, or SOURCE... with -t
+  std::string positional_end;        // never filled: keeps `--` inside this subcommand (see below)
+  std::string target_directory;      // -t DIRECTORY
+  bool no_target_directory = false;  // -T
+  bool one_file_system = false;      // -x
   bool recursive = false;
   bool preserve_all = false;  // -p
   std::string preserve;       // --preserve[=LIST]
@@ -206,6 +209,7 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   o.special_files = o.recursive;
   o.no_clobber = f.no_clobber;
   o.update = f.update;
+  o.one_file_system = f.one_file_system;
   o.jobs = f.jobs;
   return o;
 }
@@ -271,18 +275,37 @@ nlohmann::json summary_json(const totals& t, double seconds, int signal) {
 }
 
 int run_cp(const cp_flags& f) {
+  // -t DIRECTORY: every operand is a SOURCE (for xargs and find -exec ... +). -T: DEST is the
+  // name to make, never a directory to copy into, so `cp -rT a b` puts a's entries in b.
+  const bool to_directory = !f.target_directory.empty();
+  if (to_directory && f.no_target_directory) {
+    return usage_error("cannot combine --target-directory (-t) and --no-target-directory (-T)");
+  }
   if (f.paths.empty()) return usage_error("missing file operand");
-  if (f.paths.size() == 1) {
+  if (!to_directory && f.paths.size() == 1) {
     return usage_error(fmt::format("missing destination file operand after '{}'", f.paths[0]));
+  }
+  if (f.no_target_directory && f.paths.size() > 2) {
+    return usage_error(fmt::format("extra operand '{}'", f.paths[2]));
   }
   auto parsed = options_from(f);
   if (!parsed) return usage_error(parsed.error());
   tree_options options = std::move(*parsed);
 
-  const std::string dest = f.paths.back();
-  const std::vector<std::string> sources(f.paths.begin(), f.paths.end() - 1);
+  const std::string dest = to_directory ? f.target_directory : f.paths.back();
+  const std::vector<std::string> sources(f.paths.begin(),
+                                         to_directory ? f.paths.end() : f.paths.end() - 1);
   struct stat dest_st {};
-  const bool dest_is_dir = ::stat(dest.c_str(), &dest_st) == 0 && S_ISDIR(dest_st.st_mode);
+  const bool dest_stat_ok = ::stat(dest.c_str(), &dest_st) == 0;
+  const int dest_errno = dest_stat_ok ? 0 : errno;
+  const bool dest_is_dir = !f.no_target_directory && dest_stat_ok && S_ISDIR(dest_st.st_mode);
+  if (to_directory && !dest_is_dir) {
+    report_error("cp", fmt::format("target directory '{}': {}", dest,
+                                   std::error_code(dest_stat_ok ? ENOTDIR : dest_errno,
+                                                   std::system_category())
+                                       .message()));
+    return 1;
+  }
   if (sources.size() > 1 && !dest_is_dir) {
     report_error("cp", dest, std::make_error_code(std::errc::not_a_directory));
     return 1;
@@ -362,6 +385,8 @@ int run_cp(const cp_flags& f) {
       if (e.operation == "into itself") {
         fail(fmt::format(": cannot copy a directory, '{}', into itself, '{}'", source,
                          target.string()));
+      } else if (e.operation == "overwrite" && e.code == std::errc::is_a_directory) {
+        fail(fmt::format(": cannot overwrite directory '{}' with non-directory", e.path.string()));
       } else if (e.operation == "same file") {
         fail(fmt::format(": '{}' and '{}' are the same file", source, e.path.string()));
       } else {
@@ -413,7 +438,8 @@ class cp_formatter : public CLI::Formatter {
     return "Usage: " + name +
            " [OPTIONS] SOURCE... DEST\n"
            "       " +
-           name + " [OPTIONS] SOURCE... DIRECTORY\n";
+           name + " [OPTIONS] SOURCE... DIRECTORY\n" + "       " + name +
+           " [OPTIONS] -t DIRECTORY SOURCE...\n";
   }
 };
 
@@ -428,6 +454,10 @@ void register_cp(CLI::App& app, action& run) {
   // CLI11 hands `--` back to the parent app once every positional has its minimum; one that never
   // has it keeps `zcopy cp a -- -b DEST` inside this subcommand.
   cmd->add_option("positional_end_", f->positional_end)->group("");
+  cmd->add_option("-t,--target-directory", f->target_directory,
+                  "copy every SOURCE into DIRECTORY (all operands are sources)");
+  cmd->add_flag("-T,--no-target-directory", f->no_target_directory,
+                "treat DEST as the name to make, never as a directory to copy into");
   cmd->add_flag("-r,-R,--recursive", f->recursive, "copy directories recursively");
   cmd->add_flag("-p", f->preserve_all, "same as --preserve=mode,ownership,timestamps");
   // Flags with an optional value: `--preserve` alone or `--preserve=LIST`; never the next word.
@@ -443,6 +473,8 @@ void register_cp(CLI::App& app, action& run) {
                 "replace existing files (always the case: DEST is replaced by a rename)");
   cmd->add_flag("-u,--update", f->update,
                 "copy only when SOURCE is newer than DEST or DEST is missing");
+  cmd->add_flag("-x,--one-file-system", f->one_file_system,
+                "do not enter directories on other filesystems (they are made, empty)");
   cmd->add_flag("-v,--verbose", f->verbose, "one line per entry, with the data method");
   cmd->add_flag("--reflink{always}", f->reflink, "[=WHEN] share extents: auto, always, never");
   cmd->add_option("--sparse", f->sparse, "holes: auto (keep), always (also zeros), never");
