@@ -425,7 +425,9 @@ void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name
                              const std::string& dest_name, fs::path dest, unique_fd opened) {
   const int src_dirfd = src_dir->get();
   const int dest_dirfd = dest_dir->get();
-  if (options_.keep_hard_links && st.st_nlink > 1) {
+  // Following symlinks, one file can be reached under two names with a link count of 1: it is
+  // remembered too, as cp -aL does, and the second name becomes a hard link to the first copy.
+  if (options_.keep_hard_links && (st.st_nlink > 1 || !options_.symlinks_as_links)) {
     std::lock_guard guard(walk_lock_);
     auto [it, first] = first_names_.try_emplace({st.st_dev, st.st_ino}, dest);
     if (!first) {

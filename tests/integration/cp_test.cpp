@@ -499,6 +499,46 @@ TEST_F(Cp, DirectoryWithoutRecursiveIsOmitted) {
   EXPECT_FALSE(fs::exists(dir_ / "out" / "d"));
 }
 
+// Which symlinks are followed, as in cp: a recursive copy copies a symlink operand as a symlink,
+// -H follows operands only, -L everything, and of -L/-H/-P/-a the last one given decides
+// (`-aL` follows, `-La` does not). Every combination makes the same tree as GNU cp's.
+TEST_F(Cp, SymlinkOperandsFollowCpsDereferenceRules) {
+  put("real/file", 3000);
+  put("real/sub/deep", 5000);
+  fs::create_symlink("../file", dir_ / "real" / "sub" / "up");
+  fs::create_symlink("real", dir_ / "linkdir");
+  fs::create_symlink("real/file", dir_ / "linkfile");
+  const compare_rules rules{.mode = true, .owner = true, .mtime = false, .holes = true};
+  int case_number = 0;
+  for (const std::vector<std::string>& options : std::vector<std::vector<std::string>>{
+           {"-r"}, {"-rH"}, {"-rL"}, {"-aL"}, {"-La"}, {}, {"-P"}, {"-rP", "-L"}, {"-d"}}) {
+    for (const std::string operand : {"linkdir", "linkfile"}) {
+      const std::string name = std::to_string(case_number++);
+      std::string label = operand;
+      for (const auto& o : options) label += " " + o;
+      SCOPED_TRACE(label);
+      std::vector<std::string> gnu_args = options, our_args = options;
+      gnu_args.insert(gnu_args.end(), {at(operand), at("gnu" + name)});
+      our_args.insert(our_args.end(), {at(operand), at("ours" + name)});
+      auto gnu = gnu_cp(gnu_args);
+      auto ours = zcopy_cp(our_args);
+      EXPECT_EQ(ours.exit_code == 0, gnu.exit_code == 0) << gnu.err << ours.err;
+      if (gnu.exit_code != 0) continue;
+      const fs::path g = dir_ / ("gnu" + name), z = dir_ / ("ours" + name);
+      const auto kind = fs::symlink_status(g).type();
+      ASSERT_EQ(fs::symlink_status(z).type(), kind);
+      if (kind == fs::file_type::symlink) {
+        EXPECT_EQ(fs::read_symlink(z), fs::read_symlink(g));
+      } else if (kind == fs::file_type::regular) {
+        EXPECT_TRUE(same_file_bytes(g, z));
+        EXPECT_EQ(fs::status(z).permissions(), fs::status(g).permissions());
+      } else {
+        EXPECT_TRUE(same_tree(snapshot(g), snapshot(z), rules));
+      }
+    }
+  }
+}
+
 // -t DIRECTORY takes every operand as a source, and -T makes DEST the name itself (a directory
 // source merges into an existing directory): the same trees as GNU cp's.
 TEST_F(Cp, TargetDirectoryOptionsMatchGnuCp) {

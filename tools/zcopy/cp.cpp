@@ -55,9 +55,13 @@ struct cp_flags {
   bool preserve_all = false;  // -p
   std::string preserve;       // --preserve[=LIST]
   bool archive = false;
-  bool no_dereference = false;  // -P
-  bool dereference = false;     // -L
-  bool d = false;               // -d: -P --preserve=links
+  bool no_dereference = false;            // -P
+  bool dereference = false;               // -L
+  bool command_line_dereference = false;  // -H
+  bool d = false;                         // -d: -P --preserve=links
+  // The last of -L ('L'), -H ('H'), and -P, -d, -a ('P') on the command line: the one that
+  // decides, as in cp (`cp -aL` follows links, `cp -La` does not). 0: none of them.
+  char last_dereference = 0;
   bool no_clobber = false;
   bool force = false;
   bool update = false;
@@ -149,6 +153,24 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
+// Which symlinks are followed: every one, those named on the command line only, or none. cp's
+// rule: the last of -L/-H/-P (-d and -a count as -P) decides; without any, a recursive copy
+// follows none (a symlink operand is copied as a symlink) and any other copy follows them all.
+enum class dereference { always, command_line, never };
+
+dereference dereference_of(const cp_flags& f) {
+  switch (f.last_dereference) {
+    case 'L':
+      return dereference::always;
+    case 'H':
+      return dereference::command_line;
+    case 'P':
+      return dereference::never;
+    default:
+      return f.recursive || f.archive ? dereference::never : dereference::always;
+  }
+}
+
 // Flags to options; a usage error's message when they do not fit together.
 std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   tree_options o;
@@ -200,9 +222,8 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   // server-side copy) and for measuring.
   o.file.parallel_ranges = f.parallel_ranges ? *f.parallel_ranges : 1;
   o.recursive = f.recursive || f.archive;
-  // cp -r without -L copies the symlinks found inside the tree as symlinks (only the operands are
-  // followed, by run_cp); -P, -d and -a never follow.
-  o.symlinks_as_links = f.archive || f.no_dereference || f.d || (o.recursive && !f.dereference);
+  // Inside a tree only -L follows; the operands are run_cp's (dereference_of).
+  o.symlinks_as_links = dereference_of(f) != dereference::always;
   o.keep_hard_links = f.archive || f.d || links;
   // cp -R recreates FIFOs and devices rather than reading them (coreutils: --copy-contents is
   // what reads them); without -R a special file is refused, never read.
@@ -337,8 +358,7 @@ int run_cp(const cp_flags& f) {
   const auto started = clock::now();
   for (const auto& source : sources) {
     if (signals.token().stop_requested()) break;
-    // Operands are followed unless -P/-d/-a (cp -r follows its operands, not what is inside).
-    const bool follow = !(f.archive || f.no_dereference || f.d);
+    const bool follow = dereference_of(f) != dereference::never;
     struct stat st {};
     if ((follow ? ::stat(source.c_str(), &st) : ::lstat(source.c_str(), &st)) != 0) {
       fail(fmt::format(" '{}': {}", source,
@@ -463,11 +483,17 @@ void register_cp(CLI::App& app, action& run) {
   // Flags with an optional value: `--preserve` alone or `--preserve=LIST`; never the next word.
   cmd->add_flag("--preserve{all}", f->preserve,
                 "=LIST: mode, ownership, timestamps, links, all (alone: all)");
-  cmd->add_flag("-a,--archive", f->archive,
-                "-r -p, symlinks as symlinks, hard links kept, special files recreated");
-  cmd->add_flag("-P,--no-dereference", f->no_dereference, "copy symlinks as symlinks");
-  cmd->add_flag("-L,--dereference", f->dereference, "always follow symlinks in SOURCE");
-  cmd->add_flag("-d", f->d, "same as --no-dereference --preserve=links");
+  const CLI::Option* archive =
+      cmd->add_flag("-a,--archive", f->archive,
+                    "-r -p, symlinks as symlinks, hard links kept, special files recreated");
+  const CLI::Option* no_deref =
+      cmd->add_flag("-P,--no-dereference", f->no_dereference, "copy symlinks as symlinks");
+  const CLI::Option* deref =
+      cmd->add_flag("-L,--dereference", f->dereference, "always follow symlinks in SOURCE");
+  const CLI::Option* command_line_deref =
+      cmd->add_flag("-H", f->command_line_dereference,
+                    "follow symlinks named on the command line, not those inside a tree");
+  const CLI::Option* d = cmd->add_flag("-d", f->d, "same as --no-dereference --preserve=links");
   cmd->add_flag("-n,--no-clobber", f->no_clobber, "do not overwrite an existing file");
   cmd->add_flag("-f,--force", f->force,
                 "replace existing files (always the case: DEST is replaced by a rename)");
@@ -493,7 +519,18 @@ void register_cp(CLI::App& app, action& run) {
   cmd->add_flag("--progress", f->progress, "show a progress bar on stderr, even with -v or no TTY");
   cmd->add_flag("--no-progress", f->no_progress, "never show a progress bar");
   cmd->add_flag("--json", f->json, "print a JSON summary on stdout (-v lines go to stderr)");
-  cmd->callback([f, &run] { run = [f] { return run_cp(*f); }; });
+  cmd->callback([=, &run] {
+    for (const CLI::Option* given : cmd->parse_order()) {
+      if (given == deref) {
+        f->last_dereference = 'L';
+      } else if (given == command_line_deref) {
+        f->last_dereference = 'H';
+      } else if (given == no_deref || given == d || given == archive) {
+        f->last_dereference = 'P';
+      }
+    }
+    run = [f] { return run_cp(*f); };
+  });
 }
 
 }  // namespace zcopy::cli
