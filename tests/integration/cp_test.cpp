@@ -539,6 +539,28 @@ TEST_F(Cp, SymlinkOperandsFollowCpsDereferenceRules) {
   }
 }
 
+// "DEST/" names a directory, as for cp: a file copied to a missing "new/" or onto a file "other/"
+// is an error and nothing is written (the slash is not dropped); a directory may make "new/".
+TEST_F(Cp, ADestWithATrailingSlashMustBeADirectory) {
+  put("file", 3000);
+  put("other", 100);
+  put("tree/x", 2000);
+  const auto other_before = read_file(dir_ / "other");
+  for (const std::string& dest : {at("missing") + "/", at("other") + "/"}) {
+    SCOPED_TRACE(dest);
+    auto gnu = gnu_cp({at("file"), dest});
+    auto ours = zcopy_cp({at("file"), dest});
+    EXPECT_NE(gnu.exit_code, 0);
+    EXPECT_EQ(ours.exit_code, 1);
+    EXPECT_TRUE(contains(ours.err, "'" + dest + "': Not a directory")) << ours.err;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));
+  EXPECT_TRUE(same_bytes(other_before, read_file(dir_ / "other")));
+  auto tree = zcopy_cp({"-r", at("tree"), at("new") + "/"});
+  EXPECT_EQ(tree.exit_code, 0) << tree.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "tree" / "x", dir_ / "new" / "x"));
+}
+
 // -t DIRECTORY takes every operand as a source, and -T makes DEST the name itself (a directory
 // source merges into an existing directory): the same trees as GNU cp's.
 TEST_F(Cp, TargetDirectoryOptionsMatchGnuCp) {

@@ -369,6 +369,13 @@ int run_cp(const cp_flags& f) {
       fail(fmt::format(": -r not specified; omitting directory '{}'", source));
       continue;
     }
+    // "DEST/" names a directory: a file is not copied to a DEST that is not one (cp: "cannot
+    // create regular file 'x/'"), where stripping the slash would write to a name never given.
+    if (!dest_is_dir && dest.size() > 1 && dest.back() == '/' && !S_ISDIR(st.st_mode)) {
+      fail(fmt::format(": cannot create regular file '{}': {}", dest,
+                       std::make_error_code(std::errc::not_a_directory).message()));
+      continue;
+    }
     const fs::path target = dest_is_dir ? fs::path(dest) / last_component(source) : fs::path(dest);
     if (same_file(source, target, follow)) {
       fail(fmt::format(": '{}' and '{}' are the same file", source, target.string()));
