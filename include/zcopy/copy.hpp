@@ -62,6 +62,9 @@ struct preserve_options {
   bool mode = false;        // permission bits (and setuid/setgid/sticky)
   bool ownership = false;   // uid/gid; honoured when the process may chown (root)
   bool timestamps = false;  // atime and mtime, nanoseconds
+  // With `mode` false: a new entry gets the mode a new file or directory gets (0666 or 0777 minus
+  // the umask) instead of the source's mode minus the umask (cp --no-preserve=mode).
+  bool default_mode = false;
 };
 
 struct copy_options {

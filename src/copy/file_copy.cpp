@@ -394,8 +394,9 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   // A new DEST without -p gets the source's mode masked by the umask, which is what open() makes
   // of it: created that way, the file needs no fchmod (one call per file of a tree). Otherwise
   // 0600 until the final mode is set.
-  const mode_t create_mode =
-      !options.preserve.mode && !dest_stat ? masked_mode(src_stat.st_mode) : mode_t{0600};
+  const mode_t create_mode = !options.preserve.mode && !dest_stat
+                                 ? new_entry_mode(src_stat.st_mode, options.preserve)
+                                 : mode_t{0600};
   // A new DEST is copied into an unnamed file (O_TMPFILE) that is linked in under DEST's name once
   // complete: one directory entry written instead of two (create, then rename), and nothing to
   // remove after a failure or a kill. Replacing an existing DEST needs the named temporary file
@@ -466,7 +467,7 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   } else if (dest_stat && S_ISREG(dest_stat->st_mode)) {
     meta.mode = dest_stat->st_mode & 07777 & ~mode_t{S_ISUID | S_ISGID};
   } else {
-    meta.mode = masked_mode(src_stat.st_mode);
+    meta.mode = new_entry_mode(src_stat.st_mode, options.preserve);
   }
   if (options.preserve.ownership) {
     meta.owner = std::pair{src_stat.st_uid, src_stat.st_gid};

@@ -119,6 +119,13 @@ inline mode_t masked_mode(mode_t source_mode) {
   return source_mode & 07777 & ~mode_t{S_ISUID | S_ISGID} & ~process_umask();
 }
 
+// The mode of a new entry when the source's mode is not preserved: the source's masked by the
+// umask, or with `default_mode` that of any new file or directory.
+inline mode_t new_entry_mode(mode_t source_mode, const preserve_options& preserve) {
+  if (!preserve.default_mode) return masked_mode(source_mode);
+  return (S_ISDIR(source_mode) ? mode_t{0777} : mode_t{0666}) & ~process_umask();
+}
+
 // The file copy behind copy_file(), plus what copy_tree needs.
 struct file_copy_extra {
   bool no_replace = false;  // -n: never replace an existing DEST (RENAME_NOREPLACE)

@@ -173,7 +173,7 @@ class tree_copier {
     if (options_.file.preserve.mode) {
       meta.mode = st.st_mode & 07777;
     } else if (new_entry) {
-      meta.mode = detail::masked_mode(st.st_mode);
+      meta.mode = detail::new_entry_mode(st.st_mode, options_.file.preserve);
     }
     if (options_.file.preserve.ownership) meta.owner = std::pair{st.st_uid, st.st_gid};
     if (options_.file.preserve.timestamps) meta.times = std::array{st.st_atim, st.st_mtim};

@@ -136,6 +136,32 @@ TEST_F(Cp, ArchiveMatchesGnuCp) {
   EXPECT_EQ(map, data_map(dir_ / "src" / tree.sparse_name));
 }
 
+// --no-preserve=LIST takes attributes back from -a: the same trees as GNU cp's for each of mode,
+// ownership, timestamps and links (mtimes compared only where they are kept).
+TEST_F(Cp, NoPreserveTakesAttributesBackLikeGnuCp) {
+  make_test_tree(dir_ / "src", test_seed());
+  for (const std::string what : {"mode", "ownership", "timestamps", "links", "all"}) {
+    SCOPED_TRACE(what);
+    auto gnu = gnu_cp({"-a", "--no-preserve=" + what, at("src"), at("gnu-" + what)});
+    ASSERT_EQ(gnu.exit_code, 0) << gnu.err;
+    auto ours = zcopy_cp({"-a", "--no-preserve=" + what, at("src"), at("ours-" + what)});
+    ASSERT_EQ(ours.exit_code, 0) << ours.err;
+    const bool times_kept = what != "timestamps" && what != "all";
+    const compare_rules rules{.mode = true,
+                              .owner = true,
+                              .mtime = times_kept,
+                              .symlink_mtime = times_kept,
+                              .root_mtime = times_kept,
+                              .holes = true};
+    EXPECT_TRUE(
+        same_tree(snapshot(dir_ / ("gnu-" + what)), snapshot(dir_ / ("ours-" + what)), rules));
+  }
+  auto bad = zcopy_cp({"-a", "--no-preserve=colour", at("src"), at("bad")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(contains(bad.err, "unsupported attribute 'colour'")) << bad.err;
+  EXPECT_FALSE(fs::exists(dir_ / "bad"));
+}
+
 // cp -r and zcopy cp -r make the same tree: modes from the umask, symlinks inside copied as
 // symlinks, hard links not kept, FIFOs recreated, holes kept.
 TEST_F(Cp, RecursiveMatchesGnuCp) {

@@ -54,6 +54,7 @@ struct cp_flags {
   bool recursive = false;
   bool preserve_all = false;  // -p
   std::string preserve;       // --preserve[=LIST]
+  std::string no_preserve;    // --no-preserve=LIST
   bool archive = false;
   bool no_dereference = false;            // -P
   bool dereference = false;               // -L
@@ -153,6 +154,40 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
+// The attributes named by --preserve=LIST or --no-preserve=LIST.
+struct attribute_set {
+  bool mode = false;
+  bool ownership = false;
+  bool timestamps = false;
+  bool links = false;
+};
+
+std::expected<attribute_set, std::string> parse_attributes(std::string_view list,
+                                                           std::string_view option) {
+  attribute_set a;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    if (item == "mode") {
+      a.mode = true;
+    } else if (item == "ownership") {
+      a.ownership = true;
+    } else if (item == "timestamps") {
+      a.timestamps = true;
+    } else if (item == "links") {
+      a.links = true;
+    } else if (item == "all") {
+      a = {.mode = true, .ownership = true, .timestamps = true, .links = true};
+    } else {
+      return std::unexpected(
+          fmt::format("{}: unsupported attribute '{}' (mode, ownership, timestamps, links, all)",
+                      option, item));
+    }
+  }
+  return a;
+}
+
 // Which symlinks are followed: every one, those named on the command line only, or none. cp's
 // rule: the last of -L/-H/-P (-d and -a count as -P) decides; without any, a recursive copy
 // follows none (a symlink operand is copied as a symlink) and any other copy follows them all.
@@ -187,34 +222,22 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
     if (!m) return std::unexpected(fmt::format("--method: unknown method '{}'", f.method_name));
     o.file.use = *m;
   }
-  bool links = false;
+  bool links = f.archive || f.d;
   if (f.preserve_all || f.archive) {
     o.file.preserve = {.mode = true, .ownership = true, .timestamps = true};
   }
-  if (!f.preserve.empty()) {
-    std::string_view list = f.preserve;
-    while (!list.empty()) {
-      const auto comma = list.find(',');
-      const std::string_view item = list.substr(0, comma);
-      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
-      if (item == "mode") {
-        o.file.preserve.mode = true;
-      } else if (item == "ownership") {
-        o.file.preserve.ownership = true;
-      } else if (item == "timestamps") {
-        o.file.preserve.timestamps = true;
-      } else if (item == "links") {
-        links = true;
-      } else if (item == "all") {
-        o.file.preserve = {.mode = true, .ownership = true, .timestamps = true};
-        links = true;
-      } else {
-        return std::unexpected(fmt::format(
-            "--preserve: unsupported attribute '{}' (mode, ownership, timestamps, links, all)",
-            item));
-      }
-    }
-  }
+  const auto keep = parse_attributes(f.preserve, "--preserve");
+  if (!keep) return std::unexpected(keep.error());
+  // --no-preserve=LIST takes attributes back from -p, -a or --preserve (`cp -a
+  // --no-preserve=ownership` for a copy that any user may make).
+  const auto drop = parse_attributes(f.no_preserve, "--no-preserve");
+  if (!drop) return std::unexpected(drop.error());
+  preserve_options& p = o.file.preserve;
+  p.mode = (p.mode || keep->mode) && !drop->mode;
+  p.default_mode = drop->mode;
+  p.ownership = (p.ownership || keep->ownership) && !drop->ownership;
+  p.timestamps = (p.timestamps || keep->timestamps) && !drop->timestamps;
+  links = (links || keep->links) && !drop->links;
   o.file.fsync = f.fsync;
   // Off unless asked: on local filesystems (ext4, XFS) buffered writers of one file serialize on
   // its inode lock, so ranges copied at once took as long as one call and twice its CPU
@@ -224,7 +247,7 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   o.recursive = f.recursive || f.archive;
   // Inside a tree only -L follows; the operands are run_cp's (dereference_of).
   o.symlinks_as_links = dereference_of(f) != dereference::always;
-  o.keep_hard_links = f.archive || f.d || links;
+  o.keep_hard_links = links;
   // cp -R recreates FIFOs and devices rather than reading them (coreutils: --copy-contents is
   // what reads them); without -R a special file is refused, never read.
   o.special_files = o.recursive;
@@ -490,6 +513,8 @@ void register_cp(CLI::App& app, action& run) {
   // Flags with an optional value: `--preserve` alone or `--preserve=LIST`; never the next word.
   cmd->add_flag("--preserve{all}", f->preserve,
                 "=LIST: mode, ownership, timestamps, links, all (alone: all)");
+  cmd->add_option("--no-preserve", f->no_preserve,
+                  "=LIST: attributes not to keep (taken back from -p, -a, --preserve)");
   const CLI::Option* archive =
       cmd->add_flag("-a,--archive", f->archive,
                     "-r -p, symlinks as symlinks, hard links kept, special files recreated");
