@@ -131,6 +131,9 @@ struct tree_options {
   // -x: a directory on another filesystem than the one holding it is made (as cp -x does) but
   // not entered.
   bool one_file_system = false;
+  // -l: every entry but a directory is a hard link to its source instead of a copy (directories
+  // are made); an existing DEST is replaced by a rename, as copies replace it.
+  bool link_files = false;
   unsigned jobs = 0;  // threads copying at once; 0: one per CPU
 };
 

@@ -198,6 +198,9 @@ class tree_copier {
                     int dest_dirfd, const std::string& dest_name, const fs::path& dest);
   void make_special(const struct stat& st, const fs::path& source, int dest_dirfd,
                     const std::string& dest_name, const fs::path& dest);
+  void make_hard_link(int src_dirfd, const char* name, const struct stat& st,
+                      const fs::path& source, int dest_dirfd, const std::string& dest_name,
+                      const fs::path& dest);
   // Builds an entry under a temporary name with `make`, applies `meta`, renames it over DEST.
   template <class Make>
   std::optional<copy_error> build_and_rename(int dest_dirfd, const std::string& dest_name,
@@ -376,6 +379,35 @@ void tree_copier::make_symlink(int src_dirfd, const char* name, const struct sta
   copied(source, dest, entry_kind::symlink, nullptr);
 }
 
+// -l: DEST becomes another name of SOURCE. linkat makes it where the name is free (one call); an
+// existing DEST is replaced through a temporary link and a rename, never unlinked first.
+void tree_copier::make_hard_link(int src_dirfd, const char* name, const struct stat& st,
+                                 const fs::path& source, int dest_dirfd,
+                                 const std::string& dest_name, const fs::path& dest) {
+  // Following symlinks, the link is to the file a symlink names (the walk stat'ed that file).
+  const int follow = options_.symlinks_as_links ? 0 : AT_SYMLINK_FOLLOW;
+  auto direct = sys::linkat(src_dirfd, name, dest_dirfd, dest_name.c_str(), follow);
+  if (!direct && direct.error() == std::errc::file_exists) {
+    if (options_.no_clobber) return skipped(source, dest);  // appeared since keep_existing
+    // Already a name of the same file (cp -al run again over its own result): rename(2) would do
+    // nothing and leave the temporary link behind.
+    auto d = sys::fstatat(dest_dirfd, dest_name.c_str(), AT_SYMLINK_NOFOLLOW);
+    if (d && d->st_dev == st.st_dev && d->st_ino == st.st_ino) {
+      return copied(source, dest, entry_kind::hard_link, nullptr);
+    }
+    auto e = build_and_rename(dest_dirfd, dest_name, dest, "link", {}, false,
+                              [&](const std::string& n) -> std::error_code {
+                                auto r =
+                                    sys::linkat(src_dirfd, name, dest_dirfd, n.c_str(), follow);
+                                return r ? std::error_code{} : r.error();
+                              });
+    if (e) return error(e->code, e->operation, e->path);
+  } else if (!direct) {
+    return error(direct.error(), "link", dest);
+  }
+  copied(source, dest, entry_kind::hard_link, nullptr);
+}
+
 void tree_copier::make_special(const struct stat& st, const fs::path& source, int dest_dirfd,
                                const std::string& dest_name, const fs::path& dest) {
   if (!options_.special_files) {
@@ -425,6 +457,10 @@ void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name
                              const std::string& dest_name, fs::path dest, unique_fd opened) {
   const int src_dirfd = src_dir->get();
   const int dest_dirfd = dest_dir->get();
+  if (options_.link_files) {
+    if (keep_existing(dest_dirfd, dest_name.c_str(), st, source, dest)) return;
+    return make_hard_link(src_dirfd, name, st, source, dest_dirfd, dest_name, dest);
+  }
   // Following symlinks, one file can be reached under two names with a link count of 1: it is
   // remembered too, as cp -aL does, and the second name becomes a hard link to the first copy.
   if (options_.keep_hard_links && (st.st_nlink > 1 || !options_.symlinks_as_links)) {
@@ -558,7 +594,7 @@ void tree_copier::copy_directory(const dir_task& t) {
     // lookup by name the other entries need is saved (one path walk per file of a tree). With
     // O_NOFOLLOW a symlink put there since the directory was read is not followed; it, and
     // anything that is not a regular file once opened or fails to open, takes the general path.
-    if (next->value().type == DT_REG && !options_.update) {
+    if (next->value().type == DT_REG && !options_.update && !options_.link_files) {
       auto fd = unique_fd::openat(reader.fd(), name.c_str(), file_flags);
       if (fd) {
         if (auto st = sys::fstat(fd->get()); st && S_ISREG(st->st_mode)) {

@@ -465,6 +465,47 @@ TEST_F(TreeCopy, OneFileSystemMakesButDoesNotEnterAnotherFilesystem) {
   }
 }
 
+// -l: files, symlinks and FIFOs become hard links to their sources (same inode), directories are
+// made; an existing DEST is replaced (no temporary name left, also where DEST already is a link
+// to the source), and -n keeps it.
+TEST_F(TreeCopy, LinkFilesMakesHardLinksAndDirectories) {
+  fs::create_directories(src_ / "sub");
+  file("a", 3000);
+  file("sub/b", 5000);
+  fs::create_symlink("a", src_ / "sub" / "to-a");
+  ASSERT_EQ(::mkfifo((src_ / "fifo").c_str(), 0644), 0);
+  fs::create_directories(dst_ / "sub");
+  write_file(dst_ / "a", random_bytes(10, seed_ + 50));          // replaced
+  fs::create_hard_link(src_ / "sub" / "b", dst_ / "sub" / "b");  // already the link
+  tree_options o = archive();
+  o.link_files = true;
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  EXPECT_EQ(s.errors, 0u) << rec.error_text();
+  EXPECT_EQ(s.hard_links, 4u);
+  for (const char* rel : {"a", "sub/b", "sub/to-a", "fifo"}) {
+    SCOPED_TRACE(rel);
+    const struct stat from = lstat_of(src_ / rel), to = lstat_of(dst_ / rel);
+    EXPECT_EQ(from.st_ino, to.st_ino);
+    EXPECT_EQ(from.st_dev, to.st_dev);
+  }
+  EXPECT_NE(lstat_of(src_ / "sub").st_ino, lstat_of(dst_ / "sub").st_ino);
+  for (const auto& e : fs::recursive_directory_iterator(dst_)) {
+    EXPECT_EQ(e.path().filename().string().find(".zcopy-"), std::string::npos) << e.path();
+  }
+
+  const fs::path kept = dir_ / "kept";
+  fs::create_directories(kept);
+  write_file(kept / "a", random_bytes(10, seed_ + 51));
+  const auto before = read_file(kept / "a");
+  o.no_clobber = true;
+  recorder again;
+  const tree_summary n = copy_tree(src_, kept, o, again.observer());
+  EXPECT_EQ(n.errors, 0u) << again.error_text();
+  EXPECT_TRUE(same_bytes(before, read_file(kept / "a")));
+  EXPECT_EQ(lstat_of(kept / "sub" / "b").st_ino, lstat_of(src_ / "sub" / "b").st_ino);
+}
+
 // An entry that fails is reported and the walk goes on to the others.
 TEST_F(TreeCopy, ErrorsAreReportedAndTheWalkContinues) {
   fs::create_directories(src_ / "sub");

@@ -111,6 +111,14 @@ class Cp : public ::testing::Test {
   temp_dir dir_;
 };
 
+// What -a keeps, compared entry by entry.
+constexpr compare_rules every_attribute{.mode = true,
+                                        .owner = true,
+                                        .mtime = true,
+                                        .symlink_mtime = true,
+                                        .root_mtime = true,
+                                        .holes = true};
+
 // --- differential against GNU cp -----------------------------------------------------------------
 
 // cp -a and zcopy cp -a make the same tree: every type, byte, mode, owner, mtime (symlinks too),
@@ -122,14 +130,8 @@ TEST_F(Cp, ArchiveMatchesGnuCp) {
   auto ours = zcopy_cp({"-a", at("src"), at("ours")});
   ASSERT_EQ(ours.exit_code, 0) << ours.err;
   EXPECT_TRUE(ours.err.empty()) << ours.err;
-  const compare_rules all{.mode = true,
-                          .owner = true,
-                          .mtime = true,
-                          .symlink_mtime = true,
-                          .root_mtime = true,
-                          .holes = true};
-  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"), all));
-  EXPECT_TRUE(same_tree(snapshot(dir_ / "src"), snapshot(dir_ / "ours"), all));
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"), every_attribute));
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "src"), snapshot(dir_ / "ours"), every_attribute));
   // The sparse file, spelled out: three data extents and about their size allocated.
   const auto map = data_map(dir_ / "ours" / tree.sparse_name);
   EXPECT_EQ(map.size(), 3u);
@@ -160,6 +162,24 @@ TEST_F(Cp, NoPreserveTakesAttributesBackLikeGnuCp) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(contains(bad.err, "unsupported attribute 'colour'")) << bad.err;
   EXPECT_FALSE(fs::exists(dir_ / "bad"));
+}
+
+// cp -al (a tree of hard links, the snapshot idiom) and zcopy cp -al make the same tree, and every
+// entry but a directory is its source's inode.
+TEST_F(Cp, LinkArchiveMatchesGnuCp) {
+  make_test_tree(dir_ / "src", test_seed());
+  auto gnu = gnu_cp({"-al", at("src"), at("gnu")});
+  ASSERT_EQ(gnu.exit_code, 0) << gnu.err;
+  auto ours = zcopy_cp({"-al", at("src"), at("ours")});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"), every_attribute));
+  const tree_snapshot source = snapshot(dir_ / "src"), copy = snapshot(dir_ / "ours");
+  for (const auto& [rel, entry] : copy.entries) {
+    if (entry.type == 'd') continue;
+    SCOPED_TRACE(rel);
+    ASSERT_TRUE(source.entries.contains(rel));
+    EXPECT_EQ(entry.ino, source.entries.at(rel).ino);
+  }
 }
 
 // cp -r and zcopy cp -r make the same tree: modes from the umask, symlinks inside copied as

@@ -51,6 +51,7 @@ struct cp_flags {
   std::string target_directory;      // -t DIRECTORY
   bool no_target_directory = false;  // -T
   bool one_file_system = false;      // -x
+  bool link = false;                 // -l
   bool recursive = false;
   bool preserve_all = false;  // -p
   std::string preserve;       // --preserve[=LIST]
@@ -202,7 +203,8 @@ dereference dereference_of(const cp_flags& f) {
     case 'P':
       return dereference::never;
     default:
-      return f.recursive || f.archive ? dereference::never : dereference::always;
+      // cp: "-l" alone follows (links are made to what symlinks name).
+      return (f.recursive || f.archive) && !f.link ? dereference::never : dereference::always;
   }
 }
 
@@ -254,6 +256,7 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   o.no_clobber = f.no_clobber;
   o.update = f.update;
   o.one_file_system = f.one_file_system;
+  o.link_files = f.link;
   o.jobs = f.jobs;
   return o;
 }
@@ -531,6 +534,8 @@ void register_cp(CLI::App& app, action& run) {
                 "replace existing files (always the case: DEST is replaced by a rename)");
   cmd->add_flag("-u,--update", f->update,
                 "copy only when SOURCE is newer than DEST or DEST is missing");
+  cmd->add_flag("-l,--link", f->link,
+                "hard-link files instead of copying them (directories are made)");
   cmd->add_flag("-x,--one-file-system", f->one_file_system,
                 "do not enter directories on other filesystems (they are made, empty)");
   cmd->add_flag("-v,--verbose", f->verbose, "one line per entry, with the data method");
