@@ -639,33 +639,77 @@ TEST_F(Cp, TargetDirectoryOptionsMatchGnuCp) {
   EXPECT_TRUE(same_file_bytes(dir_ / "a", dir_ / "ours-file"));
 }
 
-// The misuses of -t and -T: a target that is not a directory, a file onto a directory with -T,
-// too many operands, both options at once. Each is an error naming the problem; nothing is made.
-TEST_F(Cp, TargetDirectoryMisusesAreErrors) {
+// --parents copies SOURCE to DIRECTORY/SOURCE and makes the directories between, with -a keeping
+// their mode and times as GNU cp does; then a directory source (-r) beside it.
+TEST_F(Cp, ParentsMakesTheDirectoriesBetweenLikeGnuCp) {
+  put("src/a/b/file", 3000);
+  put("src/a/c/d/inner", 4000);
+  ASSERT_EQ(::chmod(at("src/a").c_str(), 0750), 0);
+  const timespec old[2] = {{1'400'000'000, 5}, {1'400'000'000, 5}};
+  for (const char* d : {"src/a/b", "src/a"})
+    ASSERT_EQ(::utimensat(AT_FDCWD, at(d).c_str(), old, 0), 0);
+  // Relative sources (--parents keeps the path as given): both run from the test directory.
+  struct working_directory {
+    fs::path before = fs::current_path();
+    ~working_directory() { fs::current_path(before); }
+  } restore;
+  fs::current_path(dir_.path());
+  for (const std::string who : {"gnu", "ours"}) {
+    fs::create_directories(dir_ / who);
+    const std::vector<std::string> args{"-a", "--parents", "src/a/b/file", who};
+    auto r = who == "gnu" ? gnu_cp(args) : zcopy_cp(args);
+    ASSERT_EQ(r.exit_code, 0) << who << ": " << r.err;
+  }
+  compare_rules made_here = every_attribute;
+  made_here.root_mtime = false;  // the test made gnu/ and ours/
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"), made_here));
+  // A directory source (-r) into the same DIRECTORY: its parents exist now, its tree is copied.
+  auto tree = zcopy_cp({"-r", "--parents", "src/a/c", "ours"});
+  ASSERT_EQ(tree.exit_code, 0) << tree.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "src/a/b/file", dir_ / "ours/src/a/b/file"));
+  EXPECT_TRUE(same_file_bytes(dir_ / "src/a/c/d/inner", dir_ / "ours/src/a/c/d/inner"));
+}
+
+// Misused operands of -t, -T and --parents: a -t target that is missing or not a directory, a file
+// onto a directory with -T, too many operands for -T, -t with -T, --parents onto a file, and a
+// --parents SOURCE with ".." that would land outside DIRECTORY. Each is an error that names the
+// problem, and nothing is made.
+TEST_F(Cp, OperandMisusesAreErrors) {
   put("a", 3000);
   put("file", 10);
-  fs::create_directories(dir_ / "dir");
-  auto missing = zcopy_cp({"-t", at("missing"), at("a")});
-  EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_TRUE(contains(missing.err, "target directory '" + at("missing") + "': No such file"))
-      << missing.err;
-  auto not_dir = zcopy_cp({"-t", at("file"), at("a")});
-  EXPECT_EQ(not_dir.exit_code, 1);
-  EXPECT_TRUE(contains(not_dir.err, "Not a directory")) << not_dir.err;
-  auto onto_dir = zcopy_cp({"-T", at("a"), at("dir")});
-  EXPECT_EQ(onto_dir.exit_code, 1);
-  EXPECT_TRUE(
-      contains(onto_dir.err, "cannot overwrite directory '" + at("dir") + "' with non-directory"))
-      << onto_dir.err;
-  EXPECT_TRUE(list_dir(dir_ / "dir").empty());
-  auto extra = zcopy_cp({"-T", at("a"), at("b"), at("c")});
-  EXPECT_NE(extra.exit_code, 0);
-  EXPECT_TRUE(contains(extra.err, "extra operand '" + at("c") + "'")) << extra.err;
-  auto both = zcopy_cp({"-t", at("dir"), "-T", at("a")});
-  EXPECT_NE(both.exit_code, 0);
-  EXPECT_TRUE(contains(both.err, "cannot combine")) << both.err;
+  put("dir/x", 100);
+  fs::create_directories(dir_ / "out");
+  const auto file_before = read_file(dir_ / "file");
+  struct misuse {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string message;
+  };
+  for (const misuse& m : std::vector<misuse>{
+           {{"-t", at("missing"), at("a")},
+            1,
+            "target directory '" + at("missing") + "': No such file"},
+           {{"-t", at("file"), at("a")},
+            1,
+            "target directory '" + at("file") + "': Not a directory"},
+           {{"-T", at("a"), at("out")},
+            1,
+            "cannot overwrite directory '" + at("out") + "' with non-directory"},
+           {{"-T", at("a"), at("b"), at("c")}, 2, "extra operand '" + at("c") + "'"},
+           {{"-t", at("out"), "-T", at("a")}, 2, "cannot combine"},
+           {{"--parents", at("dir/x"), at("file")},
+            1,
+            "with --parents, the destination must be a directory"},
+           {{"--parents", at("out") + "/../dir/x", at("out")}, 1, "would be copied outside"}}) {
+    SCOPED_TRACE(m.args[0] + " " + m.args[1]);
+    auto r = zcopy_cp(m.args);
+    EXPECT_EQ(r.exit_code, m.exit_code) << r.err;
+    EXPECT_TRUE(contains(r.err, m.message)) << r.err;
+  }
+  EXPECT_TRUE(list_dir(dir_ / "out").empty());
   EXPECT_FALSE(fs::exists(dir_ / "b"));
-  EXPECT_TRUE(list_dir(dir_ / "dir").empty());
+  EXPECT_FALSE(fs::exists(dir_ / "c"));
+  EXPECT_TRUE(same_bytes(file_before, read_file(dir_ / "file")));
 }
 
 // -x stops at a mount point inside the tree, as GNU cp -x does: the mount point is made, empty,

@@ -9,6 +9,7 @@
 // a copy) and turns them into a stop request, and, when a bar is shown, one that redraws it at
 // 5 Hz. Everything written to the terminal goes through one mutex so that an error line never
 // lands in the middle of the bar.
+#include <fcntl.h>
 #include <fmt/core.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <cstdio>
 #include <expected>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -52,6 +54,7 @@ struct cp_flags {
   bool no_target_directory = false;  // -T
   bool one_file_system = false;      // -x
   bool link = false;                 // -l
+  bool parents = false;              // --parents
   bool recursive = false;
   bool preserve_all = false;  // -p
   std::string preserve;       // --preserve[=LIST]
@@ -134,6 +137,72 @@ bool same_file(const std::string& source, const fs::path& target, bool follow) {
   if (same_inode(s, t_l)) return true;
   struct stat s_s {};
   return S_ISLNK(s.st_mode) && ::stat(source.c_str(), &s_s) == 0 && same_inode(s_s, t_l);
+}
+
+// --parents: the directories between DIRECTORY and a SOURCE's own name, made as cp makes them.
+struct made_parent {
+  fs::path dest;
+  struct stat source {};  // the source directory it stands for
+};
+
+// SOURCE as a path under DIRECTORY: "/a/b" → "a/b". Empty when a component is "..": the copy
+// would land outside DIRECTORY.
+fs::path parents_path(const std::string& source) {
+  fs::path rel;
+  for (const auto& part : fs::path(source).relative_path()) {
+    if (part == "..") return {};
+    if (!part.empty() && part != ".") rel /= part;
+  }
+  return rel;
+}
+
+// Makes DIRECTORY/REL's missing parents, each as its source directory allows (owner-writable
+// until the copy is done) and records them in `made`; an error message when one cannot be made.
+std::optional<std::string> make_parents(const std::string& source, const fs::path& directory,
+                                        const fs::path& rel, mode_t umask_now,
+                                        std::vector<made_parent>& made) {
+  fs::path from = fs::path(source).is_absolute() ? fs::path("/") : fs::path();
+  fs::path to = directory;
+  for (const auto& part : rel.parent_path()) {
+    from /= part;
+    to /= part;
+    struct stat existing {};
+    if (::lstat(to.c_str(), &existing) == 0) {
+      if (S_ISDIR(existing.st_mode)) continue;
+      return fmt::format(" '{}': {}", to.string(),
+                         std::make_error_code(std::errc::not_a_directory).message());
+    }
+    made_parent m{to};
+    if (::stat(from.c_str(), &m.source) != 0 || !S_ISDIR(m.source.st_mode)) {
+      return fmt::format(" '{}': not a directory to recreate", from.string());
+    }
+    if (::mkdir(to.c_str(), ((m.source.st_mode & 07777) & ~umask_now) | S_IRWXU) != 0) {
+      return fmt::format(" '{}': cannot create directory: {}", to.string(),
+                         std::error_code(errno, std::system_category()).message());
+    }
+    made.push_back(std::move(m));
+  }
+  return std::nullopt;
+}
+
+// The made parents' final mode (and owner and times as -p keeps them), deepest first: after the
+// copy, so that adding entries does not move the times again.
+void finish_parents(const std::vector<made_parent>& made, const preserve_options& keep,
+                    mode_t umask_now, const std::function<void(const std::string&)>& fail) {
+  for (auto it = made.rbegin(); it != made.rend(); ++it) {
+    const struct stat& s = it->source;
+    const mode_t mode = keep.mode           ? s.st_mode & 07777
+                        : keep.default_mode ? mode_t{0777} & ~umask_now
+                                            : (s.st_mode & 07777) & ~umask_now;
+    bool ok = !keep.ownership || ::lchown(it->dest.c_str(), s.st_uid, s.st_gid) == 0;
+    ok = ok && ::chmod(it->dest.c_str(), mode) == 0;
+    const timespec times[2] = {s.st_atim, s.st_mtim};
+    ok = ok && (!keep.timestamps || ::utimensat(AT_FDCWD, it->dest.c_str(), times, 0) == 0);
+    if (!ok) {
+      fail(fmt::format(" '{}': setting attributes: {}", it->dest.string(),
+                       std::error_code(errno, std::system_category()).message()));
+    }
+  }
 }
 
 std::optional<reflink_mode> parse_reflink(const std::string& text) {
@@ -357,6 +426,16 @@ int run_cp(const cp_flags& f) {
     report_error("cp", dest, std::make_error_code(std::errc::not_a_directory));
     return 1;
   }
+  if (f.parents && !dest_is_dir) {
+    report_error("cp", "with --parents, the destination must be a directory");
+    return 1;
+  }
+  // Read before any thread exists (umask(2) can only be read by setting it).
+  const mode_t umask_now = [] {
+    const mode_t m = ::umask(0);
+    ::umask(m);
+    return m;
+  }();
 
   // Before any thread exists, the copying threads included.
   signal_watch signals;
@@ -402,7 +481,20 @@ int run_cp(const cp_flags& f) {
                        std::make_error_code(std::errc::not_a_directory).message()));
       continue;
     }
-    const fs::path target = dest_is_dir ? fs::path(dest) / last_component(source) : fs::path(dest);
+    fs::path target = dest_is_dir ? fs::path(dest) / last_component(source) : fs::path(dest);
+    std::vector<made_parent> parents;
+    if (f.parents) {
+      const fs::path rel = parents_path(source);
+      if (rel.empty()) {
+        fail(fmt::format(": --parents: '{}' would be copied outside '{}'", source, dest));
+        continue;
+      }
+      target = fs::path(dest) / rel;
+      if (auto e = make_parents(source, dest, rel, umask_now, parents)) {
+        fail(*e);
+        continue;
+      }
+    }
     if (same_file(source, target, follow)) {
       fail(fmt::format(": '{}' and '{}' are the same file", source, target.string()));
       continue;
@@ -447,6 +539,7 @@ int run_cp(const cp_flags& f) {
       }
     };
     const tree_summary s = copy_tree(from, target, options, observer);
+    finish_parents(parents, options.file.preserve, umask_now, fail);
     if (bar) bar->segment_done(s.bytes);
     add(t.summary, s);
   }
@@ -534,6 +627,8 @@ void register_cp(CLI::App& app, action& run) {
                 "replace existing files (always the case: DEST is replaced by a rename)");
   cmd->add_flag("-u,--update", f->update,
                 "copy only when SOURCE is newer than DEST or DEST is missing");
+  cmd->add_flag("--parents", f->parents,
+                "copy SOURCE to DIRECTORY/SOURCE, making the directories between");
   cmd->add_flag("-l,--link", f->link,
                 "hard-link files instead of copying them (directories are made)");
   cmd->add_flag("-x,--one-file-system", f->one_file_system,
