@@ -134,6 +134,9 @@ struct tree_options {
   // -l: every entry but a directory is a hard link to its source instead of a copy (directories
   // are made); an existing DEST is replaced by a rename, as copies replace it.
   bool link_files = false;
+  // -i: asked before an existing DEST (not a directory) is replaced; false keeps it (skipped).
+  // Called from the copying threads, so it may be called by several at once.
+  std::function<bool(const std::filesystem::path& dest)> confirm_replace;
   unsigned jobs = 0;  // threads copying at once; 0: one per CPU
 };
 

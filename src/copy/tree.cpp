@@ -158,10 +158,11 @@ class tree_copier {
   // -n and -u for an entry whose copy would replace `name` in `dirfd`: true when it is skipped.
   bool keep_existing(int dirfd, const char* name, const struct stat& st, const fs::path& source,
                      const fs::path& dest) {
-    if (!options_.no_clobber && !options_.update) return false;
+    if (!options_.no_clobber && !options_.update && !options_.confirm_replace) return false;
     auto d = sys::fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
     if (!d) return false;
-    if (options_.no_clobber || !newer(st.st_mtim, d->st_mtim)) {
+    if (options_.no_clobber || (options_.update && !newer(st.st_mtim, d->st_mtim)) ||
+        (options_.confirm_replace && !S_ISDIR(d->st_mode) && !options_.confirm_replace(dest))) {
       skipped(source, dest);
       return true;
     }
@@ -237,6 +238,13 @@ void tree_copier::copy_file_now(const file_job& job) {
   if (options_.update && !options_.no_clobber && !job.dest_fresh) {
     auto d = sys::fstatat(job.dest_dir->get(), job.dest_name.c_str(), 0);
     if (d && !newer(job.st.st_mtim, d->st_mtim)) {
+      skipped(job.source, job.dest);
+      return;
+    }
+  }
+  if (options_.confirm_replace && !options_.no_clobber && !job.dest_fresh) {
+    auto d = sys::fstatat(job.dest_dir->get(), job.dest_name.c_str(), 0);
+    if (d && !S_ISDIR(d->st_mode) && !options_.confirm_replace(job.dest)) {
       skipped(job.source, job.dest);
       return;
     }

@@ -58,6 +58,10 @@ std::string describe(const tree_entry& e) {
 
 }  // namespace
 
+std::string zcopy_binary() {
+  return binary();
+}
+
 run_result zcopy_cp(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   std::vector<std::string> argv{binary(), "cp"};
   argv.insert(argv.end(), args.begin(), args.end());

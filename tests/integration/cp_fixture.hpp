@@ -21,6 +21,8 @@
 
 namespace zcopy::test {
 
+// The zcopy binary under test (ZCOPY_BINARY).
+std::string zcopy_binary();
 // `zcopy cp ARGS...` (ZCOPY_BINARY), killed after `timeout`.
 run_result zcopy_cp(const std::vector<std::string>& args,
                     std::chrono::milliseconds timeout = std::chrono::minutes(5));

@@ -757,6 +757,48 @@ TEST_F(Cp, NoClobberKeepsTheExistingFile) {
   EXPECT_TRUE(same_bytes(before, read_file(dir_ / "dst")));
 }
 
+// -i asks once per existing DEST, on stderr, and reads the answer from stdin: "y..." replaces, "n"
+// or the end of input keeps it; new files are copied without a question; -n wins over -i.
+TEST_F(Cp, InteractiveAsksBeforeEachReplacement) {
+  put("src/a", 3000);
+  put("src/b", 4000);
+  put("src/new", 5000);
+  fs::create_symlink("a", dir_ / "src" / "link");
+  put("dst/a", 10, 1);
+  put("dst/b", 20, 2);
+  fs::create_symlink("elsewhere", dir_ / "dst" / "link");
+  const auto a_before = read_file(dir_ / "dst" / "a");
+  auto with_input = [&](const std::string& input, const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"sh", "-c", "printf '" + input + "' | \"$0\" cp \"$@\"",
+                                  zcopy_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_bounded(argv, 60s);
+  };
+  auto no = with_input("n\\nn\\nn\\n", {"-a", "-i", "-j", "1", at("src/."), at("dst")});
+  EXPECT_EQ(no.exit_code, 0) << no.err;
+  std::size_t questions = 0;
+  for (auto at_ = no.err.find("overwrite '"); at_ != std::string::npos;
+       at_ = no.err.find("overwrite '", at_ + 1)) {
+    ++questions;
+  }
+  EXPECT_EQ(questions, 3u) << no.err;  // a, b and link; not new
+  EXPECT_TRUE(same_bytes(a_before, read_file(dir_ / "dst" / "a")));
+  EXPECT_EQ(fs::read_symlink(dir_ / "dst" / "link"), "elsewhere");
+  EXPECT_TRUE(same_file_bytes(dir_ / "src" / "new", dir_ / "dst" / "new"));
+
+  auto yes = with_input("yes\\n", {"-i", at("src/a"), at("dst/a")});
+  EXPECT_EQ(yes.exit_code, 0) << yes.err;
+  EXPECT_TRUE(contains(yes.err, "zcopy: cp: overwrite '" + at("dst/a") + "'? ")) << yes.err;
+  EXPECT_TRUE(same_file_bytes(dir_ / "src" / "a", dir_ / "dst" / "a"));
+  auto eof = with_input("", {"-i", at("src/b"), at("dst/b")});
+  EXPECT_EQ(eof.exit_code, 0) << eof.err;
+  EXPECT_FALSE(same_file_bytes(dir_ / "src" / "b", dir_ / "dst" / "b"));
+  auto clobber_wins = with_input("y\\n", {"-i", "-n", at("src/b"), at("dst/b")});
+  EXPECT_EQ(clobber_wins.exit_code, 0) << clobber_wins.err;
+  EXPECT_FALSE(contains(clobber_wins.err, "overwrite")) << clobber_wins.err;
+  EXPECT_FALSE(same_file_bytes(dir_ / "src" / "b", dir_ / "dst" / "b"));
+}
+
 // -u skips a source older than DEST and copies one newer than DEST.
 TEST_F(Cp, UpdateCopiesOnlyNewerSources) {
   put("src", 4000);

@@ -55,6 +55,7 @@ struct cp_flags {
   bool one_file_system = false;      // -x
   bool link = false;                 // -l
   bool parents = false;              // --parents
+  bool interactive = false;          // -i
   bool recursive = false;
   bool preserve_all = false;  // -p
   std::string preserve;       // --preserve[=LIST]
@@ -446,7 +447,13 @@ int run_cp(const cp_flags& f) {
   std::FILE* verbose_stream = f.json ? stderr : stdout;  // --json keeps stdout for the summary
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   std::optional<progress_bar> bar;
-  if (!f.no_progress && (f.progress || (tty && !f.verbose))) {
+  // -i asks on the terminal: no bar to draw over the question (unless --progress insists).
+  if (f.interactive && !f.no_clobber) {
+    options.confirm_replace = [&term](const fs::path& d) {
+      return term.ask(fmt::format("zcopy: cp: overwrite '{}'? ", d.string()));
+    };
+  }
+  if (!f.no_progress && (f.progress || (tty && !f.verbose && !f.interactive))) {
     std::vector<fs::path> all(sources.begin(), sources.end());
     const bool count_holes = options.file.sparse == sparse_mode::never;
     // The total is a walk of its own, in the bar's thread, so the copy never waits for it.
@@ -622,6 +629,8 @@ void register_cp(CLI::App& app, action& run) {
       cmd->add_flag("-H", f->command_line_dereference,
                     "follow symlinks named on the command line, not those inside a tree");
   const CLI::Option* d = cmd->add_flag("-d", f->d, "same as --no-dereference --preserve=links");
+  cmd->add_flag("-i,--interactive", f->interactive,
+                "ask before replacing an existing file (answers from stdin; -n wins)");
   cmd->add_flag("-n,--no-clobber", f->no_clobber, "do not overwrite an existing file");
   cmd->add_flag("-f,--force", f->force,
                 "replace existing files (always the case: DEST is replaced by a rename)");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <iterator>
 #include <utility>
@@ -21,6 +22,19 @@ void terminal::line(std::FILE* stream, const std::string& text) {
   std::fputs(text.c_str(), stream);
   std::fputc('\n', stream);
   std::fflush(stream);
+}
+
+bool terminal::ask(const std::string& question) {
+  std::lock_guard lock(mutex_);
+  erase_bar_locked();
+  std::fputs(question.c_str(), stderr);
+  std::fflush(stderr);
+  char answer[256];
+  if (std::fgets(answer, sizeof answer, stdin) == nullptr) return false;
+  // The rest of a long line is not the next answer.
+  while (std::strchr(answer, '\n') == nullptr && std::fgets(answer, sizeof answer, stdin)) {
+  }
+  return answer[0] == 'y' || answer[0] == 'Y';
 }
 
 void terminal::draw_bar(const std::string& text, bool tty) {

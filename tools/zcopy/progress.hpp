@@ -25,6 +25,9 @@ class terminal {
  public:
   // Writes one line (a newline is added) after erasing the bar.
   void line(std::FILE* stream, const std::string& text);
+  // Writes `question` on stderr and reads one line of stdin, holding the lock so that no other
+  // line or bar lands in between: whether the answer begins with 'y' or 'Y' (end of input: no).
+  bool ask(const std::string& question);
   void draw_bar(const std::string& text, bool tty);
   void erase_bar();
 
