@@ -75,6 +75,9 @@ struct copy_options {
   method use = method::automatic;
   preserve_options preserve;
   bool fsync = false;  // fsync the file and its directory around the rename
+  // A DEST that is a symlink is replaced itself (cp --remove-destination), not written through
+  // to the file it names (cp's default).
+  bool replace_symlink = false;
   // Split files of at least `parallel_min_size` bytes into this many ranges copied at once
   // (copy_file_range with explicit offsets). 0 or 1: one call for the whole file. Never used for
   // reflinks, forced methods other than copy_file_range, or sparse sources.

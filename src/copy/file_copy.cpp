@@ -354,7 +354,7 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   if (!dest_lstat && dest_lstat.error() != std::errc::no_such_file_or_directory) {
     return fail(dest_lstat.error(), "stat", dest);
   }
-  if (dest_lstat && S_ISLNK(dest_lstat->st_mode)) {
+  if (dest_lstat && S_ISLNK(dest_lstat->st_mode) && !options.replace_symlink) {
     fs::path target = dest;
     for (int hops = 0;; ++hops) {
       auto ls = sys::fstatat(AT_FDCWD, target.c_str(), AT_SYMLINK_NOFOLLOW);

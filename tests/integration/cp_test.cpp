@@ -799,6 +799,35 @@ TEST_F(Cp, InteractiveAsksBeforeEachReplacement) {
   EXPECT_FALSE(same_file_bytes(dir_ / "src" / "b", dir_ / "dst" / "b"));
 }
 
+// A DEST that is a symlink: written through by default (the link stays, its target gets the
+// copy), replaced itself with --remove-destination (the target untouched); as GNU cp does both.
+TEST_F(Cp, RemoveDestinationReplacesASymlinkDestLikeGnuCp) {
+  put("src", 3000);
+  const auto old_bytes = random_bytes(100, test_seed() + 9);
+  for (const std::string who : {"gnu", "ours"}) {
+    fs::create_directories(dir_ / who);
+    write_file(dir_ / who / "target", old_bytes);
+    write_file(dir_ / who / "target2", old_bytes);
+    fs::create_symlink("target", dir_ / who / "through");
+    fs::create_symlink("target2", dir_ / who / "replaced");
+    auto cp = [&](const std::vector<std::string>& args) {
+      return who == "gnu" ? gnu_cp(args) : zcopy_cp(args);
+    };
+    auto through = cp({at("src"), at(who + "/through")});
+    ASSERT_EQ(through.exit_code, 0) << who << ": " << through.err;
+    auto replaced = cp({"--remove-destination", at("src"), at(who + "/replaced")});
+    ASSERT_EQ(replaced.exit_code, 0) << who << ": " << replaced.err;
+  }
+  EXPECT_EQ(fs::read_symlink(dir_ / "ours" / "through"), "target");
+  EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / "ours" / "target"));
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir_ / "ours" / "replaced")));
+  EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / "ours" / "replaced"));
+  EXPECT_FALSE(same_file_bytes(dir_ / "src", dir_ / "ours" / "target2"));
+  compare_rules made_here = every_attribute;
+  made_here.mtime = made_here.symlink_mtime = made_here.root_mtime = false;
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"), made_here));
+}
+
 // -u skips a source older than DEST and copies one newer than DEST.
 TEST_F(Cp, UpdateCopiesOnlyNewerSources) {
   put("src", 4000);

@@ -56,6 +56,7 @@ struct cp_flags {
   bool link = false;                 // -l
   bool parents = false;              // --parents
   bool interactive = false;          // -i
+  bool remove_destination = false;   // --remove-destination
   bool recursive = false;
   bool preserve_all = false;  // -p
   std::string preserve;       // --preserve[=LIST]
@@ -311,6 +312,7 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   p.timestamps = (p.timestamps || keep->timestamps) && !drop->timestamps;
   links = (links || keep->links) && !drop->links;
   o.file.fsync = f.fsync;
+  o.file.replace_symlink = f.remove_destination;
   // Off unless asked: on local filesystems (ext4, XFS) buffered writers of one file serialize on
   // its inode lock, so ranges copied at once took as long as one call and twice its CPU
   // (docs/PERFORMANCE.md). Kept for filesystems whose copy_file_range runs elsewhere (NFS
@@ -634,6 +636,8 @@ void register_cp(CLI::App& app, action& run) {
   cmd->add_flag("-n,--no-clobber", f->no_clobber, "do not overwrite an existing file");
   cmd->add_flag("-f,--force", f->force,
                 "replace existing files (always the case: DEST is replaced by a rename)");
+  cmd->add_flag("--remove-destination", f->remove_destination,
+                "replace a DEST that is a symlink itself, not the file it names");
   cmd->add_flag("-u,--update", f->update,
                 "copy only when SOURCE is newer than DEST or DEST is missing");
   cmd->add_flag("--parents", f->parents,
