@@ -52,6 +52,14 @@ enum class reflink_mode {
   always,     // reflink or fail (EOPNOTSUPP, EXDEV) with the destination left as it was
 };
 
+// cp --backup: what becomes of a DEST that a copy replaces.
+enum class backup_mode {
+  none,      // replaced
+  simple,    // kept as NAME + suffix (an older one there is replaced)
+  numbered,  // kept as NAME.~N~, N one more than the highest there
+  existing,  // numbered where NAME already has numbered backups, else simple
+};
+
 enum class sparse_mode {
   never,      // write every byte, zeros included: the destination has no holes
   automatic,  // keep the source's holes (SEEK_DATA/SEEK_HOLE); write zeros that are data as data
@@ -78,6 +86,10 @@ struct copy_options {
   // A DEST that is a symlink is replaced itself (cp --remove-destination), not written through
   // to the file it names (cp's default).
   bool replace_symlink = false;
+  // Before a DEST (not a directory) is replaced, its current contents get another name; DEST
+  // itself is never missing meanwhile (a link is made first, then the copy renamed over DEST).
+  backup_mode backup = backup_mode::none;
+  std::string backup_suffix = "~";
   // Split files of at least `parallel_min_size` bytes into this many ranges copied at once
   // (copy_file_range with explicit offsets). 0 or 1: one call for the whole file. Never used for
   // reflinks, forced methods other than copy_file_range, or sparse sources.

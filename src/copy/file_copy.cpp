@@ -519,6 +519,9 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   }
   if (auto c = tmp_fd.close(); c) return fail(c, "close", dest);
 
+  if (!extra.no_replace) {
+    if (auto e = keep_backup(dir, name, options); e) return fail(e, "backup", dest);
+  }
   // -n without racing a concurrent creator: RENAME_NOREPLACE, where the filesystem has it.
   auto renamed = sys::renameat2(dir, tmp->name().c_str(), dir, name.c_str(),
                                 extra.no_replace ? RENAME_NOREPLACE : 0);

@@ -98,6 +98,12 @@ std::expected<temp_entry, std::error_code> create_temp(int dirfd, std::string_vi
   }
 }
 
+// --backup: gives DEST (`name` in `dir`) its backup name before a copy is renamed over it. A hard
+// link to a temporary name renamed over the backup name, so DEST stays in place throughout; where
+// the filesystem has no hard links, DEST is renamed to the backup name. Nothing to do when DEST
+// is gone.
+std::error_code keep_backup(int dir, const std::string& name, const copy_options& options);
+
 // What to give a file or directory once its contents are in place.
 struct final_metadata {
   std::optional<mode_t> mode;                    // permission bits, 07777

@@ -1,10 +1,13 @@
 // Metadata and naming helpers for copy.hpp: the getdents64 directory reader, the umask, temporary
 // names, and mode/owner/times applied to a finished copy.
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -76,6 +79,70 @@ std::expected<std::optional<dir_reader::entry>, std::error_code> dir_reader::nex
     if (n == "." || n == "..") continue;
     return std::optional<entry>{entry{n, header.type}};
   }
+}
+
+namespace {
+
+// The highest N of the "NAME.~N~" entries in `dir` (0: none).
+std::expected<unsigned long, std::error_code> highest_backup(int dir, std::string_view name) {
+  auto fd = unique_fd::openat(dir, ".", O_RDONLY | O_DIRECTORY);
+  if (!fd) return std::unexpected(fd.error());
+  dir_reader reader(share(std::move(*fd)));
+  unsigned long highest = 0;
+  for (;;) {
+    auto next = reader.next();
+    if (!next) return std::unexpected(next.error());
+    if (!*next) return highest;
+    std::string_view n = next->value().name;
+    if (n.size() < name.size() + 4 || n.substr(0, name.size()) != name) continue;
+    n.remove_prefix(name.size());
+    if (!n.starts_with(".~") || !n.ends_with('~')) continue;
+    n = n.substr(2, n.size() - 3);
+    unsigned long number = 0;
+    const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), number);
+    if (ec == std::errc{} && end == n.data() + n.size() && !n.starts_with('0')) {
+      highest = std::max(highest, number);
+    }
+  }
+}
+
+}  // namespace
+
+std::error_code keep_backup(int dir, const std::string& name, const copy_options& options) {
+  if (options.backup == backup_mode::none) return {};
+  // Nothing to keep (a new DEST): no directory scan for a number either.
+  if (auto d = sys::fstatat(dir, name.c_str(), AT_SYMLINK_NOFOLLOW); !d) {
+    return d.error() == std::errc::no_such_file_or_directory ? std::error_code{} : d.error();
+  }
+  std::string backup = name + options.backup_suffix;
+  if (options.backup != backup_mode::simple) {
+    auto highest = highest_backup(dir, name);
+    if (!highest) return highest.error();
+    if (options.backup == backup_mode::numbered || *highest > 0) {
+      backup = name + ".~" + std::to_string(*highest + 1) + "~";
+    }
+  }
+  auto linked = create_temp(dir, backup, [&](const std::string& n) -> std::error_code {
+    auto r = sys::linkat(dir, name.c_str(), dir, n.c_str(), 0);
+    return r ? std::error_code{} : r.error();
+  });
+  if (!linked) {
+    if (linked.error() == std::errc::no_such_file_or_directory) return {};  // DEST is gone
+    if (linked.error() != std::errc::operation_not_permitted &&
+        linked.error() != std::errc::operation_not_supported &&
+        linked.error() != std::errc::too_many_links) {
+      return linked.error();
+    }
+    // No second name possible (vfat, or the link count is full): DEST itself moves.
+    auto moved = sys::renameat2(dir, name.c_str(), dir, backup.c_str(), 0);
+    return moved || moved.error() == std::errc::no_such_file_or_directory ? std::error_code{}
+                                                                          : moved.error();
+  }
+  if (auto r = sys::renameat2(dir, linked->name().c_str(), dir, backup.c_str(), 0); !r) {
+    return r.error();
+  }
+  linked->commit();
+  return {};
 }
 
 mode_t process_umask() {

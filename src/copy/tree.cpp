@@ -355,6 +355,9 @@ std::optional<copy_error> tree_copier::build_and_rename(int dest_dirfd,
   if (auto m = detail::apply_metadata_at(dest_dirfd, tmp->name().c_str(), meta, symlink); !m) {
     return detail::make_copy_error(m.error().second, m.error().first, dest);
   }
+  if (auto e = detail::keep_backup(dest_dirfd, dest_name, options_.file); e) {
+    return detail::make_copy_error(e, "backup", dest);
+  }
   if (auto r = sys::renameat2(dest_dirfd, tmp->name().c_str(), dest_dirfd, dest_name.c_str()); !r) {
     return detail::make_copy_error(r.error(), "rename", dest);
   }

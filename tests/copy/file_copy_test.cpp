@@ -15,6 +15,7 @@
 
 #include "copy/internal.hpp"
 #include "support/test_support.hpp"
+#include "sys/sys.hpp"
 #include "zcopy/copy.hpp"
 #include "zcopy/error.hpp"
 #include "zcopy/fd.hpp"
@@ -115,6 +116,40 @@ TEST_F(FileCopy, ReplacesExistingDestAtomically) {
   EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
   EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "old")));
   EXPECT_NE(stat_of(dir_ / "dest").st_ino, old_inode);
+}
+
+// A backup is a second name of the old DEST made before the rename: where the filesystem refuses
+// hard links (injected EPERM), the old DEST is renamed to the backup name instead; a backup that
+// cannot be made at all (injected EIO) fails the copy with DEST as it was and no temporary name.
+TEST_F(FileCopy, BackupFallsBackToARenameAndFailsCleanly) {
+  const fs::path src = make("src", 100'000);
+  copy_options o;
+  o.backup = backup_mode::simple;
+  for (const int error : {EPERM, EIO}) {
+    SCOPED_TRACE(error);
+    const std::string name = error == EPERM ? "dest" : "other";
+    make(name, 3000, static_cast<std::uint64_t>(error));
+    const auto before = names_in(dir_.path());
+    test::fault_scope faults;
+    static int injected;
+    injected = error;
+    sys::hooks().linkat = [](int, const char*, int, const char*, int) {
+      errno = injected;
+      return -1;
+    };
+    auto r = zcopy::copy_file(src, dir_ / name, o);
+    if (error == EPERM) {
+      ASSERT_TRUE(r) << r.error().message();
+      EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / name)));
+      EXPECT_TRUE(same_bytes(data_[name], read_file(dir_ / (name + "~"))));
+    } else {
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().code, std::errc::io_error);
+      EXPECT_EQ(r.error().operation, "backup");
+      EXPECT_TRUE(same_bytes(data_[name], read_file(dir_ / name)));
+      EXPECT_EQ(names_in(dir_.path()), before);
+    }
+  }
 }
 
 // copy_tree skips the lookup of DEST in directories it made itself (dest_absent). A DEST that

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <expected>
 #include <filesystem>
 #include <functional>
@@ -48,15 +49,18 @@ using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 struct cp_flags {
-  std::vector<std::string> paths;    // SOURCE... DEST, or SOURCE... with -t
-  std::string positional_end;        // never filled: keeps `--` inside this subcommand (see below)
-  std::string target_directory;      // -t DIRECTORY
-  bool no_target_directory = false;  // -T
-  bool one_file_system = false;      // -x
-  bool link = false;                 // -l
-  bool parents = false;              // --parents
-  bool interactive = false;          // -i
-  bool remove_destination = false;   // --remove-destination
+  std::vector<std::string> paths;     // SOURCE... DEST, or SOURCE... with -t
+  std::string positional_end;         // never filled: keeps `--` inside this subcommand (see below)
+  std::string target_directory;       // -t DIRECTORY
+  bool no_target_directory = false;   // -T
+  bool one_file_system = false;       // -x
+  bool link = false;                  // -l
+  bool parents = false;               // --parents
+  bool interactive = false;           // -i
+  bool remove_destination = false;    // --remove-destination
+  bool backup_short = false;          // -b
+  std::string backup;                 // --backup[=CONTROL]; "default" alone
+  std::optional<std::string> suffix;  // -S SUFFIX
   bool recursive = false;
   bool preserve_all = false;  // -p
   std::string preserve;       // --preserve[=LIST]
@@ -260,6 +264,15 @@ std::expected<attribute_set, std::string> parse_attributes(std::string_view list
   return a;
 }
 
+// --backup's CONTROL, by cp's names.
+std::optional<backup_mode> parse_backup(std::string_view control) {
+  if (control == "none" || control == "off") return backup_mode::none;
+  if (control == "simple" || control == "never") return backup_mode::simple;
+  if (control == "numbered" || control == "t") return backup_mode::numbered;
+  if (control == "existing" || control == "nil") return backup_mode::existing;
+  return std::nullopt;
+}
+
 // Which symlinks are followed: every one, those named on the command line only, or none. cp's
 // rule: the last of -L/-H/-P (-d and -a count as -P) decides; without any, a recursive copy
 // follows none (a symlink operand is copied as a symlink) and any other copy follows them all.
@@ -313,6 +326,26 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   links = (links || keep->links) && !drop->links;
   o.file.fsync = f.fsync;
   o.file.replace_symlink = f.remove_destination;
+  // -b, --backup without CONTROL, and -S take the kind from VERSION_CONTROL (existing if unset),
+  // the suffix from SIMPLE_BACKUP_SUFFIX ("~" if unset), as cp does.
+  if (f.backup_short || !f.backup.empty() || f.suffix) {
+    std::string control = f.backup.empty() || f.backup == "default" ? "" : f.backup;
+    const char* env = std::getenv("VERSION_CONTROL");
+    if (control.empty()) control = env != nullptr && *env != '\0' ? env : "existing";
+    const auto mode = parse_backup(control);
+    if (!mode) {
+      return std::unexpected(fmt::format(
+          "--backup: '{}' (none, off, simple, never, numbered, t, existing, nil)", control));
+    }
+    o.file.backup = *mode;
+    const char* env_suffix = std::getenv("SIMPLE_BACKUP_SUFFIX");
+    o.file.backup_suffix =
+        f.suffix ? *f.suffix : (env_suffix != nullptr && *env_suffix != '\0' ? env_suffix : "~");
+    if (o.file.backup_suffix.empty() || o.file.backup_suffix.find('/') != std::string::npos) {
+      return std::unexpected(
+          fmt::format("--suffix: '{}' (not empty, no '/')", o.file.backup_suffix));
+    }
+  }
   // Off unless asked: on local filesystems (ext4, XFS) buffered writers of one file serialize on
   // its inode lock, so ranges copied at once took as long as one call and twice its CPU
   // (docs/PERFORMANCE.md). Kept for filesystems whose copy_file_range runs elsewhere (NFS
@@ -636,6 +669,11 @@ void register_cp(CLI::App& app, action& run) {
   cmd->add_flag("-n,--no-clobber", f->no_clobber, "do not overwrite an existing file");
   cmd->add_flag("-f,--force", f->force,
                 "replace existing files (always the case: DEST is replaced by a rename)");
+  cmd->add_flag("-b", f->backup_short, "like --backup, without CONTROL");
+  cmd->add_flag("--backup{default}", f->backup,
+                "[=CONTROL] keep each replaced DEST: simple (NAME~), numbered (NAME.~N~), "
+                "existing (numbered if there are some), none");
+  cmd->add_option("-S,--suffix", f->suffix, "the simple backup suffix (default ~)");
   cmd->add_flag("--remove-destination", f->remove_destination,
                 "replace a DEST that is a symlink itself, not the file it names");
   cmd->add_flag("-u,--update", f->update,
