@@ -149,6 +149,9 @@ struct tree_options {
   // -l: every entry but a directory is a hard link to its source instead of a copy (directories
   // are made); an existing DEST is replaced by a rename, as copies replace it.
   bool link_files = false;
+  // -s: every entry but a directory is a symbolic link to its source's path (as given: a relative
+  // SOURCE is allowed only when DEST is in the current directory, where the link resolves).
+  bool symlink_files = false;
   // -i: asked before an existing DEST (not a directory) is replaced; false keeps it (skipped).
   // Called from the copying threads, so it may be called by several at once.
   std::function<bool(const std::filesystem::path& dest)> confirm_replace;

@@ -202,6 +202,8 @@ class tree_copier {
   void make_hard_link(int src_dirfd, const char* name, const struct stat& st,
                       const fs::path& source, int dest_dirfd, const std::string& dest_name,
                       const fs::path& dest);
+  void make_symlink_to_source(const fs::path& source, int dest_dirfd, const std::string& dest_name,
+                              const fs::path& dest);
   // Builds an entry under a temporary name with `make`, applies `meta`, renames it over DEST.
   template <class Make>
   std::optional<copy_error> build_and_rename(int dest_dirfd, const std::string& dest_name,
@@ -419,6 +421,37 @@ void tree_copier::make_hard_link(int src_dirfd, const char* name, const struct s
   copied(source, dest, entry_kind::hard_link, nullptr);
 }
 
+// -s: DEST becomes a symbolic link to SOURCE's path. A relative path resolves from the link's
+// directory, so it is refused unless that directory is the current one (cp's rule).
+void tree_copier::make_symlink_to_source(const fs::path& source, int dest_dirfd,
+                                         const std::string& dest_name, const fs::path& dest) {
+  if (source.is_relative()) {
+    auto here = sys::fstatat(AT_FDCWD, ".", 0);
+    auto there = sys::fstat(dest_dirfd);
+    if (!here || !there || here->st_dev != there->st_dev || here->st_ino != there->st_ino) {
+      return error(std::make_error_code(std::errc::invalid_argument),
+                   "can make relative symbolic links only in current directory", dest);
+    }
+  }
+  auto direct = sys::symlinkat(source.c_str(), dest_dirfd, dest_name.c_str());
+  if (!direct && direct.error() == std::errc::file_exists) {
+    if (options_.no_clobber) return skipped(source, dest);
+    auto d = sys::fstatat(dest_dirfd, dest_name.c_str(), AT_SYMLINK_NOFOLLOW);
+    if (d && S_ISDIR(d->st_mode)) {
+      return error(std::make_error_code(std::errc::is_a_directory), "overwrite", dest);
+    }
+    auto e = build_and_rename(dest_dirfd, dest_name, dest, "create symlink", {}, true,
+                              [&](const std::string& n) -> std::error_code {
+                                auto r = sys::symlinkat(source.c_str(), dest_dirfd, n.c_str());
+                                return r ? std::error_code{} : r.error();
+                              });
+    if (e) return error(e->code, e->operation, e->path);
+  } else if (!direct) {
+    return error(direct.error(), "create symlink", dest);
+  }
+  copied(source, dest, entry_kind::symlink, nullptr);
+}
+
 void tree_copier::make_special(const struct stat& st, const fs::path& source, int dest_dirfd,
                                const std::string& dest_name, const fs::path& dest) {
   if (!options_.special_files) {
@@ -468,8 +501,11 @@ void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name
                              const std::string& dest_name, fs::path dest, unique_fd opened) {
   const int src_dirfd = src_dir->get();
   const int dest_dirfd = dest_dir->get();
-  if (options_.link_files) {
+  if (options_.link_files || options_.symlink_files) {
     if (keep_existing(dest_dirfd, dest_name.c_str(), st, source, dest)) return;
+    if (options_.symlink_files) {
+      return make_symlink_to_source(source, dest_dirfd, dest_name, dest);
+    }
     return make_hard_link(src_dirfd, name, st, source, dest_dirfd, dest_name, dest);
   }
   // Following symlinks, one file can be reached under two names with a link count of 1: it is
@@ -605,7 +641,8 @@ void tree_copier::copy_directory(const dir_task& t) {
     // lookup by name the other entries need is saved (one path walk per file of a tree). With
     // O_NOFOLLOW a symlink put there since the directory was read is not followed; it, and
     // anything that is not a regular file once opened or fails to open, takes the general path.
-    if (next->value().type == DT_REG && !options_.update && !options_.link_files) {
+    if (next->value().type == DT_REG && !options_.update && !options_.link_files &&
+        !options_.symlink_files) {
       auto fd = unique_fd::openat(reader.fd(), name.c_str(), file_flags);
       if (fd) {
         if (auto st = sys::fstat(fd->get()); st && S_ISREG(st->st_mode)) {

@@ -21,6 +21,20 @@
 
 namespace zcopy::test {
 
+// Runs the test (and the programs it starts) in `dir` until destroyed, then where it was.
+class working_directory {
+ public:
+  explicit working_directory(const std::filesystem::path& dir) {
+    std::filesystem::current_path(dir);
+  }
+  ~working_directory() { std::filesystem::current_path(before_); }
+  working_directory(const working_directory&) = delete;
+  working_directory& operator=(const working_directory&) = delete;
+
+ private:
+  std::filesystem::path before_ = std::filesystem::current_path();
+};
+
 // The zcopy binary under test (ZCOPY_BINARY).
 std::string zcopy_binary();
 // `zcopy cp ARGS...` (ZCOPY_BINARY), killed after `timeout`.

@@ -182,6 +182,33 @@ TEST_F(Cp, LinkArchiveMatchesGnuCp) {
   }
 }
 
+// -s makes symbolic links to the sources instead of copies (directories made under -r), the same
+// tree as GNU cp's; a relative SOURCE only where DEST is in the current directory.
+TEST_F(Cp, SymbolicLinksMatchGnuCp) {
+  put("src/a", 3000);
+  put("src/sub/b", 4000);
+  for (const std::string who : {"gnu", "ours"}) {
+    auto r =
+        who == "gnu" ? gnu_cp({"-rs", at("src"), at(who)}) : zcopy_cp({"-rs", at("src"), at(who)});
+    ASSERT_EQ(r.exit_code, 0) << who << ": " << r.err;
+  }
+  EXPECT_EQ(fs::read_symlink(dir_ / "ours" / "sub" / "b"), dir_ / "src" / "sub" / "b");
+  EXPECT_TRUE(same_file_bytes(dir_ / "src" / "a", dir_ / "ours" / "a"));  // through the link
+  compare_rules rules = every_attribute;
+  rules.mtime = rules.symlink_mtime = rules.root_mtime = false;
+  EXPECT_TRUE(same_tree(snapshot(dir_ / "gnu"), snapshot(dir_ / "ours"), rules));
+
+  const working_directory here_now(dir_.path());
+  auto here = zcopy_cp({"-s", "src/a", "here"});
+  EXPECT_EQ(here.exit_code, 0) << here.err;
+  EXPECT_EQ(fs::read_symlink(dir_ / "here"), "src/a");
+  auto elsewhere = zcopy_cp({"-s", "src/a", "ours/elsewhere"});
+  EXPECT_EQ(elsewhere.exit_code, 1);
+  EXPECT_TRUE(contains(elsewhere.err, "can make relative symbolic links only in current directory"))
+      << elsewhere.err;
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ / "ours" / "elsewhere")));
+}
+
 // cp -r and zcopy cp -r make the same tree: modes from the umask, symlinks inside copied as
 // symlinks, hard links not kept, FIFOs recreated, holes kept.
 TEST_F(Cp, RecursiveMatchesGnuCp) {
@@ -649,11 +676,7 @@ TEST_F(Cp, ParentsMakesTheDirectoriesBetweenLikeGnuCp) {
   for (const char* d : {"src/a/b", "src/a"})
     ASSERT_EQ(::utimensat(AT_FDCWD, at(d).c_str(), old, 0), 0);
   // Relative sources (--parents keeps the path as given): both run from the test directory.
-  struct working_directory {
-    fs::path before = fs::current_path();
-    ~working_directory() { fs::current_path(before); }
-  } restore;
-  fs::current_path(dir_.path());
+  const working_directory here_now(dir_.path());
   for (const std::string who : {"gnu", "ours"}) {
     fs::create_directories(dir_ / who);
     const std::vector<std::string> args{"-a", "--parents", "src/a/b/file", who};

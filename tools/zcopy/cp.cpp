@@ -55,6 +55,7 @@ struct cp_flags {
   bool no_target_directory = false;   // -T
   bool one_file_system = false;       // -x
   bool link = false;                  // -l
+  bool symbolic = false;              // -s
   bool parents = false;               // --parents
   bool interactive = false;           // -i
   bool remove_destination = false;    // --remove-destination
@@ -362,6 +363,7 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   o.update = f.update;
   o.one_file_system = f.one_file_system;
   o.link_files = f.link;
+  o.symlink_files = f.symbolic;
   o.jobs = f.jobs;
   return o;
 }
@@ -574,6 +576,8 @@ int run_cp(const cp_flags& f) {
                          target.string()));
       } else if (e.operation == "overwrite" && e.code == std::errc::is_a_directory) {
         fail(fmt::format(": cannot overwrite directory '{}' with non-directory", e.path.string()));
+      } else if (e.code == std::errc::invalid_argument && e.operation.starts_with("can make")) {
+        fail(fmt::format(" '{}': {}", e.path.string(), e.operation));
       } else if (e.operation == "same file") {
         fail(fmt::format(": '{}' and '{}' are the same file", source, e.path.string()));
       } else {
@@ -682,6 +686,8 @@ void register_cp(CLI::App& app, action& run) {
                 "copy SOURCE to DIRECTORY/SOURCE, making the directories between");
   cmd->add_flag("-l,--link", f->link,
                 "hard-link files instead of copying them (directories are made)");
+  cmd->add_flag("-s,--symbolic-link", f->symbolic,
+                "make symbolic links to the sources instead of copying them");
   cmd->add_flag("-x,--one-file-system", f->one_file_system,
                 "do not enter directories on other filesystems (they are made, empty)");
   cmd->add_flag("-v,--verbose", f->verbose, "one line per entry, with the data method");
