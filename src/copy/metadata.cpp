@@ -111,8 +111,11 @@ std::expected<unsigned long, std::error_code> highest_backup(int dir, std::strin
 std::error_code keep_backup(int dir, const std::string& name, const copy_options& options) {
   if (options.backup == backup_mode::none) return {};
   // Nothing to keep (a new DEST): no directory scan for a number either.
+  // A directory is never replaced (the rename after this fails): it is not moved aside either.
   if (auto d = sys::fstatat(dir, name.c_str(), AT_SYMLINK_NOFOLLOW); !d) {
     return d.error() == std::errc::no_such_file_or_directory ? std::error_code{} : d.error();
+  } else if (S_ISDIR(d->st_mode)) {
+    return {};
   }
   std::string backup = name + options.backup_suffix;
   if (options.backup != backup_mode::simple) {

@@ -506,6 +506,28 @@ TEST_F(TreeCopy, LinkFilesMakesHardLinksAndDirectories) {
   EXPECT_EQ(lstat_of(kept / "sub" / "b").st_ino, lstat_of(src_ / "sub" / "b").st_ino);
 }
 
+// --backup never moves a directory aside: a symlink whose DEST is a directory fails as without
+// backups ("Is a directory"), the directory stays where it was, and no "NAME~" appears; a file
+// replaced beside it gets its backup.
+TEST_F(TreeCopy, BackupLeavesADirectoryInThePath) {
+  fs::create_directories(src_);
+  fs::create_symlink("somewhere", src_ / "entry");
+  file("plain", 2000);
+  fs::create_directories(dst_ / "entry" / "inside");
+  const auto old_plain = random_bytes(300, seed_ + 7);
+  write_file(dst_ / "plain", old_plain);
+  tree_options o = archive();
+  o.file.backup = backup_mode::simple;
+  recorder rec;
+  const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].path, dst_ / "entry");
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(dst_ / "entry" / "inside")));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dst_ / "entry~")));
+  EXPECT_TRUE(same_bytes(contents_["plain"], read_file(dst_ / "plain")));
+  EXPECT_TRUE(same_bytes(old_plain, read_file(dst_ / "plain~")));
+}
+
 // An entry that fails is reported and the walk goes on to the others.
 TEST_F(TreeCopy, ErrorsAreReportedAndTheWalkContinues) {
   fs::create_directories(src_ / "sub");
