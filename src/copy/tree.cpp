@@ -204,6 +204,10 @@ class tree_copier {
                       const fs::path& dest);
   void make_symlink_to_source(const fs::path& source, int dest_dirfd, const std::string& dest_name,
                               const fs::path& dest);
+  template <class Make, class Wanted>
+  void place_link(int dest_dirfd, const std::string& dest_name, const fs::path& source,
+                  const fs::path& dest, const char* operation, entry_kind kind, Wanted&& is_wanted,
+                  Make&& make);
   // Builds an entry under a temporary name with `make`, applies `meta`, renames it over DEST.
   template <class Make>
   std::optional<copy_error> build_and_rename(int dest_dirfd, const std::string& dest_name,
@@ -237,16 +241,12 @@ class tree_copier {
 
 void tree_copier::copy_file_now(const file_job& job) {
   if (stopped()) return;  // the walker reports the cancellation once
-  if (options_.update && !options_.no_clobber && !job.dest_fresh) {
+  // -u and -i look at DEST once (-n is the copy's own: RENAME_NOREPLACE).
+  if ((options_.update || options_.confirm_replace) && !options_.no_clobber && !job.dest_fresh) {
     auto d = sys::fstatat(job.dest_dir->get(), job.dest_name.c_str(), 0);
-    if (d && !newer(job.st.st_mtim, d->st_mtim)) {
-      skipped(job.source, job.dest);
-      return;
-    }
-  }
-  if (options_.confirm_replace && !options_.no_clobber && !job.dest_fresh) {
-    auto d = sys::fstatat(job.dest_dir->get(), job.dest_name.c_str(), 0);
-    if (d && !S_ISDIR(d->st_mode) && !options_.confirm_replace(job.dest)) {
+    if (d && ((options_.update && !newer(job.st.st_mtim, d->st_mtim)) ||
+              (options_.confirm_replace && !S_ISDIR(d->st_mode) &&
+               !options_.confirm_replace(job.dest)))) {
       skipped(job.source, job.dest);
       return;
     }
@@ -392,33 +392,46 @@ void tree_copier::make_symlink(int src_dirfd, const char* name, const struct sta
   copied(source, dest, entry_kind::symlink, nullptr);
 }
 
-// -l: DEST becomes another name of SOURCE. linkat makes it where the name is free (one call); an
-// existing DEST is replaced through a temporary link and a rename, never unlinked first.
+// -l and -s: the link is complete the moment it is made, so a free name is taken directly (one
+// call). An existing DEST is replaced through a temporary name and a rename, never unlinked
+// first; under -n it is kept, a directory is refused, and one that already is the link wanted
+// (`is_wanted`) is left as it is: rename(2) between two names of one file does nothing and would
+// leave the temporary name behind.
+template <class Make, class Wanted>
+void tree_copier::place_link(int dest_dirfd, const std::string& dest_name, const fs::path& source,
+                             const fs::path& dest, const char* operation, entry_kind kind,
+                             Wanted&& is_wanted, Make&& make) {
+  const std::error_code direct = make(dest_name);
+  if (direct == std::errc::file_exists) {
+    if (options_.no_clobber) return skipped(source, dest);  // appeared since keep_existing
+    auto d = sys::fstatat(dest_dirfd, dest_name.c_str(), AT_SYMLINK_NOFOLLOW);
+    if (d && S_ISDIR(d->st_mode)) {
+      return error(std::make_error_code(std::errc::is_a_directory), "overwrite", dest);
+    }
+    if (!d || !is_wanted(*d)) {
+      auto e = build_and_rename(dest_dirfd, dest_name, dest, operation, {},
+                                kind == entry_kind::symlink, make);
+      if (e) return error(e->code, e->operation, e->path);
+    }
+  } else if (direct) {
+    return error(direct, operation, dest);
+  }
+  copied(source, dest, kind, nullptr);
+}
+
+// -l: DEST becomes another name of SOURCE (following symlinks, of the file a symlink names: the
+// walk stat'ed that file).
 void tree_copier::make_hard_link(int src_dirfd, const char* name, const struct stat& st,
                                  const fs::path& source, int dest_dirfd,
                                  const std::string& dest_name, const fs::path& dest) {
-  // Following symlinks, the link is to the file a symlink names (the walk stat'ed that file).
   const int follow = options_.symlinks_as_links ? 0 : AT_SYMLINK_FOLLOW;
-  auto direct = sys::linkat(src_dirfd, name, dest_dirfd, dest_name.c_str(), follow);
-  if (!direct && direct.error() == std::errc::file_exists) {
-    if (options_.no_clobber) return skipped(source, dest);  // appeared since keep_existing
-    // Already a name of the same file (cp -al run again over its own result): rename(2) would do
-    // nothing and leave the temporary link behind.
-    auto d = sys::fstatat(dest_dirfd, dest_name.c_str(), AT_SYMLINK_NOFOLLOW);
-    if (d && d->st_dev == st.st_dev && d->st_ino == st.st_ino) {
-      return copied(source, dest, entry_kind::hard_link, nullptr);
-    }
-    auto e = build_and_rename(dest_dirfd, dest_name, dest, "link", {}, false,
-                              [&](const std::string& n) -> std::error_code {
-                                auto r =
-                                    sys::linkat(src_dirfd, name, dest_dirfd, n.c_str(), follow);
-                                return r ? std::error_code{} : r.error();
-                              });
-    if (e) return error(e->code, e->operation, e->path);
-  } else if (!direct) {
-    return error(direct.error(), "link", dest);
-  }
-  copied(source, dest, entry_kind::hard_link, nullptr);
+  place_link(
+      dest_dirfd, dest_name, source, dest, "link", entry_kind::hard_link,
+      [&](const struct stat& d) { return d.st_dev == st.st_dev && d.st_ino == st.st_ino; },
+      [&](const std::string& n) -> std::error_code {
+        auto r = sys::linkat(src_dirfd, name, dest_dirfd, n.c_str(), follow);
+        return r ? std::error_code{} : r.error();
+      });
 }
 
 // -s: DEST becomes a symbolic link to SOURCE's path. A relative path resolves from the link's
@@ -433,23 +446,13 @@ void tree_copier::make_symlink_to_source(const fs::path& source, int dest_dirfd,
                    "can make relative symbolic links only in current directory", dest);
     }
   }
-  auto direct = sys::symlinkat(source.c_str(), dest_dirfd, dest_name.c_str());
-  if (!direct && direct.error() == std::errc::file_exists) {
-    if (options_.no_clobber) return skipped(source, dest);
-    auto d = sys::fstatat(dest_dirfd, dest_name.c_str(), AT_SYMLINK_NOFOLLOW);
-    if (d && S_ISDIR(d->st_mode)) {
-      return error(std::make_error_code(std::errc::is_a_directory), "overwrite", dest);
-    }
-    auto e = build_and_rename(dest_dirfd, dest_name, dest, "create symlink", {}, true,
-                              [&](const std::string& n) -> std::error_code {
-                                auto r = sys::symlinkat(source.c_str(), dest_dirfd, n.c_str());
-                                return r ? std::error_code{} : r.error();
-                              });
-    if (e) return error(e->code, e->operation, e->path);
-  } else if (!direct) {
-    return error(direct.error(), "create symlink", dest);
-  }
-  copied(source, dest, entry_kind::symlink, nullptr);
+  place_link(
+      dest_dirfd, dest_name, source, dest, "create symlink", entry_kind::symlink,
+      [](const struct stat&) { return false; },
+      [&](const std::string& n) -> std::error_code {
+        auto r = sys::symlinkat(source.c_str(), dest_dirfd, n.c_str());
+        return r ? std::error_code{} : r.error();
+      });
 }
 
 void tree_copier::make_special(const struct stat& st, const fs::path& source, int dest_dirfd,
