@@ -15,9 +15,20 @@
 // errc::cancelled, temporary file removed.
 //
 // Replacing an existing DEST gives it a new inode (that is what makes the replacement atomic):
-// other hard links to the old DEST keep the old contents. Without `preserve.mode` the new file
+// other hard links to the old DEST, bind mounts of it and processes that hold it open keep the
+// old contents (GNU cp writes into the existing inode, so they see the new bytes). What belongs
+// to DEST rather than to its contents goes with the name: without `preserve.mode` the new file
 // takes the old DEST's mode (cp's rule for existing files), or the source's mode masked by the
-// umask when DEST is new.
+// umask when DEST is new; it keeps DEST's owner where the process may set it, and DEST's
+// extended attributes and ACLs as far as the filesystem takes them (not file capabilities, which
+// vouch for the old bytes). `in_place` writes into DEST's inode instead, for the users who need
+// those links and handles to see the new bytes, and gives up the guarantee.
+//
+// Not regular files: a DEST that is a device node, a FIFO or a socket, or that a /proc magic link
+// such as /dev/stdout leads to, is written into (it is never replaced: renaming a file over
+// /dev/sdb would replace the node, not write the disk), as cp and curl write into it; a FIFO
+// waits for its reader. copy_tree reads a FIFO or device SOURCE that it is named (cp without -R)
+// to its end; one that has no end (/dev/zero) runs until a stop request.
 //
 // Trees (copy_tree): `jobs` threads share the work a directory at a time (each reads a directory
 // and copies its small files; subdirectories and files of 1 MiB or more go back on a shared
@@ -86,6 +97,10 @@ struct copy_options {
   // A DEST that is a symlink is replaced itself (cp --remove-destination), not written through
   // to the file it names (cp's default).
   bool replace_symlink = false;
+  // An existing regular DEST is truncated and written into (rsync --inplace; GNU cp's way): its
+  // inode, hard links and open handles see the new bytes, and a failed copy leaves it partly
+  // written. `backup` does not apply then. A new DEST is still made whole before it gets its name.
+  bool in_place = false;
   // Before a DEST (not a directory) is replaced, its current contents get another name; DEST
   // itself is never missing meanwhile (a link is made first, then the copy renamed over DEST).
   backup_mode backup = backup_mode::none;
@@ -110,6 +125,9 @@ struct file_copy_result {
   std::array<std::uint64_t, method_count> bytes_by_method{};
   std::vector<fallback_record> fallbacks;
   unsigned ranges = 1;  // > 1: copied as this many parallel ranges
+  // DEST was written into rather than replaced (a device, a FIFO, /dev/stdout, or `in_place`):
+  // a failure could have left it partly written.
+  bool in_place = false;
 };
 
 // A failure with where it happened: the operation ("open", "copy", "rename", ...) and the path it
@@ -189,8 +207,11 @@ struct tree_summary {
 
 // Copies `source` (a file, a directory with `recursive`, a symlink, a special file) to `dest`,
 // which is the path the copy gets (the caller resolves "DEST is a directory: DEST/NAME", as cp
-// does). Refuses to copy a directory into itself or below itself (errc::invalid_argument,
-// operation "into itself"). Returns the summary; entry errors are in it and went to the observer.
+// does). A FIFO or device `source` is read to its end into a regular DEST unless
+// `special_files` recreates it (cp without and with -R); inside a tree, without
+// `special_files`, such entries are refused and never opened. Refuses to copy a directory into
+// itself or below itself (errc::invalid_argument, operation "into itself"). Returns the summary;
+// entry errors are in it and went to the observer.
 tree_summary copy_tree(const std::filesystem::path& source, const std::filesystem::path& dest,
                        const tree_options& options, const tree_observer& observer = {});
 

@@ -81,6 +81,9 @@ enum class syscall_kind : unsigned {
   utimensat,  // futimens(3) is utimensat with no path: counted here too
   getdents64,
   mincore,
+  listxattr,
+  getxattr,
+  fsetxattr,
   other,
   count_  // not a call: the number of kinds
 };

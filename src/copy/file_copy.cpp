@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include <thread>
 
 #include "copy/internal.hpp"
+#include "core/destination.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/error.hpp"
 
@@ -249,6 +251,59 @@ std::error_code zero_detecting_copy(job& j) {
   return {};
 }
 
+// Descriptors of special files are opened non-blocking (a FIFO without a writer must not hang the
+// open, nor a terminal the read): where one is not ready the copy waits for it in slices, so a
+// stop request is seen within a fraction of a second.
+constexpr int ready_slice_ms = 200;
+
+std::error_code wait_ready(int fd, short events, const std::stop_token& stop) {
+  for (;;) {
+    if (cancelled(stop)) return errc::cancelled;
+    auto r = sys::wait_ready(fd, events, ready_slice_ms);
+    if (r) return {};
+    if (r.error() != std::errc::timed_out) return r.error();
+  }
+}
+
+bool seekable(const struct stat& st) {
+  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+}
+
+// The data when either end is not a regular file (a FIFO, a device, a terminal): a stream from
+// the source's start (or its reading position) to its end, every byte written (a device has no
+// holes to keep), never a clone.
+std::error_code stream_copy(job& j, const struct stat& sink_stat) {
+  transfer_options t;
+  t.on_progress = j.options.on_progress;
+  t.stop = j.options.stop;
+  t.allow_reflink = false;
+  t.keep_holes = false;
+  t.use = j.options.use;
+  t.allow_fallback = j.options.use != method::automatic;
+  if (seekable(j.src_stat)) t.source_offset = 0;
+  if (seekable(sink_stat)) t.sink_offset = 0;
+  // A FIFO nobody has opened for writing yet reads as its end; it has not begun. poll reports
+  // neither data nor a hang-up before the first writer comes.
+  if (S_ISFIFO(j.src_stat.st_mode)) {
+    if (auto e = wait_ready(j.src, POLLIN, j.options.stop)) return e;
+  }
+  auto tj = transfer_job::create(j.src_info, j.tmp_info, std::move(t));
+  if (!tj) return tj.error();
+  for (;;) {
+    const transfer_result& r = tj->run();
+    if (r.error || r.complete) {
+      add_transfer(j.result, r);
+      return r.error;
+    }
+    if (!r.would_block()) continue;
+    const bool reading = r.blocked == wait_for::readable;
+    if (auto e = wait_ready(reading ? j.src : j.tmp, reading ? POLLIN : POLLOUT, j.options.stop)) {
+      add_transfer(j.result, r);
+      return e;
+    }
+  }
+}
+
 std::error_code copy_data(job& j) {
   const copy_options& o = j.options;
   const std::uint64_t size = static_cast<std::uint64_t>(j.src_stat.st_size);
@@ -299,19 +354,23 @@ fs::path parent_of(const fs::path& dest) {
   return dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
 }
 
-// Opens SOURCE (`name` in `dir`, or a path with AT_FDCWD) and checks that it is a regular file.
+// Opens SOURCE (`name` in `dir`, or a path with AT_FDCWD) and checks that it is a regular file,
+// or with `special` also a FIFO or a device (cp reads those it is named without -R).
 std::expected<std::pair<unique_fd, struct stat>, copy_error> open_source(int dir, const char* name,
-                                                                         const fs::path& source) {
-  // O_NONBLOCK: a FIFO given as the source must not block the open; it is refused below. It stays
-  // on: it has no effect on regular files (open(2)), and clearing it would cost two fcntl calls
-  // per file of a tree.
+                                                                         const fs::path& source,
+                                                                         bool special) {
+  // O_NONBLOCK: a FIFO given as the source must not block the open (stream_copy waits for its
+  // writer where the stop request is seen). It stays on: it has no effect on regular files
+  // (open(2)), and clearing it would cost two fcntl calls per file of a tree.
   auto src = unique_fd::openat(dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (!src) return fail(src.error(), "open", source);
   auto src_stat = sys::fstat(src->get());
   if (!src_stat) return fail(src_stat.error(), "stat", source);
   if (S_ISDIR(src_stat->st_mode))
     return fail(std::make_error_code(std::errc::is_a_directory), "copy", source);
-  if (!S_ISREG(src_stat->st_mode)) {
+  const mode_t type = src_stat->st_mode & S_IFMT;
+  const bool readable_special = type == S_IFIFO || type == S_IFCHR || type == S_IFBLK;
+  if (!S_ISREG(src_stat->st_mode) && !(special && readable_special)) {
     return fail(std::make_error_code(std::errc::operation_not_supported),
                 "cannot copy special file", source);
   }
@@ -336,7 +395,64 @@ sys::result<void> link_unnamed(int fd, int dir, const char* name) {
   return sys::linkat(AT_FDCWD, proc.c_str(), dir, name, AT_SYMLINK_FOLLOW);
 }
 
-// The copy of an open, checked SOURCE to `name` in the open directory `dir` (DEST's).
+// The source as the engine sees it. A regular file is described from the stat already taken (no
+// calls per file of a tree); a FIFO or a device is classified (a block device's size takes an
+// ioctl), with O_NONBLOCK as open_source opened it.
+std::expected<endpoint_info, std::error_code> describe_source(int fd, const struct stat& st) {
+  if (S_ISREG(st.st_mode)) return describe(fd, st, O_RDONLY);
+  return classify(fd);
+}
+
+// The data of SOURCE into `j.tmp` (the new file, or DEST itself when written in place).
+std::optional<std::unexpected<copy_error>> move_data(job& j, const struct stat& sink_stat) {
+  j.result.size = S_ISREG(j.src_stat.st_mode) ? static_cast<std::uint64_t>(j.src_stat.st_size) : 0;
+  const bool streams = !S_ISREG(j.src_stat.st_mode) || !S_ISREG(sink_stat.st_mode);
+  const std::error_code data_error = streams ? stream_copy(j, sink_stat) : copy_data(j);
+  settle(j.result);
+  if (!S_ISREG(j.src_stat.st_mode)) j.result.size = j.result.bytes;
+  if (!data_error) return std::nullopt;
+  const char* op = j.options.reflink == reflink_mode::always ? "reflink" : "copy";
+  if (data_error == errc::cancelled) op = "copy";
+  return fail(data_error, op, j.dest);
+}
+
+// A source written while it was read may have given a copy that mixes two versions of it (a
+// rename over it does not matter: the open file is the old one). Its size, mtime and ctime are
+// compared with the stat taken before the copy; a change fails this file (tar's "file changed as
+// we read it") and DEST stays as it was. A FIFO or a device has no version to compare.
+std::optional<std::unexpected<copy_error>> check_source_unchanged(int src_fd,
+                                                                  const struct stat& src_stat,
+                                                                  const fs::path& source,
+                                                                  const fs::path& dest,
+                                                                  const copy_options& options) {
+  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
+  if (!S_ISREG(src_stat.st_mode)) return std::nullopt;
+  auto after = sys::fstat(src_fd);
+  if (!after) return fail(after.error(), "stat", source);
+  if (after->st_size != src_stat.st_size || after->st_mtim.tv_sec != src_stat.st_mtim.tv_sec ||
+      after->st_mtim.tv_nsec != src_stat.st_mtim.tv_nsec ||
+      after->st_ctim.tv_sec != src_stat.st_ctim.tv_sec ||
+      after->st_ctim.tv_nsec != src_stat.st_ctim.tv_nsec) {
+    return fail(errc::source_changed, "copy", source);
+  }
+  return std::nullopt;
+}
+
+// The copy of an open, checked SOURCE to `name` in the open directory `dir` (DEST's), in phases:
+// what stands at DEST decides how it is written (copy_open), then the data (copy_data or
+// stream_copy), the source checked for changes, the metadata, and the new file put in place
+// (replace) or the existing one written into (write_in_place).
+std::expected<file_copy_result, copy_error> replace(int src_fd, const struct stat& src_stat,
+                                                    int dir, const std::string& name,
+                                                    const fs::path& source, const fs::path& dest,
+                                                    const copy_options& options,
+                                                    const file_copy_extra& extra,
+                                                    const destination& at_dest);
+std::expected<file_copy_result, copy_error> write_in_place(
+    int src_fd, const struct stat& src_stat, int dir, const std::string& name,
+    const fs::path& source, const fs::path& dest, const copy_options& options,
+    const file_copy_extra& extra, const destination& at_dest);
+
 std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct stat& src_stat,
                                                       int dir, const std::string& name,
                                                       const fs::path& source, const fs::path& dest,
@@ -344,52 +460,46 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
                                                       const file_copy_extra& extra) {
   // A DEST that is a symlink is written through, as cp does: the link stays, its target gets the
   // copy (renamed over the target, in the target's directory). A dangling one is refused like
-  // cp's "not writing through dangling symlink".
-  // One lstat answers both questions for the common cases (missing, or a plain file); only a
-  // symlink costs more.
-  auto dest_lstat = extra.dest_absent
-                        ? sys::result<struct stat>(std::unexpected(
-                              std::make_error_code(std::errc::no_such_file_or_directory)))
-                        : sys::fstatat(dir, name.c_str(), AT_SYMLINK_NOFOLLOW);
-  if (!dest_lstat && dest_lstat.error() != std::errc::no_such_file_or_directory) {
-    return fail(dest_lstat.error(), "stat", dest);
+  // cp's "not writing through dangling symlink". One lstat answers for the common cases (missing,
+  // or a plain file); only a symlink costs more.
+  destination at_dest;
+  if (!extra.dest_absent) {
+    auto looked = look_at_destination(dir, name, dest, !options.replace_symlink);
+    if (!looked) return fail(looked.error().second, looked.error().first, dest);
+    at_dest = std::move(*looked);
   }
-  if (dest_lstat && S_ISLNK(dest_lstat->st_mode) && !options.replace_symlink) {
-    fs::path target = dest;
-    for (int hops = 0;; ++hops) {
-      auto ls = sys::fstatat(AT_FDCWD, target.c_str(), AT_SYMLINK_NOFOLLOW);
-      if (!ls) {
-        if (ls.error() == std::errc::no_such_file_or_directory) {
-          return fail(ls.error(), "not writing through dangling symlink", dest);
-        }
-        return fail(ls.error(), "stat", target);
-      }
-      if (!S_ISLNK(ls->st_mode)) break;
-      if (hops == 40) {
-        return fail(std::make_error_code(std::errc::too_many_symbolic_link_levels), "stat", dest);
-      }
-      char buf[PATH_MAX];
-      auto n = sys::readlinkat(AT_FDCWD, target.c_str(), buf, sizeof buf);
-      if (!n) return fail(n.error(), "readlink", target);
-      const fs::path next(std::string(buf, *n));
-      target = next.is_absolute() ? next : target.parent_path() / next;
-    }
-    return copy_file_impl(source, target, options, extra);
+  using kind = destination::kind;
+  if (at_dest.what == kind::dangling) {
+    return fail(std::make_error_code(std::errc::no_such_file_or_directory),
+                "not writing through dangling symlink", dest);
   }
-
-  // DEST as it is now (not a symlink here: those were followed above).
-  std::optional<struct stat> dest_stat;
-  if (dest_lstat) dest_stat = *dest_lstat;
-  if (dest_stat && dest_stat->st_dev == src_stat.st_dev && dest_stat->st_ino == src_stat.st_ino) {
+  if (at_dest.what == kind::linked) return copy_file_impl(source, at_dest.target, options, extra);
+  const bool exists = at_dest.what != kind::absent;
+  if (exists && at_dest.st.st_dev == src_stat.st_dev && at_dest.st.st_ino == src_stat.st_ino) {
     return fail(std::make_error_code(std::errc::invalid_argument), "same file", dest);
   }
-  if (dest_stat && S_ISDIR(dest_stat->st_mode)) {
+  if (at_dest.what == kind::directory) {
     return fail(std::make_error_code(std::errc::is_a_directory), "overwrite", dest);
   }
-  if (dest_stat && extra.no_replace) {
+  if (exists && extra.no_replace) {
     *extra.skipped = true;
     return file_copy_result{};
   }
+  if (at_dest.what == kind::special || (at_dest.what == kind::regular && options.in_place)) {
+    return write_in_place(src_fd, src_stat, dir, name, source, dest, options, extra, at_dest);
+  }
+  return replace(src_fd, src_stat, dir, name, source, dest, options, extra, at_dest);
+}
+
+std::expected<file_copy_result, copy_error> replace(int src_fd, const struct stat& src_stat,
+                                                    int dir, const std::string& name,
+                                                    const fs::path& source, const fs::path& dest,
+                                                    const copy_options& options,
+                                                    const file_copy_extra& extra,
+                                                    const destination& at_dest) {
+  // DEST as it is now: a regular file, a symlink replaced itself, or nothing.
+  std::optional<struct stat> dest_stat;
+  if (at_dest.what != destination::kind::absent) dest_stat = at_dest.st;
 
   // A new DEST without -p gets the source's mode masked by the umask, which is what open() makes
   // of it: created that way, the file needs no fchmod (one call per file of a tree). Otherwise
@@ -427,36 +537,18 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   // does not classify them again: three calls per end saved on every file of a tree.
   auto tmp_stat = sys::fstat(tmp_fd.get());
   if (!tmp_stat) return fail(tmp_stat.error(), "stat", dest);
-  job j{source,
-        dest,
-        options,
-        src_fd,
-        tmp_fd.get(),
-        src_stat,
-        {},
-        describe(src_fd, src_stat, O_RDONLY),
-        describe(tmp_fd.get(), *tmp_stat, O_WRONLY)};
-  j.result.size = static_cast<std::uint64_t>(src_stat.st_size);
-  const std::error_code data_error = copy_data(j);
-  settle(j.result);
-  if (data_error) {
-    const char* op = options.reflink == reflink_mode::always ? "reflink" : "copy";
-    if (data_error == errc::cancelled) op = "copy";
-    return fail(data_error, op, dest);
-  }
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
-  // A source written while it was read may have given a copy that mixes two versions of it (a
-  // rename over it does not matter: the open file is the old one). Its size, mtime and ctime
-  // are compared with the stat taken before the copy; a change fails this file (tar's "file
-  // changed as we read it") and DEST stays as it was.
-  if (auto after = sys::fstat(src_fd); !after) {
-    return fail(after.error(), "stat", source);
-  } else if (after->st_size != src_stat.st_size ||
-             after->st_mtim.tv_sec != src_stat.st_mtim.tv_sec ||
-             after->st_mtim.tv_nsec != src_stat.st_mtim.tv_nsec ||
-             after->st_ctim.tv_sec != src_stat.st_ctim.tv_sec ||
-             after->st_ctim.tv_nsec != src_stat.st_ctim.tv_nsec) {
-    return fail(errc::source_changed, "copy", source);
+  auto src_info = describe_source(src_fd, src_stat);
+  if (!src_info) return fail(src_info.error(), "stat", source);
+  job j{source, dest,         options,
+        src_fd, tmp_fd.get(), src_stat,
+        {},     *src_info,    describe(tmp_fd.get(), *tmp_stat, O_WRONLY)};
+  if (auto e = move_data(j, *tmp_stat)) return *e;
+  if (auto e = check_source_unchanged(src_fd, src_stat, source, dest, options)) return *e;
+  // The replaced DEST's extended attributes and ACLs go with its name, as they would stay on the
+  // inode that cp writes into.
+  if (dest_stat && S_ISREG(dest_stat->st_mode)) {
+    if (auto e = keep_attributes(dir, name, tmp_fd.get()); e)
+      return fail(e, "keep attributes", dest);
   }
 
   // Metadata: the copy replaces DEST, so without `preserve` it keeps what DEST had (cp writes
@@ -476,8 +568,11 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
       meta.owner = std::pair{dest_stat->st_uid, dest_stat->st_gid};
     }
   }
-  // Already right (created with it, and no chown since, which could clear setgid bits).
-  if (meta.mode && !meta.owner && *meta.mode == (tmp_stat->st_mode & 07777)) meta.mode.reset();
+  // Already right (created with it, and no chown since, which could clear setgid bits, nor an ACL
+  // kept from DEST, which sets the group bits).
+  if (meta.mode && !meta.owner && !dest_stat && *meta.mode == (tmp_stat->st_mode & 07777)) {
+    meta.mode.reset();
+  }
   if (options.preserve.timestamps) meta.times = std::array{src_stat.st_atim, src_stat.st_mtim};
   if (auto m = apply_metadata(tmp_fd.get(), meta); !m) {
     return fail(m.error().second, m.error().first, dest);
@@ -547,6 +642,53 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   return std::move(j.result);
 }
 
+// DEST itself written into: a device node, a FIFO, what /dev/stdout leads to, or a regular file
+// under --inplace. Its inode, links, attributes and open handles stay; the guarantee that a
+// failed copy leaves DEST as it was does not hold here (copy.hpp).
+std::expected<file_copy_result, copy_error> write_in_place(
+    int src_fd, const struct stat& src_stat, int dir, const std::string& name,
+    const fs::path& source, const fs::path& dest, const copy_options& options,
+    const file_copy_extra&, const destination& at_dest) {
+  const bool regular = at_dest.what == destination::kind::regular;
+  auto opened = open_in_place(dir, name, at_dest, options.stop);
+  if (!opened) {
+    const std::error_code ec = opened.error().second;
+    return fail(ec, ec == errc::cancelled ? "copy" : opened.error().first, dest);
+  }
+  unique_fd out = std::move(opened->first);
+  std::optional<struct stat> out_stat = opened->second;
+  if (regular) {
+    if (auto r = sys::ftruncate(out.get(), 0); !r) return fail(r.error(), "truncate", dest);
+    out_stat->st_size = 0;
+    out_stat->st_blocks = 0;
+  }
+  auto src_info = describe_source(src_fd, src_stat);
+  if (!src_info) return fail(src_info.error(), "stat", source);
+  auto out_info = regular ? std::expected<endpoint_info, std::error_code>(
+                                describe(out.get(), *out_stat, O_WRONLY | O_NONBLOCK))
+                          : classify(out.get());
+  if (!out_info) return fail(out_info.error(), "stat", dest);
+  job j{source, dest, options, src_fd, out.get(), src_stat, {}, *src_info, *out_info};
+  if (auto e = move_data(j, *out_stat)) return *e;
+  if (auto e = check_source_unchanged(src_fd, src_stat, source, dest, options)) return *e;
+  j.result.in_place = true;
+  if (regular) {
+    // The file keeps its own mode and owner unless the source's are asked for.
+    final_metadata meta;
+    if (options.preserve.mode) meta.mode = src_stat.st_mode & 07777;
+    if (options.preserve.ownership) meta.owner = std::pair{src_stat.st_uid, src_stat.st_gid};
+    if (options.preserve.timestamps) meta.times = std::array{src_stat.st_atim, src_stat.st_mtim};
+    if (auto m = apply_metadata(out.get(), meta); !m) {
+      return fail(m.error().second, m.error().first, dest);
+    }
+  }
+  if (options.fsync && seekable(*out_stat)) {
+    if (auto r = sys::fsync(out.get()); !r) return fail(r.error(), "fsync", dest);
+  }
+  if (auto c = out.close(); c) return fail(c, "close", dest);
+  return std::move(j.result);
+}
+
 }  // namespace
 
 std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& source,
@@ -555,7 +697,7 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
                                                            const file_copy_extra& extra) {
   if (extra.skipped) *extra.skipped = false;
   if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
-  auto src = open_source(AT_FDCWD, source.c_str(), source);
+  auto src = open_source(AT_FDCWD, source.c_str(), source, extra.special_source);
   if (!src) return std::unexpected(src.error());
 
   const fs::path parent = parent_of(dest);
@@ -580,7 +722,7 @@ std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const c
     return copy_open(extra.source_fd, *extra.source_stat, dest_dir, dest_name, source, dest,
                      options, extra);
   }
-  auto src = open_source(source_dir, source_name, source);
+  auto src = open_source(source_dir, source_name, source, extra.special_source);
   if (!src) return std::unexpected(src.error());
   return copy_open(src->first.get(), src->second, dest_dir, dest_name, source, dest, options,
                    extra);

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/temp_entry.hpp"
 #include "zcopy/copy.hpp"
 #include "zcopy/fd.hpp"
 
@@ -60,43 +61,6 @@ class dir_reader {
 // The process's umask, read once without changing it (/proc/self/status "Umask:", Linux 4.7);
 // where /proc cannot tell, set-and-restore once, under a lock.
 mode_t process_umask();
-
-// A fresh name ".NAME.zcopy-XXXXXX" beside `name`, kept within NAME_MAX.
-std::string temp_name(std::string_view name);
-
-// A name in a directory that is removed when this goes out of scope, unless committed: the
-// temporary file, symlink or node a copy builds before renaming it over the destination.
-class temp_entry {
- public:
-  temp_entry() = default;
-  temp_entry(int dirfd, std::string name) : dirfd_(dirfd), name_(std::move(name)) {}
-  temp_entry(temp_entry&& other) noexcept : dirfd_(other.dirfd_), name_(std::move(other.name_)) {
-    other.name_.clear();
-  }
-  temp_entry& operator=(temp_entry&&) = delete;
-  temp_entry(const temp_entry&) = delete;
-  ~temp_entry();
-
-  const std::string& name() const noexcept { return name_; }
-  void commit() noexcept { name_.clear(); }
-
- private:
-  int dirfd_ = -1;
-  std::string name_;
-};
-
-// Creates something under a temporary name in `dirfd` with `make(name)` (EEXIST: try another
-// name) and returns the owner of that name.
-template <class Make>
-std::expected<temp_entry, std::error_code> create_temp(int dirfd, std::string_view base,
-                                                       Make&& make) {
-  for (int attempt = 0;; ++attempt) {
-    std::string name = temp_name(base);
-    std::error_code ec = make(name);
-    if (!ec) return temp_entry(dirfd, std::move(name));
-    if (ec != std::errc::file_exists || attempt >= 100) return std::unexpected(ec);
-  }
-}
 
 // --backup: gives DEST (`name` in `dir`) its backup name before a copy is renamed over it. A hard
 // link to a temporary name renamed over the backup name, so DEST stays in place throughout; where
@@ -145,7 +109,24 @@ struct file_copy_extra {
   // it reads straight from the entry's type): not opened or checked again.
   int source_fd = -1;
   const struct stat* source_stat = nullptr;
+  // SOURCE may be a FIFO or a device, whose contents are read (cp without -R); otherwise only a
+  // regular file is copied.
+  bool special_source = false;
 };
+
+// Opens `rel` (a relative path of directories made or merged into by a tree copy) below `root`
+// without following a symlink in any component: a directory of DEST swapped for a symlink after
+// the copy looked at it is refused (ELOOP), never written through. openat2(RESOLVE_NO_SYMLINKS)
+// (Linux 5.6); before it, one O_NOFOLLOW open per component.
+std::expected<unique_fd, std::error_code> open_no_symlinks(int root,
+                                                           const std::filesystem::path& rel,
+                                                           int flags);
+
+// DEST's extended attributes and ACLs (`name` in `dir`) set on `to`, the file about to replace
+// it; all but those that vouch for the old contents (security.capability, IMA/EVM), which the
+// kernel itself drops when a file is written. What the filesystem of either side does not support
+// or the process may not read or set is left out; other errors are returned.
+std::error_code keep_attributes(int dir, const std::string& name, int to);
 
 std::expected<file_copy_result, copy_error> copy_file_impl(const std::filesystem::path& source,
                                                            const std::filesystem::path& dest,

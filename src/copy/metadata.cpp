@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/limits.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,13 +35,6 @@ struct dirent64_header {
   unsigned char type;
   // char name[]: NUL-terminated, padded to `reclen`
 };
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 std::optional<mode_t> umask_from_proc() {
   auto fd = unique_fd::open("/proc/self/status", O_RDONLY);
@@ -162,36 +156,6 @@ mode_t process_umask() {
   return mask;
 }
 
-std::string temp_name(std::string_view name) {
-  static std::atomic<std::uint64_t> counter{0};
-  static constexpr std::string_view suffix = ".zcopy-";
-  static constexpr char alphabet[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  // Unpredictable enough for O_EXCL to rarely collide, without a syscall: the clock, the thread,
-  // a process-wide counter and the address space layout.
-  std::uint64_t x = splitmix64(
-      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-      (std::hash<std::thread::id>{}(std::this_thread::get_id()) << 1) ^
-      splitmix64(counter.fetch_add(1, std::memory_order_relaxed)) ^
-      reinterpret_cast<std::uintptr_t>(&counter));
-  constexpr std::size_t random_chars = 6;
-  const std::size_t room = NAME_MAX - 1 - suffix.size() - random_chars;
-  std::string out;
-  out.reserve(NAME_MAX);
-  out += '.';
-  out += name.substr(0, room);
-  out += suffix;
-  for (std::size_t i = 0; i < random_chars; ++i) {
-    out += alphabet[x % (sizeof alphabet - 1)];
-    x /= sizeof alphabet - 1;
-  }
-  return out;
-}
-
-temp_entry::~temp_entry() {
-  if (!name_.empty()) (void)sys::unlinkat(dirfd_, name_.c_str(), 0);
-}
-
 namespace {
 
 // chown as cp does it: a user who may not give the file away may still set its group; EPERM (and
@@ -249,6 +213,101 @@ std::expected<void, std::pair<const char*, std::error_code>> apply_metadata_at(
   if (meta.times) {
     if (auto r = sys::utimensat(dirfd, name, meta.times->data(), nofollow); !r) {
       return std::unexpected(std::pair{"set times", r.error()});
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// Attributes that vouch for a file's contents: a capability set grants privileges to these very
+// bytes, IMA/EVM values are their measurements. The kernel drops security.capability when a file
+// is written; a copy must not carry it to new contents either.
+bool content_bound(std::string_view name) {
+  return name == "security.capability" || name == "security.ima" || name == "security.evm";
+}
+
+// "This attribute cannot be had or set here", as opposed to an I/O failure: the filesystem keeps
+// no extended attributes (or not this namespace), the process may not read or set it, or the
+// value does not fit the other filesystem.
+bool attribute_refused(const std::error_code& ec) {
+  return ec == std::errc::operation_not_supported || ec == std::errc::not_supported ||
+         ec == std::errc::permission_denied || ec == std::errc::operation_not_permitted ||
+         ec == std::errc::argument_list_too_long || ec == std::errc::result_out_of_range ||
+         ec == std::errc::invalid_argument || ec == std::errc::no_message_available;
+}
+
+// getxattr/listxattr into `out`, asking for the size first; a value that grew in between (ERANGE)
+// is asked for again.
+template <class Call>
+std::error_code read_sized(std::vector<char>& out, Call call) {
+  for (int attempt = 0;; ++attempt) {
+    auto size = call(nullptr, 0);
+    if (!size) return size.error();
+    out.resize(*size);
+    if (*size == 0) return {};
+    auto got = call(out.data(), out.size());
+    if (got) {
+      out.resize(*got);
+      return {};
+    }
+    if (got.error() != std::errc::result_out_of_range || attempt == 3) return got.error();
+  }
+}
+
+}  // namespace
+
+std::expected<unique_fd, std::error_code> open_no_symlinks(int root,
+                                                           const std::filesystem::path& rel,
+                                                           int flags) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(flags | O_NOFOLLOW);
+  how.resolve = RESOLVE_NO_SYMLINKS;
+  auto fd = sys::openat2(root, rel.c_str(), how);
+  if (fd) return unique_fd(*fd);
+  if (fd.error() != std::errc::function_not_supported) return std::unexpected(fd.error());
+  unique_fd here;
+  int at = root;
+  auto part = rel.begin();
+  for (; part != rel.end(); ++part) {
+    const bool last = std::next(part) == rel.end();
+    auto next = unique_fd::openat(at, part->c_str(),
+                                  last ? flags | O_NOFOLLOW : O_PATH | O_DIRECTORY | O_NOFOLLOW);
+    if (!next) return std::unexpected(next.error());
+    here = std::move(*next);
+    at = here.get();
+  }
+  return here;
+}
+
+std::error_code keep_attributes(int dir, const std::string& name, int to) {
+  // Read through an O_PATH descriptor: no read permission on DEST is needed (ACLs are readable by
+  // anyone who can see the file), and the name is resolved once.
+  auto path_fd = unique_fd::openat(dir, name.c_str(), O_PATH | O_NOFOLLOW);
+  if (!path_fd) return path_fd.error();
+  const std::string path = "/proc/self/fd/" + std::to_string(path_fd->get());
+  std::vector<char> names;
+  if (auto e = read_sized(names,
+                          [&](char* b, size_t n) { return sys::listxattr(path.c_str(), b, n); })) {
+    // No /proc (ENOENT): nothing can be read this way, and nothing is lost that could be kept.
+    return attribute_refused(e) || e == std::errc::no_such_file_or_directory ? std::error_code{}
+                                                                             : e;
+  }
+  std::vector<char> value;
+  for (std::size_t at = 0; at < names.size();) {
+    const char* attribute = names.data() + at;
+    const std::string_view n(attribute);
+    at += n.size() + 1;
+    if (n.empty() || content_bound(n)) continue;
+    if (auto e = read_sized(value, [&](char* b, size_t size) {
+          return sys::getxattr(path.c_str(), attribute, b, size);
+        })) {
+      if (attribute_refused(e)) continue;  // ENODATA: removed meanwhile
+      return e;
+    }
+    if (auto r = sys::fsetxattr(to, attribute, value.data(), value.size(), 0); !r) {
+      if (attribute_refused(r.error())) continue;
+      return r.error();
     }
   }
   return {};

@@ -65,15 +65,22 @@ struct file_job {
   unique_fd source_fd;      // SOURCE opened by the walk (`st` is its fstat); else opened later
 };
 
+// Places in DEST are named twice: by the path the caller knows them by (`dest`, for messages and
+// the observer) and by the path below the directory that holds the top DEST (`*_rel`), which the
+// copy opens without following symlinks: a symlink planted inside DEST, before or during the copy,
+// never leads the copy's writes or metadata outside it.
 struct pending_link {
   fs::path source;
   fs::path first_dest;  // the copy of the file's first name
+  fs::path first_rel;
   fs::path dest;
+  fs::path dest_rel;
   struct stat st;
 };
 
 struct dir_record {
   fs::path dest;
+  fs::path dest_rel;
   final_metadata meta;
 };
 
@@ -83,6 +90,7 @@ struct dir_record {
 struct dir_task {
   fs::path source;
   fs::path dest;
+  fs::path dest_rel;
   // (device, inode) of the directory and every ancestor: a link back to one would recurse forever.
   std::vector<std::pair<dev_t, ino_t>> identity;
   // DEST was made by this copy (not merged into): its entries need no check for an existing
@@ -181,7 +189,8 @@ class tree_copier {
     return meta;
   }
 
-  void copy_file_now(const file_job& job);
+  // `special_source`: the file is a FIFO or a device named by the caller, read to its end.
+  void copy_file_now(const file_job& job, bool special_source = false);
   void push(task t);
   void run_tasks();  // in every thread: takes and does tasks until there are none left anywhere
   void copy_directory(const dir_task& t);
@@ -190,11 +199,13 @@ class tree_copier {
   void copy_entry(const detail::shared_dir& src_dir, const char* name, const struct stat& st,
                   fs::path source, const detail::shared_dir& dest_dir, dev_t dest_dev,
                   bool dest_fresh, const std::string& dest_name, fs::path dest,
-                  unique_fd opened = {});
-  // Creates DEST (or merges into an existing directory) and records its final metadata. Nothing
-  // on failure (reported); whether DEST was created rather than merged into.
+                  const fs::path& dest_rel, unique_fd opened = {});
+  // Creates DEST (or merges into an existing directory, never one a symlink leads to) and records
+  // its final metadata. Nothing on failure (reported); whether DEST was created rather than
+  // merged into.
   std::optional<bool> make_directory(int dest_dirfd, const char* name, const struct stat& st,
-                                     const fs::path& source, const fs::path& dest);
+                                     const fs::path& source, const fs::path& dest,
+                                     const fs::path& dest_rel);
   void make_symlink(int src_dirfd, const char* name, const struct stat& st, const fs::path& source,
                     int dest_dirfd, const std::string& dest_name, const fs::path& dest);
   void make_special(const struct stat& st, const fs::path& source, int dest_dirfd,
@@ -215,6 +226,8 @@ class tree_copier {
                                              const final_metadata& meta, bool symlink, Make&& make);
   void make_links();
   void apply_directory_metadata();
+  // A directory of DEST by its path below dest_root_, no symlink followed.
+  std::expected<unique_fd, std::error_code> open_dest_dir(const fs::path& rel, int flags) const;
   bool into_itself(const fs::path& source, const struct stat& source_stat, const fs::path& dest);
 
   const tree_options& options_;
@@ -230,16 +243,19 @@ class tree_copier {
   std::vector<task> tasks_;  // last in, first out
   unsigned busy_ = 0;        // threads doing a task (which may push more)
 
+  unique_fd dest_root_;  // the directory that holds the top DEST: `*_rel` paths start here
+
   std::mutex walk_lock_;                 // the four below, written by every thread
   std::vector<dir_record> directories_;  // pre-order: a directory before its contents
-  std::map<std::pair<dev_t, ino_t>, fs::path> first_names_;
+  // The copy of each multiply-linked file's first name: its path and its path below dest_root_.
+  std::map<std::pair<dev_t, ino_t>, std::pair<fs::path, fs::path>> first_names_;
   std::vector<pending_link> links_;
   std::vector<std::pair<dev_t, dev_t>> no_clone_;  // (source, DEST) filesystems without clones
 };
 
 // --- files ---------------------------------------------------------------------------------
 
-void tree_copier::copy_file_now(const file_job& job) {
+void tree_copier::copy_file_now(const file_job& job, bool special_source) {
   if (stopped()) return;  // the walker reports the cancellation once
   // -u and -i look at DEST once (-n is the copy's own: RENAME_NOREPLACE).
   if ((options_.update || options_.confirm_replace) && !options_.no_clobber && !job.dest_fresh) {
@@ -284,7 +300,8 @@ void tree_copier::copy_file_now(const file_job& job) {
                                  .skipped = &was_skipped,
                                  .dest_absent = job.dest_fresh,
                                  .source_fd = job.source_fd ? job.source_fd.get() : -1,
-                                 .source_stat = job.source_fd ? &job.st : nullptr});
+                                 .source_stat = job.source_fd ? &job.st : nullptr,
+                                 .special_source = special_source});
   if (!r) {
     if (r.error().code == errc::cancelled && stopped()) return;
     {
@@ -475,24 +492,28 @@ void tree_copier::make_special(const struct stat& st, const fs::path& source, in
 
 std::optional<bool> tree_copier::make_directory(int dest_dirfd, const char* name,
                                                 const struct stat& st, const fs::path& source,
-                                                const fs::path& dest) {
+                                                const fs::path& dest, const fs::path& dest_rel) {
   bool created = true;
   if (auto r = sys::mkdirat(dest_dirfd, name, 0700); !r) {
     if (r.error() != std::errc::file_exists) {
       error(r.error(), "mkdir", dest);
       return std::nullopt;
     }
-    // An existing directory (or a link to one) is merged into, as cp does.
-    auto d = sys::fstatat(dest_dirfd, name, 0);
+    // An existing directory is merged into, as cp does; anything else in its place, a symlink to
+    // a directory included, is refused as cp refuses it ("cannot overwrite non-directory with
+    // directory"): entering a planted link would write the source's entries, and set the
+    // source's modes and owners, wherever it points.
+    auto d = sys::fstatat(dest_dirfd, name, AT_SYMLINK_NOFOLLOW);
     if (!d || !S_ISDIR(d->st_mode)) {
-      error(d ? std::make_error_code(std::errc::not_a_directory) : d.error(), "mkdir", dest);
+      error(d ? std::make_error_code(std::errc::not_a_directory) : d.error(),
+            "cannot overwrite non-directory with directory", dest);
       return std::nullopt;
     }
     created = false;
   }
   {
     std::lock_guard guard(walk_lock_);
-    directories_.push_back({dest, metadata_for(st, created)});
+    directories_.push_back({dest, dest_rel, metadata_for(st, created)});
   }
   copied(source, dest, entry_kind::directory, nullptr);
   return created;
@@ -501,7 +522,8 @@ std::optional<bool> tree_copier::make_directory(int dest_dirfd, const char* name
 void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name,
                              const struct stat& st, fs::path source,
                              const detail::shared_dir& dest_dir, dev_t dest_dev, bool dest_fresh,
-                             const std::string& dest_name, fs::path dest, unique_fd opened) {
+                             const std::string& dest_name, fs::path dest, const fs::path& dest_rel,
+                             unique_fd opened) {
   const int src_dirfd = src_dir->get();
   const int dest_dirfd = dest_dir->get();
   if (options_.link_files || options_.symlink_files) {
@@ -515,9 +537,9 @@ void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name
   // remembered too, as cp -aL does, and the second name becomes a hard link to the first copy.
   if (options_.keep_hard_links && (st.st_nlink > 1 || !options_.symlinks_as_links)) {
     std::lock_guard guard(walk_lock_);
-    auto [it, first] = first_names_.try_emplace({st.st_dev, st.st_ino}, dest);
+    auto [it, first] = first_names_.try_emplace({st.st_dev, st.st_ino}, dest, dest_rel);
     if (!first) {
-      links_.push_back({source, it->second, dest, st});
+      links_.push_back({source, it->second.first, it->second.second, dest, dest_rel, st});
       return;
     }
   }
@@ -542,17 +564,22 @@ void tree_copier::copy_entry(const detail::shared_dir& src_dir, const char* name
 void tree_copier::make_links() {
   for (const pending_link& l : links_) {
     if (stopped()) return;
-    const fs::path parent = l.dest.parent_path().empty() ? fs::path(".") : l.dest.parent_path();
-    auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
+    auto dir = open_dest_dir(l.dest_rel.parent_path(), O_RDONLY | O_DIRECTORY);
     if (!dir) {
-      error(dir.error(), "open", parent);
+      error(dir.error(), "open", l.dest.parent_path());
       continue;
     }
-    const std::string name = l.dest.filename().string();
+    auto first_dir = open_dest_dir(l.first_rel.parent_path(), O_PATH | O_DIRECTORY);
+    if (!first_dir) {
+      error(first_dir.error(), "open", l.first_dest.parent_path());
+      continue;
+    }
+    const std::string name = l.dest_rel.filename().string();
+    const std::string first_name = l.first_rel.filename().string();
     if (keep_existing(dir->get(), name.c_str(), l.st, l.source, l.dest)) continue;
     auto e = build_and_rename(
         dir->get(), name, l.dest, "link", {}, false, [&](const std::string& n) -> std::error_code {
-          auto r = sys::linkat(AT_FDCWD, l.first_dest.c_str(), dir->get(), n.c_str(), 0);
+          auto r = sys::linkat(first_dir->get(), first_name.c_str(), dir->get(), n.c_str(), 0);
           return r ? std::error_code{} : r.error();
         });
     if (e) {
@@ -566,10 +593,26 @@ void tree_copier::make_links() {
 void tree_copier::apply_directory_metadata() {
   for (auto it = directories_.rbegin(); it != directories_.rend(); ++it) {
     if (!it->meta.mode && !it->meta.owner && !it->meta.times) continue;
-    if (auto m = detail::apply_metadata_at(AT_FDCWD, it->dest.c_str(), it->meta, false); !m) {
+    // Through a descriptor of the directory itself, reached without symlinks: a directory
+    // swapped for a link to another one since it was filled does not pass its owner and mode on.
+    // O_PATH: a directory the process may not read (mode 0300) still gets its attributes, through
+    // the descriptor's /proc name.
+    auto dir = open_dest_dir(it->dest_rel, O_PATH | O_DIRECTORY);
+    if (!dir) {
+      error(dir.error(), "open", it->dest);
+      continue;
+    }
+    const std::string self = "/proc/self/fd/" + std::to_string(dir->get());
+    if (auto m = detail::apply_metadata_at(AT_FDCWD, self.c_str(), it->meta, false); !m) {
       error(m.error().second, m.error().first, it->dest);
     }
   }
+}
+
+std::expected<unique_fd, std::error_code> tree_copier::open_dest_dir(const fs::path& rel,
+                                                                     int flags) const {
+  if (rel.empty()) return unique_fd::openat(dest_root_.get(), ".", flags);
+  return detail::open_no_symlinks(dest_root_.get(), rel, flags);
 }
 
 // --- the walk ------------------------------------------------------------------------------
@@ -625,7 +668,7 @@ void tree_copier::copy_directory(const dir_task& t) {
     return error(std::make_error_code(std::errc::resource_unavailable_try_again),
                  "directory changed during the copy", t.source);
   }
-  auto dest_fd = unique_fd::open(t.dest.c_str(), O_RDONLY | O_DIRECTORY);
+  auto dest_fd = open_dest_dir(t.dest_rel, O_RDONLY | O_DIRECTORY);
   if (!dest_fd) return error(dest_fd.error(), "open", t.dest);
   auto dest_here = sys::fstat(dest_fd->get());
   if (!dest_here) return error(dest_here.error(), "stat", t.dest);
@@ -640,6 +683,7 @@ void tree_copier::copy_directory(const dir_task& t) {
     const std::string name(next->value().name);
     fs::path source = t.source / name;
     fs::path dest = t.dest / name;
+    fs::path dest_rel = t.dest_rel / name;
     // A regular file by its directory entry is opened at once and its fstat is the one stat: the
     // lookup by name the other entries need is saved (one path walk per file of a tree). With
     // O_NOFOLLOW a symlink put there since the directory was read is not followed; it, and
@@ -650,7 +694,7 @@ void tree_copier::copy_directory(const dir_task& t) {
       if (fd) {
         if (auto st = sys::fstat(fd->get()); st && S_ISREG(st->st_mode)) {
           copy_entry(reader.shared(), name.c_str(), *st, std::move(source), dest_dir,
-                     dest_here->st_dev, t.fresh, name, std::move(dest), std::move(*fd));
+                     dest_here->st_dev, t.fresh, name, std::move(dest), dest_rel, std::move(*fd));
           continue;
         }
       }
@@ -662,7 +706,7 @@ void tree_copier::copy_directory(const dir_task& t) {
     }
     if (!S_ISDIR(st->st_mode)) {
       copy_entry(reader.shared(), name.c_str(), *st, std::move(source), dest_dir, dest_here->st_dev,
-                 t.fresh, name, std::move(dest));
+                 t.fresh, name, std::move(dest), dest_rel);
       continue;
     }
     // Following links, a link to an ancestor would recurse forever.
@@ -672,10 +716,10 @@ void tree_copier::copy_directory(const dir_task& t) {
             source);
       continue;
     }
-    const auto created = make_directory(dest_dir->get(), name.c_str(), *st, source, dest);
+    const auto created = make_directory(dest_dir->get(), name.c_str(), *st, source, dest, dest_rel);
     if (!created) continue;
     if (options_.one_file_system && st->st_dev != here->st_dev) continue;
-    dir_task sub{std::move(source), std::move(dest), t.identity, *created};
+    dir_task sub{std::move(source), std::move(dest), std::move(dest_rel), t.identity, *created};
     sub.identity.push_back(id);
     push(std::move(sub));
   }
@@ -711,8 +755,10 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
       error(dir.error(), "open", parent);
       return summary_;
     }
-    if (const auto created = make_directory(dir->get(), dest_name.c_str(), *st, source, dest)) {
-      push(dir_task{source, dest, {{st->st_dev, st->st_ino}}, *created});
+    dest_root_ = std::move(*dir);
+    if (const auto created =
+            make_directory(dest_root_.get(), dest_name.c_str(), *st, source, dest, dest_name)) {
+      push(dir_task{source, dest, dest_name, {{st->st_dev, st->st_ino}}, *created});
     }
   } else {
     auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
@@ -720,6 +766,7 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
       error(dir.error(), "open", parent);
       return summary_;
     }
+
     const fs::path source_parent =
         source.parent_path().empty() ? fs::path(".") : source.parent_path();
     auto src_dir = unique_fd::open(source_parent.c_str(), O_RDONLY | O_DIRECTORY);
@@ -727,8 +774,25 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
       error(src_dir.error(), "open", source_parent);
       return summary_;
     }
-    copy_entry(detail::share(std::move(*src_dir)), source.filename().c_str(), *st, source,
-               detail::share(std::move(*dir)), 0, false, dest_name, dest);
+    // A FIFO or a device named without -R is read like a file (cp: "cp /dev/null f" makes an
+    // empty file); inside a tree, without `special_files`, they are refused and never opened.
+    const mode_t type = st->st_mode & S_IFMT;
+    if (!options_.special_files && (type == S_IFIFO || type == S_IFCHR || type == S_IFBLK)) {
+      copy_file_now(file_job{detail::share(std::move(*src_dir)),
+                             source.filename().string(),
+                             detail::share(std::move(*dir)),
+                             dest_name,
+                             source,
+                             dest,
+                             *st,
+                             0,
+                             false,
+                             {}},
+                    true);
+    } else {
+      copy_entry(detail::share(std::move(*src_dir)), source.filename().c_str(), *st, source,
+                 detail::share(std::move(*dir)), 0, false, dest_name, dest, dest_name);
+    }
   }
   // The caller's thread is one of the `jobs`; a single file needs no other.
   std::vector<std::thread> helpers;

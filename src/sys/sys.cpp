@@ -6,6 +6,7 @@
 #include <linux/time_types.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <sys/xattr.h>
 
 #include <array>
 #include <cstdarg>
@@ -110,6 +111,9 @@ hook_table make_real_hooks() noexcept {
     return -ENOSYS;
   };
 #endif
+  t.listxattr = ::listxattr;
+  t.getxattr = ::getxattr;
+  t.fsetxattr = ::fsetxattr;
   t.getdents64 = [](int fd, void* buf, size_t size) -> ssize_t {
     return ::syscall(SYS_getdents64, fd, buf, size);
   };
@@ -509,6 +513,15 @@ result<void> futimens(int fd, const timespec times[2]) {
 result<size_t> getdents64(int fd, void* buf, size_t size) {
   return ZCOPY_SIZE_CALL(getdents64, fd, buf, size);
 }
+result<size_t> listxattr(const char* path, char* list, size_t size) {
+  return ZCOPY_SIZE_CALL(listxattr, path, list, size);
+}
+result<size_t> getxattr(const char* path, const char* name, void* value, size_t size) {
+  return ZCOPY_SIZE_CALL(getxattr, path, name, value, size);
+}
+result<void> fsetxattr(int fd, const char* name, const void* value, size_t size, int flags) {
+  return ZCOPY_VOID_CALL(fsetxattr, fd, name, value, size, flags);
+}
 mode_t umask(mode_t mask) noexcept {
   count(syscall_kind::other);
   return ::umask(mask);
@@ -589,6 +602,7 @@ std::string_view syscall_name(syscall_kind kind) noexcept {
       "linkat",         "mknodat",         "fchmod",
       "fchmodat",       "fchown",          "fchownat",
       "utimensat",      "getdents64",      "mincore",
+      "listxattr",      "getxattr",        "fsetxattr",
       "other"};
   auto i = static_cast<std::size_t>(kind);
   return i < names.size() ? names[i] : std::string_view("?");

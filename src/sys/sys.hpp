@@ -118,6 +118,9 @@ struct hook_table {
   int (*fchownat)(int, const char*, uid_t, gid_t, int);
   int (*utimensat)(int, const char*, const timespec*, int);  // futimens: path nullptr
   ssize_t (*getdents64)(int, void*, size_t);                 // glibc 2.30 has a wrapper
+  ssize_t (*listxattr)(const char*, char*, size_t);
+  ssize_t (*getxattr)(const char*, const char*, void*, size_t);
+  int (*fsetxattr)(int, const char*, const void*, size_t, int);
   // io_uring through liburing, which returns -errno instead of setting errno. In a build without
   // liburing these answer -ENOSYS.
   int (*io_uring_queue_init_params)(unsigned entries, io_uring*, io_uring_params*);
@@ -229,6 +232,13 @@ result<void> utimensat(int dirfd, const char* path, const timespec times[2], int
 result<void> futimens(int fd, const timespec times[2]);
 // Fills `buf` with linux_dirent64 records; 0 at the end of the directory.
 result<size_t> getdents64(int fd, void* buf, size_t size);
+// Extended attributes (ACLs are the system.posix_acl_* ones). Read by path, so that a file
+// opened with O_PATH can be read through /proc/self/fd/N without the read permission an open
+// for reading needs; written through a descriptor. With size 0 the list and get calls return
+// the size they need; ERANGE means it grew since: ask again.
+result<size_t> listxattr(const char* path, char* list, size_t size);
+result<size_t> getxattr(const char* path, const char* name, void* value, size_t size);
+result<void> fsetxattr(int fd, const char* name, const void* value, size_t size, int flags);
 // umask(2), counted as `other`, not hookable: sets the mask and returns the previous one.
 mode_t umask(mode_t mask) noexcept;
 

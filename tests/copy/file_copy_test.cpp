@@ -2,14 +2,20 @@
 // syscall seam (DEST untouched, no temporary file left), cancellation, sparse modes, metadata,
 // parallel ranges and reflink modes.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <stop_token>
+#include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -711,6 +717,228 @@ TEST(TransferOptions, AllowReflinkFalseLeavesReflinkOutOfTheChain) {
   t.allow_fallback = true;
   auto forced = plan_for(*src, *dst, t);
   EXPECT_EQ(std::find(forced.begin(), forced.end(), method::reflink), forced.end());
+}
+
+// --- what stands at DEST -------------------------------------------------------------------
+
+// A device node as DEST is written into, never replaced: `cp disk.img /dev/sdb` must reach the
+// disk, not rename a file over its node. A node like /dev/null (1, 3) shows it without a disk.
+TEST_F(FileCopy, DeviceNodeDestIsWrittenIntoNotReplaced) {
+  const fs::path src = make("src", 200'000);
+  const fs::path node = dir_ / "null";
+  if (::mknod(node.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+    GTEST_SKIP() << "mknod: " << std::strerror(errno) << " (needs CAP_MKNOD)";
+  }
+  const struct stat before = stat_of(node);
+  auto r = zcopy::copy_file(src, node);
+  ASSERT_TRUE(r) << r.error().message();
+  const struct stat after = stat_of(node);
+  EXPECT_TRUE(S_ISCHR(after.st_mode));
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_rdev, before.st_rdev);
+  EXPECT_TRUE(r->in_place);
+  EXPECT_EQ(r->bytes, 200'000u);
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "null"}));
+}
+
+// A FIFO as DEST is written into: the reader gets the bytes, and the FIFO stays. The copy waits
+// for its reader as cp's blocking open does, whichever of the two comes first.
+TEST_F(FileCopy, FifoDestIsWrittenIntoAndWaitsForItsReader) {
+  const fs::path src = make("src", 3 * mib + 5);
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::vector<std::byte> got;
+  std::thread reader([&] {
+    unique_fd in = test::open_or_die(fifo, O_RDONLY);
+    got = test::read_fd_to_end(in.get());
+  });
+  auto r = zcopy::copy_file(src, fifo);
+  reader.join();
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["src"], got));
+  EXPECT_TRUE(S_ISFIFO(stat_of(fifo).st_mode));
+  EXPECT_TRUE(r->in_place);
+}
+
+// A FIFO nobody reads does not hold the copy past a stop request (the wait looks again in slices
+// that see it). The stop comes once the copy is seen waiting, through the seam's poll.
+TEST_F(FileCopy, FifoDestWithoutReaderEndsOnStop) {
+  const fs::path src = make("src", 4096);
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  static std::stop_source stop;
+  stop = std::stop_source();
+  copy_options o;
+  o.stop = stop.get_token();
+  test::fault_scope scope;
+  sys::hooks().poll = [](pollfd* fds, nfds_t n, int timeout) -> int {
+    stop.request_stop();
+    return sys::real_hooks().poll(fds, n, timeout);
+  };
+  auto r = zcopy::copy_file(src, fifo, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::cancelled);
+  EXPECT_TRUE(S_ISFIFO(stat_of(fifo).st_mode));
+}
+
+// /dev/stdout is a link to /proc/self/fd/1, whose text is no path one can write beside ("pipe:[N]"
+// for a pipe): what it leads to is written into, as cp does. Here a link to /proc/self/fd/N of a
+// pipe, and of a regular file (its inode keeps the bytes; nothing is renamed over the name).
+TEST_F(FileCopy, ProcMagicLinkDestIsWrittenInto) {
+  const fs::path src = make("src", 700'000);
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  unique_fd read_end(fds[0]);
+  {
+    unique_fd write_end(fds[1]);
+    const fs::path link = dir_ / "stdout";
+    fs::create_symlink("/proc/self/fd/" + std::to_string(write_end.get()), link);
+    test::drainer drain(read_end.get());
+    auto r = zcopy::copy_file(src, link);
+    write_end.reset();
+    const std::vector<std::byte> got = drain.finish();
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(same_bytes(data_["src"], got));
+    EXPECT_TRUE(fs::is_symlink(link));
+    EXPECT_TRUE(r->in_place);
+  }
+  make("out", 100, 2);
+  unique_fd out = test::open_or_die(dir_ / "out", O_WRONLY);
+  const ino_t inode = stat_of(dir_ / "out").st_ino;
+  auto r = zcopy::copy_file(src, "/proc/self/fd/" + std::to_string(out.get()));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(stat_of(dir_ / "out").st_ino, inode);
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "out")));
+}
+
+// A symlink at DEST that leads nowhere is refused (cp: "not writing through dangling symlink").
+TEST_F(FileCopy, DanglingSymlinkDestIsRefused) {
+  const fs::path src = make("src", 1000);
+  fs::create_symlink(dir_ / "nowhere", dir_ / "dest");
+  auto r = zcopy::copy_file(src, dir_ / "dest");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().operation, "not writing through dangling symlink");
+  EXPECT_FALSE(fs::exists(dir_ / "nowhere"));
+}
+
+// --inplace: DEST's inode gets the bytes, so its other hard links see them; a longer DEST is cut
+// to the source's length.
+TEST_F(FileCopy, InPlaceKeepsTheInodeAndItsHardLinks) {
+  const fs::path src = make("src", 300'000);
+  make("dest", 900'000, 1);
+  ASSERT_EQ(::link((dir_ / "dest").c_str(), (dir_ / "other").c_str()), 0);
+  const ino_t inode = stat_of(dir_ / "dest").st_ino;
+  copy_options o;
+  o.in_place = true;
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(r->in_place);
+  EXPECT_EQ(stat_of(dir_ / "dest").st_ino, inode);
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "other")));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest", "other"}));
+}
+
+// --inplace onto a symlink planted at DEST after it was looked at: the open does not follow it.
+TEST_F(FileCopy, InPlaceDoesNotFollowALinkPlantedMeanwhile) {
+  const fs::path src = make("src", 4000);
+  make("dest", 100, 1);
+  make("victim", 100, 2);
+  copy_options o;
+  o.in_place = true;
+  test::fault_scope scope;
+  // DEST is swapped for a link to another file between the look and the open.
+  static fs::path dest, victim;
+  dest = dir_ / "dest";
+  victim = dir_ / "victim";
+  sys::hooks().openat = [](int d, const char* p, int fl, mode_t m) -> int {
+    if ((fl & O_WRONLY) != 0 && std::string_view(p) == "dest") {
+      fs::remove(dest);
+      fs::create_symlink(victim, dest);
+    }
+    return sys::real_hooks().openat(d, p, fl, m);
+  };
+  auto r = zcopy::copy_file(src, dir_ / "dest", o);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(same_bytes(data_["victim"], read_file(dir_ / "victim")));
+}
+
+// A replaced DEST keeps its extended attributes and its ACL (the copy is a new inode, so they are
+// set on it before the rename), but not a file capability, which vouches for the old bytes.
+TEST_F(FileCopy, ReplacingKeepsDestAttributesAndAcl) {
+  const fs::path src = make("src", 100'000);
+  const fs::path dest = make("dest", 5000, 1);
+  ASSERT_EQ(::chmod(dest.c_str(), 0640), 0);
+  const std::string value = "kept: " + std::to_string(seed_);
+  if (::setxattr(dest.c_str(), "user.zcopy", value.data(), value.size(), 0) != 0) {
+    GTEST_SKIP() << "user xattrs: " << std::strerror(errno);
+  }
+  // An access ACL (acl_ea.h's layout): owner rw, user 4242 r, group r, mask r, others none.
+  struct entry {
+    std::uint16_t tag, perm;
+    std::uint32_t id;
+  };
+  const std::uint32_t undefined = 0xffffffff;
+  std::vector<std::byte> acl(4);
+  const std::uint32_t version = 2;
+  std::memcpy(acl.data(), &version, 4);
+  for (entry e : {entry{0x01, 6, undefined}, entry{0x02, 4, 4242}, entry{0x04, 4, undefined},
+                  entry{0x10, 4, undefined}, entry{0x20, 0, undefined}}) {
+    const auto* p = reinterpret_cast<const std::byte*>(&e);
+    acl.insert(acl.end(), p, p + sizeof e);
+  }
+  const bool has_acl =
+      ::setxattr(dest.c_str(), "system.posix_acl_access", acl.data(), acl.size(), 0) == 0;
+  const std::uint32_t cap[5] = {0x02000000, 0, 0, 0, 0};  // VFS_CAP_REVISION_2, no bits
+  const bool has_cap = ::setxattr(dest.c_str(), "security.capability", cap, sizeof cap, 0) == 0;
+  const mode_t mode = stat_of(dest).st_mode & 07777;
+
+  auto r = zcopy::copy_file(src, dest);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(same_bytes(data_["src"], read_file(dest)));
+  char got[256];
+  const ssize_t n = ::getxattr(dest.c_str(), "user.zcopy", got, sizeof got);
+  ASSERT_GT(n, 0) << std::strerror(errno);
+  EXPECT_EQ(std::string(got, static_cast<std::size_t>(n)), value);
+  if (has_acl) {
+    std::vector<std::byte> kept(acl.size() + 64);
+    const ssize_t m = ::getxattr(dest.c_str(), "system.posix_acl_access", kept.data(), kept.size());
+    ASSERT_GT(m, 0) << std::strerror(errno);
+    kept.resize(static_cast<std::size_t>(m));
+    EXPECT_TRUE(same_bytes(acl, kept));
+  }
+  if (has_cap) {
+    EXPECT_LT(::getxattr(dest.c_str(), "security.capability", got, sizeof got), 0);
+  }
+  EXPECT_EQ(stat_of(dest).st_mode & 07777, mode);
+}
+
+// Attributes the filesystem will not take are left out (the copy succeeds); an I/O error while
+// setting one fails the copy with DEST as it was and no temporary file left.
+TEST_F(FileCopy, AttributeFailuresAreSkippedOrFailTheCopyCleanly) {
+  const fs::path src = make("src", 50'000);
+  const fs::path dest = make("dest", 5000, 1);
+  if (::setxattr(dest.c_str(), "user.zcopy", "v", 1, 0) != 0) {
+    GTEST_SKIP() << "user xattrs: " << std::strerror(errno);
+  }
+  {
+    test::fault_scope scope;
+    scope.fsetxattr({.error = EOPNOTSUPP, .repeat = true});
+    auto r = zcopy::copy_file(src, dest);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(same_bytes(data_["src"], read_file(dest)));
+    EXPECT_EQ(scope.calls(syscall_kind::fsetxattr), 1u);
+  }
+  make("dest", 5000, 1);
+  ASSERT_EQ(::setxattr(dest.c_str(), "user.zcopy", "v", 1, 0), 0);
+  test::fault_scope scope;
+  scope.fsetxattr({.error = EIO});
+  auto r = zcopy::copy_file(src, dest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, std::errc::io_error);
+  EXPECT_EQ(r.error().operation, "keep attributes");
+  EXPECT_TRUE(same_bytes(data_["dest"], read_file(dest)));
+  EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <set>
 #include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/test_support.hpp"
@@ -370,6 +371,107 @@ TEST_F(TreeCopy, ADirectoryReplacedDuringTheCopyIsReported) {
   EXPECT_EQ(rec.errors[0].path, src_ / "a");
   EXPECT_TRUE(same_bytes(contents_["b/two"], read_file(dst_ / "b" / "two")));
   EXPECT_FALSE(fs::exists(dst_ / "a" / "one"));
+}
+
+// cp /dev/null FILE makes an empty file, as GNU cp does: a device named without -R is read.
+TEST_F(TreeCopy, DevNullSourceMakesAnEmptyFile) {
+  fs::create_directories(dst_);
+  write_file(dst_ / "f", random_bytes(5000, seed_));
+  tree_options o;
+  o.recursive = false;
+  recorder rec;
+  const tree_summary s = copy_tree("/dev/null", dst_ / "f", o, rec.observer());
+  ASSERT_EQ(s.errors, 0u) << rec.error_text();
+  EXPECT_EQ(s.files, 1u);
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dst_ / "f")));
+  EXPECT_EQ(fs::file_size(dst_ / "f"), 0u);
+}
+
+// A FIFO named without -R is read to its end (its writer closing), then the copy gets its name.
+TEST_F(TreeCopy, FifoSourceIsReadToItsEnd) {
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto bytes = random_bytes((2 << 20) + 333, seed_ + 9);
+  std::thread writer([&] {
+    unique_fd out = test::open_or_die(fifo, O_WRONLY);
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+      const ssize_t n = ::write(out.get(), bytes.data() + at, bytes.size() - at);
+      if (n <= 0) break;
+      at += static_cast<std::size_t>(n);
+    }
+  });
+  tree_options o;
+  o.recursive = false;
+  recorder rec;
+  const tree_summary s = copy_tree(fifo, dir_ / "dest", o, rec.observer());
+  writer.join();
+  ASSERT_EQ(s.errors, 0u) << rec.error_text();
+  EXPECT_TRUE(same_bytes(bytes, read_file(dir_ / "dest")));
+  EXPECT_EQ(s.bytes, bytes.size());
+}
+
+// A symlink to a directory that stands in DEST where the source has a directory is not merged
+// into (cp: "cannot overwrite non-directory with directory"): nothing lands where it points, and
+// under -a that directory keeps its own mode. The rest of the tree is copied.
+TEST_F(TreeCopy, ASymlinkToADirectoryInDestIsNotEntered) {
+  fs::create_directories(src_ / "sub");
+  file("sub/planted", 1000);
+  file("other", 2000);
+  const fs::path outside = dir_ / "outside";
+  fs::create_directories(outside);
+  ::chmod(outside.c_str(), 0751);
+  ::chmod((src_ / "sub").c_str(), 0700);
+  fs::create_directories(dst_);
+  fs::create_symlink(outside, dst_ / "sub");
+  recorder rec;
+  tree_options o = archive();
+  const tree_summary s = copy_tree(src_ / ".", dst_ / ".", o, rec.observer());
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].operation, "cannot overwrite non-directory with directory");
+  EXPECT_EQ(rec.errors[0].code, std::errc::not_a_directory);
+  EXPECT_TRUE(fs::is_empty(outside));
+  EXPECT_EQ(lstat_of(outside).st_mode & 07777, 0751u);
+  EXPECT_TRUE(same_bytes(contents_["other"], read_file(dst_ / "other")));
+}
+
+// A directory of DEST swapped for a symlink after the copy made it (by someone who can write in
+// DEST) is neither filled nor given the source's metadata through the link: every directory of
+// DEST is reached from the top without following symlinks.
+TEST_F(TreeCopy, ADestDirectorySwappedForASymlinkIsNotWrittenThrough) {
+  fs::create_directories(src_ / "sub" / "deeper");
+  file("sub/planted", 1000);
+  file("sub/deeper/more", 1000);
+  file("other", 2000);
+  const fs::path outside = dir_ / "outside";
+  fs::create_directories(outside);
+  ::chmod(outside.c_str(), 0751);
+  ::chmod((src_ / "sub").c_str(), 0700);
+  recorder rec;
+  tree_options o = archive();
+  o.jobs = 1;
+  tree_observer observer = rec.observer();
+  const auto record = observer.on_copied;
+  observer.on_copied = [&](const fs::path& s, const fs::path& d, entry_kind kind,
+                           const file_copy_result* f) {
+    record(s, d, kind, f);
+    if (kind == entry_kind::directory && d == dst_ / "sub") {
+      fs::rename(d, dst_ / "sub.made");
+      fs::create_symlink(outside, d);
+    }
+  };
+  const tree_summary s = copy_tree(src_, dst_, o, observer);
+  EXPECT_GE(s.errors, 1u);
+  // The link is refused as a link (ELOOP) or as a non-directory (ENOTDIR: O_DIRECTORY with
+  // O_NOFOLLOW on a link), each time the copy reaches for that directory.
+  for (const auto& e : rec.errors) {
+    EXPECT_TRUE(e.code == std::errc::too_many_symbolic_link_levels ||
+                e.code == std::errc::not_a_directory)
+        << e.message();
+  }
+  EXPECT_TRUE(fs::is_empty(outside));
+  EXPECT_EQ(lstat_of(outside).st_mode & 07777, 0751u);
+  EXPECT_TRUE(same_bytes(contents_["other"], read_file(dst_ / "other")));
 }
 
 // Regular files are known by their directory entry: each is opened and stat'ed through its

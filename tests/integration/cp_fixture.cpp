@@ -26,21 +26,6 @@ std::string binary() {
   return b ? b : "";
 }
 
-// An executable from the system directories or PATH; empty when there is none.
-std::string find_program(const std::string& name) {
-  std::vector<std::string> dirs{"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
-  if (const char* path = std::getenv("PATH")) {
-    std::stringstream s(path);
-    std::string d;
-    while (std::getline(s, d, ':')) dirs.push_back(d);
-  }
-  for (const auto& d : dirs) {
-    const std::string candidate = d + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return {};
-}
-
 void set_mtime(const fs::path& path, std::int64_t sec, long nsec) {
   timespec times[2] = {{static_cast<time_t>(sec), nsec}, {static_cast<time_t>(sec), nsec}};
   ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0)
@@ -60,6 +45,21 @@ std::string describe(const tree_entry& e) {
 
 std::string zcopy_binary() {
   return binary();
+}
+
+// An executable from the system directories or PATH; empty when there is none.
+std::string find_program(const std::string& name) {
+  std::vector<std::string> dirs{"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
+  if (const char* path = std::getenv("PATH")) {
+    std::stringstream s(path);
+    std::string d;
+    while (std::getline(s, d, ':')) dirs.push_back(d);
+  }
+  for (const auto& d : dirs) {
+    const std::string candidate = d + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
 }
 
 run_result zcopy_cp(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {

@@ -37,6 +37,8 @@ class working_directory {
 
 // The zcopy binary under test (ZCOPY_BINARY).
 std::string zcopy_binary();
+// An executable from the system directories or PATH; empty when there is none.
+std::string find_program(const std::string& name);
 // `zcopy cp ARGS...` (ZCOPY_BINARY), killed after `timeout`.
 run_result zcopy_cp(const std::vector<std::string>& args,
                     std::chrono::milliseconds timeout = std::chrono::minutes(5));

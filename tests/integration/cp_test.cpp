@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +32,12 @@ using clock = std::chrono::steady_clock;
 constexpr std::uint64_t kib = 1024;
 constexpr std::uint64_t mib = 1024 * kib;
 constexpr std::uint64_t gib = 1024 * mib;
+
+struct stat lstat_of(const fs::path& p) {
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) ADD_FAILURE() << p << ": " << std::strerror(errno);
+  return st;
+}
 
 bool contains(const std::string& text, std::string_view what) {
   return text.find(what) != std::string::npos;
@@ -337,12 +344,180 @@ TEST_F(Cp, OutOfSpaceKeepsTheOldDestination) {
 }
 
 // A FIFO operand without -r/-a is refused, never opened for reading (which would block).
-TEST_F(Cp, FifoSourceIsRefusedWithoutRecursive) {
-  ASSERT_EQ(::mkfifo(at("fifo").c_str(), 0644), 0);
-  auto r = zcopy_cp({at("fifo"), at("dst")}, 30s);
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_TRUE(contains(r.err, "zcopy: cp")) << r.err;
-  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ / "dst")));
+// A FIFO named without -R is read to its end, as GNU cp reads it; the writer comes after the copy
+// has started waiting for it.
+TEST_F(Cp, FifoSourceIsReadWithoutRecursiveLikeGnuCp) {
+  const auto bytes = random_bytes(300 * kib + 7, test_seed() + 3);
+  for (const std::string who : {"gnu", "ours"}) {
+    const fs::path fifo = dir_ / (who + ".fifo");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+    std::thread writer([&] {
+      unique_fd out = open_or_die(fifo, O_WRONLY);
+      for (std::size_t at = 0; at < bytes.size();) {
+        const ssize_t n = ::write(out.get(), bytes.data() + at, bytes.size() - at);
+        if (n <= 0) break;
+        at += static_cast<std::size_t>(n);
+      }
+    });
+    auto r = who == "gnu" ? gnu_cp({fifo.string(), at(who)}) : zcopy_cp({fifo.string(), at(who)});
+    writer.join();
+    ASSERT_EQ(r.exit_code, 0) << who << ": " << r.err;
+    EXPECT_TRUE(same_bytes(bytes, read_file(dir_ / who))) << who;
+  }
+}
+
+// cp /dev/null FILE empties FILE (GNU cp reads the device); a socket cannot be opened at all.
+TEST_F(Cp, DeviceSourceIsReadLikeGnuCp) {
+  put("gnu", 5000);
+  put("ours", 5000);
+  ASSERT_EQ(gnu_cp({"/dev/null", at("gnu")}).exit_code, 0);
+  auto r = zcopy_cp({"/dev/null", at("ours")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir_ / "ours")));
+  EXPECT_EQ(fs::file_size(dir_ / "ours"), 0u);
+  EXPECT_EQ(fs::file_size(dir_ / "gnu"), 0u);
+  EXPECT_EQ(list_dir(dir_.path()), (std::vector<std::string>{"gnu", "ours"}));
+}
+
+// A device node as DEST is written into, never replaced by a file (GNU cp and curl open it):
+// `cp disk.img /dev/sdb` writes the disk. -v says the replace-whole guarantee did not apply.
+TEST_F(Cp, DeviceNodeDestIsWrittenIntoLikeGnuCp) {
+  put("src", 100 * kib);
+  for (const std::string who : {"gnu", "ours"}) {
+    if (::mknod(at(who).c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+      GTEST_SKIP() << "mknod: " << std::strerror(errno);
+    }
+  }
+  ASSERT_EQ(gnu_cp({at("src"), at("gnu")}).exit_code, 0);
+  auto r = zcopy_cp({"-v", at("src"), at("ours")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "written in place")) << r.out;
+  for (const std::string who : {"gnu", "ours"}) {
+    const fs::file_status st = fs::symlink_status(dir_ / who);
+    EXPECT_EQ(st.type(), fs::file_type::character) << who;
+  }
+  EXPECT_FALSE(has_temporary(list_dir(dir_.path())));
+}
+
+// /dev/stdout as DEST writes to the standard output, whatever it is: a file (as run here: the
+// output goes to a file) or a pipe (through sh). GNU cp does the same.
+TEST_F(Cp, DevStdoutDestWritesToStandardOutput) {
+  put("src", 200 * kib + 3);
+  const auto want = read_file(dir_ / "src");
+  auto to_file = zcopy_cp({at("src"), "/dev/stdout"});
+  ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
+  EXPECT_TRUE(same_bytes(want, std::as_bytes(std::span(to_file.out))));
+  const std::string line =
+      "'" + zcopy_binary() + "' cp '" + at("src") + "' /dev/stdout | cat >'" + at("piped") + "'";
+  auto piped = run_bounded({"/bin/sh", "-c", line}, 60s);
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_TRUE(same_bytes(want, read_file(dir_ / "piped")));
+}
+
+// A FIFO as DEST is written into once a reader comes, as GNU cp's open waits for one.
+TEST_F(Cp, FifoDestIsWrittenIntoLikeGnuCp) {
+  put("src", 500 * kib + 1);
+  const auto want = read_file(dir_ / "src");
+  for (const std::string who : {"gnu", "ours"}) {
+    const fs::path fifo = dir_ / (who + ".fifo");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+    std::vector<std::byte> got;
+    std::thread reader([&] {
+      unique_fd in = open_or_die(fifo, O_RDONLY);
+      got = read_fd_to_end(in.get());
+    });
+    auto r =
+        who == "gnu" ? gnu_cp({at("src"), fifo.string()}) : zcopy_cp({at("src"), fifo.string()});
+    reader.join();
+    ASSERT_EQ(r.exit_code, 0) << who << ": " << r.err;
+    EXPECT_TRUE(same_bytes(want, got)) << who;
+    EXPECT_EQ(fs::symlink_status(fifo).type(), fs::file_type::fifo) << who;
+  }
+}
+
+// A symlink to a directory planted inside DEST is not entered: the entries the source has there
+// would land wherever it points (and, under -a, that directory would get the source's mode and
+// owner). GNU cp refuses with "cannot overwrite non-directory ... with directory"; so does zcopy
+// cp, and the rest of the tree is still copied. As root, the -a case is a restore into a tree a
+// user controls.
+TEST_F(Cp, SymlinkToADirectoryInDestIsNotEntered) {
+  put("src/sub/planted", 1000);
+  put("src/other", 2000);
+  ::chmod(at("src/sub").c_str(), 0777);
+  for (const std::string who : {"gnu", "ours"}) {
+    for (const std::string flags : {"-r", "-a"}) {
+      const std::string dst = who + flags;
+      const fs::path outside = dir_ / (dst + ".outside");
+      fs::create_directories(outside);
+      fs::create_directories(dir_ / dst);
+      ::chmod(outside.c_str(), 0700);
+      if (::geteuid() == 0) {
+        ASSERT_EQ(::chown(outside.c_str(), 65534, 65534), 0);
+      }
+      fs::create_symlink(outside, dir_ / dst / "sub");
+      const struct stat before = lstat_of(outside);
+      const std::vector<std::string> args{flags, at("src") + "/.", at(dst) + "/"};
+      auto r = who == "gnu" ? gnu_cp(args) : zcopy_cp(args);
+      SCOPED_TRACE(who + " " + flags + ": " + r.err);
+      EXPECT_EQ(r.exit_code, 1);
+      EXPECT_TRUE(contains(r.err, "cannot overwrite non-directory"));
+      EXPECT_TRUE(list_dir(outside).empty());
+      const struct stat after = lstat_of(outside);
+      EXPECT_EQ(after.st_mode, before.st_mode);
+      EXPECT_EQ(after.st_uid, before.st_uid);
+      EXPECT_TRUE(fs::is_symlink(dir_ / dst / "sub"));
+      EXPECT_TRUE(same_file_bytes(dir_ / "src" / "other", dir_ / dst / "other"));
+    }
+  }
+}
+
+// Replacing DEST by a rename gives it a new inode (its other hard links keep the old bytes,
+// where GNU cp's in-place write shows them the new ones); --inplace writes into the inode as GNU
+// cp does. Either way DEST keeps its extended attributes and ACL (setfattr, setfacl on this
+// filesystem), as GNU cp's DEST does.
+TEST_F(Cp, ReplacedDestKeepsAttributesAndInplaceKeepsTheInode) {
+  put("src", 64 * kib);
+  const std::string setfattr = find_program("setfattr"), setfacl = find_program("setfacl");
+  const std::string getfattr = find_program("getfattr"), getfacl = find_program("getfacl");
+  if (setfattr.empty() || setfacl.empty() || getfattr.empty() || getfacl.empty()) {
+    GTEST_SKIP() << "setfattr/setfacl missing (Debian: attr, acl)";
+  }
+  auto attributes = [&](const std::string& name) {
+    auto x = run_bounded({getfattr, "-d", "--absolute-names", at(name)}, 30s);
+    auto a = run_bounded({getfacl, "-c", "--absolute-names", at(name)}, 30s);
+    // Without getfattr's "# file: PATH" line, which names the file.
+    const std::size_t line = x.out.find('\n');
+    return (x.out.starts_with("# file:") && line != std::string::npos ? x.out.substr(line + 1)
+                                                                      : x.out) +
+           a.out;
+  };
+  for (const std::string who : {"gnu", "ours", "inplace"}) {
+    put(who, 1000, 7);
+    ASSERT_EQ(::link(at(who).c_str(), at(who + ".link").c_str()), 0);
+    auto x = run_bounded({setfattr, "-n", "user.origin", "-v", "kept", at(who)}, 30s);
+    if (x.exit_code != 0) GTEST_SKIP() << "user xattrs here: " << x.err;
+    auto a = run_bounded({setfacl, "-m", "u:4242:r,g:4243:rw", at(who)}, 30s);
+    if (a.exit_code != 0) GTEST_SKIP() << "ACLs here: " << a.err;
+  }
+  const std::string before = attributes("ours");
+  ASSERT_TRUE(contains(before, "user.origin")) << before;
+  ASSERT_TRUE(contains(before, "user:4242:r--")) << before;
+  ASSERT_EQ(gnu_cp({at("src"), at("gnu")}).exit_code, 0);
+  auto ours = zcopy_cp({at("src"), at("ours")});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  auto inplace = zcopy_cp({"--inplace", at("src"), at("inplace")});
+  ASSERT_EQ(inplace.exit_code, 0) << inplace.err;
+  for (const std::string who : {"gnu", "ours", "inplace"}) {
+    SCOPED_TRACE(who);
+    EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / who));
+    EXPECT_EQ(attributes(who), before);
+  }
+  // The other name: the new bytes where DEST was written into, the old ones where it was replaced.
+  EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / "gnu.link"));
+  EXPECT_TRUE(same_file_bytes(dir_ / "src", dir_ / "inplace.link"));
+  EXPECT_FALSE(same_file_bytes(dir_ / "src", dir_ / "ours.link"));
+  EXPECT_EQ(lstat_of(dir_ / "inplace").st_ino, lstat_of(dir_ / "inplace.link").st_ino);
+  EXPECT_NE(lstat_of(dir_ / "ours").st_ino, lstat_of(dir_ / "ours.link").st_ino);
 }
 
 // A source the process may not read fails with EACCES named, and no DEST (as root: the copy runs
@@ -1031,15 +1206,17 @@ TEST_F(Cp, ShortCopyShowsNoProgress) {
 // Usage errors exit 2 with a message: missing operands, values that are not choices.
 TEST_F(Cp, UsageErrorsExit2) {
   put("a", 10);
-  for (const auto& args :
-       std::vector<std::vector<std::string>>{{},
-                                             {at("a")},
-                                             {"--reflink=sometimes", at("a"), at("b")},
-                                             {"--sparse=maybe", at("a"), at("b")},
-                                             {"--method", "telepathy", at("a"), at("b")},
-                                             {"--preserve=colour", at("a"), at("b")},
-                                             {"-j", "0", at("a"), at("b")},
-                                             {"--no-such-flag", at("a"), at("b")}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {},
+           {at("a")},
+           {"--reflink=sometimes", at("a"), at("b")},
+           {"--sparse=maybe", at("a"), at("b")},
+           {"--method", "telepathy", at("a"), at("b")},
+           {"--preserve=colour", at("a"), at("b")},
+           {"-j", "0", at("a"), at("b")},
+           {"--inplace", "--backup", at("a"), at("b")},
+           {"--inplace", "--remove-destination", at("a"), at("b")},
+           {"--no-such-flag", at("a"), at("b")}}) {
     auto r = zcopy_cp(args);
     EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "" : args[0]) << ": " << r.err;
     EXPECT_TRUE(contains(r.err, "zcopy")) << r.err;
@@ -1049,6 +1226,7 @@ TEST_F(Cp, UsageErrorsExit2) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_TRUE(contains(help.out, "SOURCE... DEST")) << help.out;
   EXPECT_TRUE(contains(help.out, "-t DIRECTORY SOURCE...")) << help.out;
+  EXPECT_TRUE(contains(help.out, "replaced whole by a rename")) << help.out;
 }
 
 }  // namespace

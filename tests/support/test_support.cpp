@@ -373,6 +373,15 @@ void fault_scope::fallocate(fault f) {
   };
 }
 
+void fault_scope::fsetxattr(fault f) {
+  arm(syscall_kind::fsetxattr, f);
+  sys::hooks().fsetxattr = [](int fd, const char* name, const void* value, size_t size,
+                              int flags) -> int {
+    ZCOPY_FAIL_OR(fsetxattr, size);
+    return sys::real_hooks().fsetxattr(fd, name, value, size, flags);
+  };
+}
+
 #undef ZCOPY_FAIL_OR
 
 }  // namespace zcopy::test

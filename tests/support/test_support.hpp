@@ -116,6 +116,7 @@ class fault_scope {
   void mmap(fault f);
   void openat(fault f);
   void fallocate(fault f);
+  void fsetxattr(fault f);
   // How many times each hooked call was made while the scope was active.
   std::size_t calls(syscall_kind kind) const;
 };

@@ -59,6 +59,7 @@ struct cp_flags {
   bool parents = false;               // --parents
   bool interactive = false;           // -i
   bool remove_destination = false;    // --remove-destination
+  bool inplace = false;               // --inplace
   bool backup_short = false;          // -b
   std::string backup;                 // --backup[=CONTROL]; "default" alone
   std::optional<std::string> suffix;  // -S SUFFIX
@@ -327,6 +328,13 @@ std::expected<tree_options, std::string> options_from(const cp_flags& f) {
   links = (links || keep->links) && !drop->links;
   o.file.fsync = f.fsync;
   o.file.replace_symlink = f.remove_destination;
+  o.file.in_place = f.inplace;
+  if (f.inplace && f.remove_destination) {
+    return std::unexpected("--inplace writes into DEST; --remove-destination replaces it");
+  }
+  if (f.inplace && (f.backup_short || !f.backup.empty() || f.suffix)) {
+    return std::unexpected("--inplace writes into DEST: there is no old DEST left to back up");
+  }
   // -b, --backup without CONTROL, and -S take the kind from VERSION_CONTROL (existing if unset),
   // the suffix from SIMPLE_BACKUP_SUFFIX ("~" if unset), as cp does.
   if (f.backup_short || !f.backup.empty() || f.suffix) {
@@ -380,9 +388,13 @@ std::string entry_text(entry_kind kind, const file_copy_result* file) {
       break;
   }
   if (file == nullptr) return {};
-  if (file->used == method::automatic) return " (no data)";
-  if (file->ranges > 1) return fmt::format(" ({}, {} ranges)", to_string(file->used), file->ranges);
-  return fmt::format(" ({})", to_string(file->used));
+  // Written into DEST rather than replacing it: a failure would have left DEST partly written.
+  const std::string_view in_place = file->in_place ? ", written in place: not replaced whole" : "";
+  if (file->used == method::automatic) return fmt::format(" (no data{})", in_place);
+  if (file->ranges > 1) {
+    return fmt::format(" ({}, {} ranges{})", to_string(file->used), file->ranges, in_place);
+  }
+  return fmt::format(" ({}{})", to_string(file->used), in_place);
 }
 
 struct totals {
@@ -576,6 +588,8 @@ int run_cp(const cp_flags& f) {
                          target.string()));
       } else if (e.operation == "overwrite" && e.code == std::errc::is_a_directory) {
         fail(fmt::format(": cannot overwrite directory '{}' with non-directory", e.path.string()));
+      } else if (e.operation == "cannot overwrite non-directory with directory") {
+        fail(fmt::format(": cannot overwrite non-directory '{}' with directory", e.path.string()));
       } else if (e.code == std::errc::invalid_argument && e.operation.starts_with("can make")) {
         fail(fmt::format(" '{}': {}", e.path.string(), e.operation));
       } else if (e.operation == "same file") {
@@ -642,6 +656,12 @@ void register_cp(CLI::App& app, action& run) {
   CLI::App* cmd = app.add_subcommand(
       "cp", "Copy files and directory trees (GNU cp's options; reflink, copy_file_range, ...)");
   cmd->formatter(std::make_shared<cp_formatter>());
+  cmd->footer(
+      "An existing DEST is replaced whole by a rename, so a failed or interrupted copy leaves it\n"
+      "as it was. The copy is a new inode: DEST's other hard links, bind mounts and processes\n"
+      "that hold it open keep the old bytes (GNU cp writes into the existing file); DEST's mode,\n"
+      "owner, extended attributes and ACLs are kept. --inplace writes into the existing inode\n"
+      "instead. A DEST that is a device, a FIFO or /dev/stdout is always written into.");
   cmd->add_option("paths", f->paths, "SOURCE... DEST; '--' ends the options");
   // CLI11 hands `--` back to the parent app once every positional has its minimum; one that never
   // has it keeps `zcopy cp a -- -b DEST` inside this subcommand.
@@ -673,6 +693,9 @@ void register_cp(CLI::App& app, action& run) {
   cmd->add_flag("-n,--no-clobber", f->no_clobber, "do not overwrite an existing file");
   cmd->add_flag("-f,--force", f->force,
                 "replace existing files (always the case: DEST is replaced by a rename)");
+  cmd->add_flag("--inplace", f->inplace,
+                "write into an existing DEST's inode (its hard links and open handles see the "
+                "new bytes; a failed copy leaves it partly written)");
   cmd->add_flag("-b", f->backup_short, "like --backup, without CONTROL");
   cmd->add_flag("--backup{default}", f->backup,
                 "[=CONTROL] keep each replaced DEST: simple (NAME~), numbered (NAME.~N~), "
@@ -696,8 +719,8 @@ void register_cp(CLI::App& app, action& run) {
   cmd->add_option("--method", f->method_name,
                   "force a data method: copy_file_range, sendfile, read_write, splice, "
                   "mmap_write, reflink (no fallback)")
-      ->check(CLI::IsMember({"auto", "copy_file_range", "sendfile", "read_write", "splice",
-                             "mmap_write", "reflink"}));
+      ->check(method_choice({method::copy_file_range, method::sendfile, method::read_write,
+                             method::splice, method::mmap_write, method::reflink}));
   cmd->add_flag("--fsync", f->fsync, "fsync each file and its directory around the rename");
   cmd->add_flag("--verify", f->verify, "compare each copied file with its source afterwards");
   cmd->add_option("-j,--jobs", f->jobs, "files copied at once (default: CPUs)")

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
@@ -18,6 +19,30 @@ void report_error(std::string_view what, std::string_view path, const std::error
 
 void report_error(std::string_view what, std::string_view message) {
   fmt::print(stderr, "zcopy: {}: {}\n", what, message);
+}
+
+std::string method_names(const std::vector<method>& allowed) {
+  std::string names = "auto";
+  for (method m : allowed) {
+    names += ", ";
+    names += to_string(m);
+  }
+  return names;
+}
+
+CLI::Validator method_choice(std::vector<method> allowed) {
+  const std::string names = method_names(allowed);
+  return CLI::Validator(
+      [allowed = std::move(allowed), names](std::string& value) -> std::string {
+        const auto m = parse_method(value);
+        if (m && (*m == method::automatic ||
+                  std::find(allowed.begin(), allowed.end(), *m) != allowed.end())) {
+          value = std::string(to_string(*m));
+          return {};
+        }
+        return "unknown method '" + value + "' (" + names + ")";
+      },
+      "METHOD");
 }
 
 }  // namespace zcopy::cli

@@ -7,6 +7,9 @@
 #include <functional>
 #include <string>
 #include <system_error>
+#include <vector>
+
+#include "zcopy/transfer.hpp"
 
 namespace zcopy::cli {
 
@@ -32,6 +35,13 @@ void register_get(CLI::App& app, action& run);
 
 // Registers `zcopy gpu inspect`: a safetensors file's tensor table and page-cache residency.
 void register_gpu(CLI::App& app, action& run);
+
+// A --method or --engine value: any spelling the library's parse_method() takes ("read_write",
+// "read-write", "mmap"), limited to "auto" and `allowed`, and rewritten to the one spelling
+// to_string() prints, so that every subcommand accepts and shows the same names.
+CLI::Validator method_choice(std::vector<method> allowed);
+// "auto, sendfile, splice" for help texts and errors.
+std::string method_names(const std::vector<method>& allowed);
 
 // Prints `zcopy: <what> '<path>': <reason>` (or without the path) to stderr.
 void report_error(std::string_view what, std::string_view path, const std::error_code& ec);

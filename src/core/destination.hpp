@@ -1,0 +1,62 @@
+// destination: what stands at the name a copy or a download is about to write, and so how it may
+// write there. Internal to libzcopy; `zcopy cp` (src/copy) and `zcopy get` (src/http) share it so
+// that both treat a planted symlink, a device node or a FIFO the same way.
+//
+// The guarantee "DEST is replaced whole or not at all" (a temporary file renamed over DEST) is for
+// regular files. Anything else that exists at DEST is written into, as GNU cp and curl write into
+// it: a device node or a FIFO keeps its inode (renaming a file over /dev/sdb or /dev/null would
+// replace the node, not write to the device), and so does whatever a /proc magic link such as
+// /dev/stdout or /dev/fd/3 leads to (the descriptor is what the user named, not a path). A symlink
+// is followed to the file it names, unless the caller replaces symlinks themselves; a dangling one
+// is refused (cp: "not writing through dangling symlink").
+#pragma once
+
+#include <sys/stat.h>
+
+#include <expected>
+#include <filesystem>
+#include <stop_token>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "zcopy/fd.hpp"
+
+namespace zcopy::detail {
+
+struct destination {
+  enum class kind {
+    absent,     // nothing there: a new file
+    regular,    // a regular file (not through a symlink): replaced by a rename
+    linked,     // a symlink chain that ends at a regular file: `target` is that file's path
+    symlink,    // a symlink the caller asked not to follow: replaced itself
+    directory,  // a directory, or a symlink to one
+    special,    // a device node, FIFO or socket, or a file reached through a /proc magic link:
+                // written into, never replaced
+    dangling,   // a symlink to nothing
+  };
+  kind what = kind::absent;
+  struct stat st {};             // of what a write would reach (for `symlink`: of the link)
+  std::filesystem::path target;  // `linked` only
+  bool through_link = false;     // the name is a symlink that was followed
+};
+
+// What is at `name` in `dirfd` (`path` names it in `target` and errors). One fstatat when the
+// name is free or a plain file; a symlink costs a stat of what it leads to and a walk of its
+// chain. Errors other than "nothing there" come back with the failing operation's name.
+std::expected<destination, std::pair<const char*, std::error_code>> look_at_destination(
+    int dirfd, const std::string& name, const std::filesystem::path& path, bool follow_symlinks);
+
+// Opens what look_at_destination() found at `name` for writing into it: `special`, or a
+// `regular` file the caller writes in place. Non-blocking, so that a FIFO without a reader or a
+// terminal cannot hold the caller where a stop request does not reach it: a FIFO refuses a
+// non-blocking writer until a reader comes (ENXIO), so the open is tried again every fraction of
+// a second until one does or `stop` is requested (errc::cancelled), as a blocking open would wait.
+// No symlink is followed where none was looked at, and the file opened must be the one looked at
+// (else EAGAIN: it was swapped meanwhile). Nothing is truncated here. Returns the descriptor and
+// its fstat.
+std::expected<std::pair<unique_fd, struct stat>, std::pair<const char*, std::error_code>>
+open_in_place(int dirfd, const std::string& name, const destination& d,
+              const std::stop_token& stop);
+
+}  // namespace zcopy::detail
