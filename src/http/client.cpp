@@ -454,7 +454,7 @@ std::expected<response, client_error> fetch(const url& target, const request_opt
 // --- the body --------------------------------------------------------------------------------
 
 std::expected<std::uint64_t, client_error> response::receive_body(
-    int file, std::uint64_t offset, std::function<void(std::uint64_t)> on_progress) {
+    int file, std::optional<std::uint64_t> offset, std::function<void(std::uint64_t)> on_progress) {
   on_progress_ = std::move(on_progress);
   if (head_.no_body) return 0;
   auto info = classify(file);
@@ -474,8 +474,8 @@ std::expected<std::uint64_t, client_error> response::receive_body(
 // socket → file through transfer_job (splice through a pooled pipe; read/write where splice is
 // refused). Returns the bytes written, which may be fewer than `length` when the server closed.
 std::expected<std::uint64_t, client_error> response::splice_into(
-    const endpoint_info& file, std::uint64_t offset, std::optional<std::uint64_t> length,
-    std::uint64_t progress_base) {
+    const endpoint_info& file, std::optional<std::uint64_t> offset,
+    std::optional<std::uint64_t> length, std::uint64_t progress_base) {
   if (length && *length == 0) return 0;
   transfer_options options;
   options.length = length;
@@ -510,8 +510,8 @@ std::expected<std::uint64_t, client_error> response::splice_into(
   }
 }
 
-std::expected<std::uint64_t, client_error> response::receive_chunked(const endpoint_info& file,
-                                                                     std::uint64_t offset) {
+std::expected<std::uint64_t, client_error> response::receive_chunked(
+    const endpoint_info& file, std::optional<std::uint64_t> offset) {
   chunk_framing framing;
   // Between two chunks the framing is "\r\n" + hex size + "\r\n": a few bytes. A longer line
   // (extensions) simply takes more rounds; nothing here depends on it fitting.
@@ -542,7 +542,8 @@ std::expected<std::uint64_t, client_error> response::receive_chunked(const endpo
     if (auto c = consume(socket_.get(), s.consumed, written); !c) return std::unexpected(c.error());
     if (s.what == chunk_framing::event::done) return written;
     if (s.what != chunk_framing::event::data) continue;
-    auto moved = splice_into(file, offset + written, s.size, written);
+    auto moved = splice_into(file, offset ? std::optional(*offset + written) : std::nullopt, s.size,
+                             written);
     if (!moved) return std::unexpected(moved.error());
     written += *moved;
     if (*moved < s.size) {

@@ -136,20 +136,22 @@ class response {
   int socket() const noexcept { return socket_.get(); }
 
   // Receives the body into `file` from `offset` on (explicit offsets: the descriptor's position
-  // is left alone). `on_progress` gets the body bytes written so far. Returns the body bytes
-  // written; a short body, a timeout or a framing error carries the bytes written before it.
-  // Call once.
+  // is left alone), or, without an offset, at the descriptor's position (a pipe, a device, a
+  // FIFO; a non-blocking one is waited for like the socket). `on_progress` gets the body bytes
+  // written so far. Returns the body bytes written; a short body, a timeout or a framing error
+  // carries the bytes written before it. Call once.
   std::expected<std::uint64_t, client_error> receive_body(
-      int file, std::uint64_t offset, std::function<void(std::uint64_t)> on_progress = {});
+      int file, std::optional<std::uint64_t> offset,
+      std::function<void(std::uint64_t)> on_progress = {});
 
  private:
   friend std::expected<response, client_error> fetch(const url&, const request_options&);
   response() = default;
 
   std::expected<std::uint64_t, client_error> receive_chunked(const endpoint_info& file,
-                                                             std::uint64_t offset);
+                                                             std::optional<std::uint64_t> offset);
   std::expected<std::uint64_t, client_error> splice_into(const endpoint_info& file,
-                                                         std::uint64_t offset,
+                                                         std::optional<std::uint64_t> offset,
                                                          std::optional<std::uint64_t> length,
                                                          std::uint64_t progress_base);
 

@@ -1,0 +1,69 @@
+// download: one URL into one file the way `zcopy get` promises it, on top of the client
+// (client.hpp): the body spliced into FILE.part and renamed to FILE only when complete, resumable.
+//
+// Files: FILE is never a partial download. The body goes to FILE.part beside it; FILE.part.meta
+// (URL, ETag, Last-Modified) is written next to it, by a temporary name renamed into place, when
+// the body starts. Both are opened without following symlinks (a link planted at either name is
+// refused, never written through) and FILE.part is created with O_EXCL. With `resume`, a
+// FILE.part continues from its size with "Range: bytes=N-" and If-Range (the strong ETag, else
+// Last-Modified), so that a file changed on the server comes back whole as a 200 and restarts at 0
+// rather than being spliced from two versions; a complete FILE is checked the same way (a 416
+// whose Content-Range total is its size means nothing is missing). A short body, a timeout or an
+// interrupt keeps FILE.part and its meta; an error status before the body writes nothing.
+//
+// Ranges are held to their word: a 206 must start where it was asked to, carry a Content-Length
+// equal to last − first + 1 (checked before the first byte lands), deliver exactly that many
+// bytes, and the file must end at the Content-Range total; a server that sends a range shorter
+// than the rest of the file is asked again from where it stopped. A body that contradicts its own
+// head is cut back off FILE.part and reported.
+//
+// What stands at FILE decides the rest (core/destination.hpp): a directory is refused before the
+// request, a symlink is followed to the file it names (FILE.part goes beside that file), and a
+// device node, a FIFO or what /dev/stdout leads to is written into directly, with no FILE.part,
+// no resume and no rename (`download_result::in_place`), as curl writes into it.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <functional>
+#include <optional>
+
+#include "http/client.hpp"
+#include "http/url.hpp"
+
+namespace zcopy::http {
+
+struct download_options {
+  // Timeouts, redirects, User-Agent and the stop token; range_from and if_range are the
+  // download's to set.
+  request_options request;
+  bool resume = false;  // continue FILE.part, or check a complete FILE (-c)
+  // Called before the first body byte: where the body starts in the file and the file's full size
+  // where the server said it.
+  std::function<void(std::uint64_t offset, std::optional<std::uint64_t> total)> on_start;
+  // Body bytes written so far in this run (not counting `offset`).
+  std::function<void(std::uint64_t bytes)> on_progress;
+};
+
+struct download_result {
+  std::filesystem::path file;  // where the bytes are: FILE, or the file a symlink at FILE names
+  std::uint64_t size = 0;      // bytes in it
+  std::uint64_t received = 0;  // body bytes this run
+  std::uint64_t resumed_at = 0;
+  bool already_complete = false;  // -c, and the server said nothing is missing
+  bool in_place = false;          // written into a device, FIFO or /dev/stdout
+};
+
+// client_error's `message` is ready for "zcopy: get 'URL': <message>"; a failure that kept
+// FILE.part for a later resume says so in `part_kept`.
+struct download_error {
+  client_error error;
+  bool part_kept = false;
+};
+
+std::expected<download_result, download_error> download(const url& target,
+                                                        const std::filesystem::path& file,
+                                                        const download_options& options);
+
+}  // namespace zcopy::http
