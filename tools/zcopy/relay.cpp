@@ -76,8 +76,7 @@ int run_relay(const relay_flags& f) {
   };
   if (!parse_all("--listen", f.listen, options.listen) || !parse_all("--to", f.to, options.targets))
     return 2;
-  if (f.engine == "splice") options.engine = method::splice;
-  if (f.engine == "read-write") options.engine = method::read_write;
+  options.engine = parse_method(f.engine).value_or(method::automatic);
   options.threads = f.threads;
   options.max_connections = f.max_connections;
   options.connect_timeout = to_ms(f.connect_timeout);
@@ -142,8 +141,8 @@ void register_relay(CLI::App& app, action& run) {
   cmd->add_option("--threads", flags->threads,
                   "worker threads, one event loop each (default: CPUs)");
   cmd->add_option("--engine", flags->engine,
-                  "auto (splice, read/write where refused), splice, read-write")
-      ->check(CLI::IsMember({"auto", "splice", "read-write"}));
+                  "auto (splice, read/write where refused), splice, read_write")
+      ->check(method_choice({method::splice, method::read_write}));
   cmd->add_option("--max-connections", flags->max_connections,
                   "open client connections at most; more are closed at once (default 10000)")
       ->check(CLI::PositiveNumber);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -49,26 +50,23 @@ struct serve_flags {
 // do (the context would leak at every worker's exit).
 thread_local std::unique_ptr<http::worker_context> worker_context_here;
 
-std::optional<method> engine_method(std::string_view name) {
-  if (name == "auto") return method::automatic;
-  if (name == "sendfile") return method::sendfile;
-  if (name == "splice") return method::splice;
-  if (name == "mmap") return method::mmap_write;
-  if (name == "read-write") return method::read_write;
-  return std::nullopt;
-}
-
 struct engine_choice {
   net::loop_engine loop = net::loop_engine::epoll;
   method body = method::automatic;
 };
 
-// "io_uring" picks the loop (bodies then go as spliced pairs); the others pick how the epoll
-// loop sends bodies.
+// What --engine takes: how the epoll loop sends bodies, or io_uring, which picks the loop (bodies
+// then go as spliced pairs).
+const std::vector<method> engines = {method::sendfile, method::splice, method::mmap_write,
+                                     method::read_write, method::io_uring};
+
 std::optional<engine_choice> parse_engine(std::string_view name) {
-  if (name == "io_uring") return engine_choice{net::loop_engine::io_uring, method::automatic};
-  auto m = engine_method(name);
-  if (!m) return std::nullopt;
+  const auto m = parse_method(name);
+  if (!m ||
+      (*m != method::automatic && std::find(engines.begin(), engines.end(), *m) == engines.end())) {
+    return std::nullopt;
+  }
+  if (*m == method::io_uring) return engine_choice{net::loop_engine::io_uring, method::automatic};
   return engine_choice{net::loop_engine::epoll, *m};
 }
 
@@ -84,9 +82,7 @@ std::string url_of(const std::string& address) {
 int run_serve(const serve_flags& f) {
   const auto engine = parse_engine(f.engine);
   if (!engine) {
-    report_error("serve", fmt::format("unknown engine '{}' (auto, sendfile, splice, mmap, "
-                                      "read-write, io_uring)",
-                                      f.engine));
+    report_error("serve", fmt::format("unknown engine '{}' ({})", f.engine, method_names(engines)));
     return 2;
   }
 
@@ -215,10 +211,10 @@ void register_serve(CLI::App& app, action& run) {
   cmd->add_option("--threads", flags->threads,
                   "worker threads, one event loop each (default: CPUs)");
   cmd->add_option("--engine", flags->engine,
-                  "how bodies are sent: auto, sendfile, splice, mmap, read-write (an epoll "
+                  "how bodies are sent: auto, sendfile, splice, mmap_write, read_write (an epoll "
                   "loop), or io_uring (the loop on io_uring: batched accept/recv/send, spliced "
                   "bodies)")
-      ->check(CLI::IsMember({"auto", "sendfile", "splice", "mmap", "read-write", "io_uring"}));
+      ->check(method_choice(engines));
   cmd->add_flag("--autoindex", flags->autoindex,
                 "HTML listings for directories without index.html");
   cmd->add_flag("--follow-symlinks", flags->follow_symlinks, "follow symlinks that leave ROOT");
