@@ -1,6 +1,7 @@
 // session: the HTTP/1.1 protocol as the event loop drives it. Raw request bytes in, net::reply
 // out: file ranges with their classification, pipelining, partial input, the 408 timeout, the
-// keep-alive request limit, parser errors, and the access log entry once a response is over.
+// keep-alive request limit, parser errors, Expect: 100-continue, and the access log entry once a
+// response is over.
 #include "http/session.hpp"
 
 #include <gtest/gtest.h>
@@ -476,6 +477,71 @@ TEST_F(Session, SmallCachedBodiesGoInline) {
   EXPECT_TRUE(out->borrowed_body.empty());
   EXPECT_FALSE(out->file);
   EXPECT_TRUE(has_field(out->head, "Content-Length: 10000"));
+}
+
+// Expect: 100-continue on a GET with a body: an interim reply (the 100's status line alone, the
+// connection kept, nothing logged), then the body is read and the request answered as usual.
+TEST_F(Session, ExpectContinueGetsAnInterimReplyThenTheAnswer) {
+  session& s = open_session();
+  const std::string head =
+      get("/f.bin", "Expect: 100-continue\r\nContent-Length: 5\r\nUser-Agent: waiter\r\n");
+  std::optional<net::reply> out;
+  ASSERT_EQ(s.consume(head, out), head.size());
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->head, "HTTP/1.1 100 Continue\r\n\r\n");
+  EXPECT_TRUE(out->body.empty());
+  EXPECT_FALSE(out->file);
+  EXPECT_FALSE(out->close);
+  EXPECT_FALSE(s.idle());
+  s.finished(0, true);
+  EXPECT_TRUE(log_lines().empty());
+
+  out.reset();
+  ASSERT_EQ(s.consume("hello", out), 5u);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 200 OK");
+  EXPECT_EQ(out->length, 10000u);
+  EXPECT_FALSE(out->close);
+  s.finished(out->length, true);
+  const auto lines = log_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].ends_with("\"GET /f.bin HTTP/1.1\" 200 10000 \"-\" \"waiter\"")) << lines[0];
+}
+
+// An error the head alone decides goes out at once instead of the 100 (nginx answers POST to a
+// file with 405 the same way), and the connection closes: the body is never read.
+TEST_F(Session, ExpectContinueToAnErrorIsAnsweredAtOnceAndCloses) {
+  for (const std::string& head : std::vector<std::string>{
+           "POST /f.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n",
+           get("/nope", "Expect: 100-continue\r\nContent-Length: 100\r\n")}) {
+    SCOPED_TRACE(head);
+    session& s = open_session();
+    std::optional<net::reply> out;
+    ASSERT_EQ(s.consume(head, out), head.size());
+    ASSERT_TRUE(out);
+    EXPECT_NE(status_line(out->head), "HTTP/1.1 100 Continue");
+    EXPECT_TRUE(status_line(out->head).starts_with("HTTP/1.1 4")) << out->head;
+    EXPECT_TRUE(out->close);
+    EXPECT_TRUE(has_field(out->head, "Connection: close"));
+    s.finished(out->body.size(), true);
+    const auto lines = log_lines();  // one log file for both sessions
+    ASSERT_FALSE(lines.empty());
+    EXPECT_NE(lines.back().find(head.substr(0, head.find(" HTTP/1.1"))), std::string::npos)
+        << lines.back();
+  }
+}
+
+// HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1 MUST): no interim reply.
+TEST_F(Session, ExpectContinueIsIgnoredForHttp10) {
+  session& s = open_session();
+  const std::string head =
+      "GET /f.bin HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+  std::optional<net::reply> out;
+  ASSERT_EQ(s.consume(head, out), head.size());
+  EXPECT_FALSE(out);
+  ASSERT_EQ(s.consume("hi", out), 2u);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 200 OK");
 }
 
 }  // namespace
