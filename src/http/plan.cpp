@@ -143,8 +143,8 @@ response_plan serve_file(const request& req, const serve_options& options, open_
 
 }  // namespace
 
-response_plan plan_error(int status, std::chrono::sys_seconds now) {
-  return error_response(status, false, true, now);
+response_plan plan_error(int status, std::chrono::sys_seconds now, bool head_only) {
+  return error_response(status, head_only, true, now);
 }
 
 response_plan plan(const request& req, const serve_options& options, std::chrono::sys_seconds now) {

@@ -67,7 +67,8 @@ struct response_plan {
 response_plan plan(const request& req, const serve_options& options, std::chrono::sys_seconds now);
 
 // The answer to a request the parser refused (`status` from feed_result::error_status), or to a
-// timeout (408). Always closes the connection.
-response_plan plan_error(int status, std::chrono::sys_seconds now);
+// timeout (408). Always closes the connection. `head_only` (a HEAD request) leaves the body out
+// and keeps its Content-Length, as for any HEAD.
+response_plan plan_error(int status, std::chrono::sys_seconds now, bool head_only = false);
 
 }  // namespace zcopy::http

@@ -66,10 +66,11 @@ std::size_t session::consume(std::string_view input, std::optional<net::reply>& 
   const auto now = std::chrono::system_clock::now();
   if (fed.state == parse_state::error) {
     // The stream cannot be trusted past a syntax error: answer and close (plan_error does).
+    // A HEAD request, once its request line is known, gets no body (RFC 9110 §9.3.2; nginx).
     entry_ = {};
     entry_.time = now;
     out =
-        to_reply(plan_error(fed.error_status, to_seconds(now)));
+        to_reply(plan_error(fed.error_status, to_seconds(now), parser_.current().method == "HEAD"));
     return fed.consumed;
   }
 
@@ -105,7 +106,12 @@ std::optional<net::reply> session::on_timeout() {
   const auto now = std::chrono::system_clock::now();
   entry_ = {};
   entry_.time = now;
-  net::reply r = to_reply(plan_error(408, to_seconds(now)));
+  net::reply r = to_reply(plan_error(408, to_seconds(now), parser_.current().method == "HEAD"));
+  // The loop sends a timeout's answer best effort, with one send of `head` (net/server.cpp
+  // answer_timeout): the body goes in it, or the client reads a Content-Length with nothing
+  // behind it.
+  r.head += r.body;
+  r.body.clear();
   finished(0, false);
   return r;
 }

@@ -1,7 +1,7 @@
 // session: the HTTP/1.1 protocol as the event loop drives it. Raw request bytes in, net::reply
-// out: file ranges with their classification, pipelining, partial input, the 408 timeout, the
-// keep-alive request limit, parser errors, Expect: 100-continue, and the access log entry once a
-// response is over.
+// out: file ranges with their classification, pipelining, partial input, the 408 timeout (whole in
+// its head), the keep-alive request limit, parser errors (no body for HEAD), Expect:
+// 100-continue, and the access log entry once a response is over.
 #include "http/session.hpp"
 
 #include <gtest/gtest.h>
@@ -477,6 +477,51 @@ TEST_F(Session, SmallCachedBodiesGoInline) {
   EXPECT_TRUE(out->borrowed_body.empty());
   EXPECT_FALSE(out->file);
   EXPECT_TRUE(has_field(out->head, "Content-Length: 10000"));
+}
+
+// The loop sends a timeout's answer as one send of its head (net/server.cpp answer_timeout): the
+// 408's head must hold the whole response, its Content-Length matching the bytes after the blank
+// line (it used to announce 158 bytes and send none). A HEAD request's 408 has no body.
+TEST_F(Session, TimeoutReplyIsCompleteInItsHead) {
+  session& s = open_session();
+  std::optional<net::reply> out;
+  ASSERT_EQ(s.consume("GET /f.b", out), 8u);
+  auto timeout = s.on_timeout();
+  ASSERT_TRUE(timeout);
+  EXPECT_TRUE(timeout->body.empty());
+  const std::size_t end = timeout->head.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos);
+  const std::string body = timeout->head.substr(end + 4);
+  EXPECT_FALSE(body.empty());
+  EXPECT_TRUE(
+      has_field(timeout->head.substr(0, end + 2), "Content-Length: " + std::to_string(body.size())))
+      << timeout->head;
+  EXPECT_NE(body.find("408 Request Timeout"), std::string::npos);
+
+  session& t = open_session();
+  ASSERT_EQ(t.consume("HEAD /f.bin HTTP/1.1\r\n", out), 22u);
+  timeout = t.on_timeout();
+  ASSERT_TRUE(timeout);
+  EXPECT_TRUE(timeout->head.ends_with("\r\n\r\n")) << timeout->head;
+  EXPECT_TRUE(timeout->body.empty());
+}
+
+// A HEAD request the parser refuses once its request line is known gets the error's head alone
+// (RFC 9110 §9.3.2; nginx does the same); its Content-Length still says what a GET would get.
+TEST_F(Session, ParserErrorToHeadHasNoBody) {
+  session& s = open_session();
+  std::optional<net::reply> out;
+  (void)s.consume("HEAD /f.bin HTTP/1.1\r\nHost: x\r\nX: a\x01z\r\n\r\n", out);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 400 Bad Request");
+  EXPECT_TRUE(out->body.empty());
+  EXPECT_TRUE(out->close);
+
+  session& t = open_session();
+  out.reset();
+  (void)t.consume("GET /f.bin HTTP/1.1\r\nHost: x\r\nX: a\x01z\r\n\r\n", out);
+  ASSERT_TRUE(out);
+  EXPECT_FALSE(out->body.empty());
 }
 
 // Expect: 100-continue on a GET with a body: an interim reply (the 100's status line alone, the

@@ -39,6 +39,7 @@
 //   chunk size > max body  | 413 (checked)             | answers, discards    | bounded discarding
 //   Expect: 100-continue   | 405/404 and close         | 405/404, keep-alive  | the body the client
 //    to an error           |                           | (reads the body)     | may not send
+//   header timeout         | 408 with its body         | closes, no response  | (checked whole)
 // clang-format on
 #include <sys/stat.h>
 
@@ -395,6 +396,26 @@ TEST_F(NginxDiff, ExpectContinueOnAPostIsAnsweredAtOnce) {
       EXPECT_EQ(r.heads[0].status, status);
     }
   }
+}
+
+// The header timeout's 408 arrives whole: its Content-Length matches the body that follows (it
+// used to announce 158 bytes and close with none). nginx closes without a response.
+TEST_F(NginxDiff, HeaderTimeoutAnswerIsComplete) {
+  auto timed = serve_process::start(
+      root(), {"--listen", "127.0.0.1:0", "--threads", "1", "--header-timeout", "1"});
+  ASSERT_TRUE(timed);
+  auto c = client::connect(timed->host(), timed->port());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /data.json HTTP/1.1\r\nHost: localhost\r\n"));
+  ASSERT_TRUE(c->read_to_close(15s));
+  const std::string& got = c->pending();
+  const std::size_t end = got.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos) << got;
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 408 ")) << got;
+  const std::string head = lower(got.substr(0, end + 2));
+  const std::size_t cl = head.find("\r\ncontent-length: ");
+  ASSERT_NE(cl, std::string::npos) << got;
+  EXPECT_EQ(std::stoul(head.substr(cl + 18)), got.size() - end - 4) << got;
 }
 
 }  // namespace
