@@ -105,8 +105,11 @@ precondition evaluate_preconditions(const conditional_headers& headers, const va
       return get_or_head ? precondition::not_modified : precondition::failed;
     }
   } else if (headers.if_modified_since && get_or_head) {
+    // "A date which is later than the server's current time is invalid" (RFC 2616 §14.25;
+    // Apache ignores it too, nginx's exact match never meets it): no client holds a copy from the
+    // future, and taking the date would answer 304 to every change made before it.
     auto date = parse_http_date(trim_ows(*headers.if_modified_since), now);
-    if (date && current.last_modified <= *date) return precondition::not_modified;
+    if (date && *date <= now && current.last_modified <= *date) return precondition::not_modified;
   }
   return precondition::proceed;
 }

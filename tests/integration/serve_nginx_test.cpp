@@ -398,6 +398,16 @@ TEST_F(NginxDiff, ExpectContinueOnAPostIsAnsweredAtOnce) {
   }
 }
 
+// An If-Modified-Since later than the server's clock is invalid: both send the file (it used to
+// be 304).
+TEST_F(NginxDiff, FutureIfModifiedSinceIsIgnored) {
+  const auto future = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count() +
+                      365 * 86'400;
+  check(get("/data.bin", "If-Modified-Since: " + http_date(future) + "\r\n"));
+}
+
 // The header timeout's 408 arrives whole: its Content-Length matches the body that follows (it
 // used to announce 158 bytes and close with none). nginx closes without a response.
 TEST_F(NginxDiff, HeaderTimeoutAnswerIsComplete) {
