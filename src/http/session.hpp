@@ -10,8 +10,9 @@
 // HEAD), "Expect: 100-continue" answered with an interim reply (the head "HTTP/1.1 100 Continue"
 // alone, not logged; the loop sends it like any reply and calls consume again for the body) or
 // at once with a final error status, the access log entry once a response is over, and the
-// server's errors on stderr (nginx's error_log): a 500 with its cause, a body cut short by the
-// file (truncated, EIO). A client that goes away is not an error.
+// server's errors on stderr (nginx's error_log): a 500 with its cause, a 403 for a symlink that
+// leaves ROOT, a body cut short by the file (truncated, EIO). A client that goes away is not an
+// error.
 //
 // A session borrows its worker's context (open-file cache, log buffer), which outlives every
 // connection of that worker.

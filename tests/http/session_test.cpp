@@ -1,7 +1,7 @@
 // session: the HTTP/1.1 protocol as the event loop drives it. Raw request bytes in, net::reply
 // out: file ranges with their classification, pipelining, partial input, the 408 timeout (whole in
 // its head), the keep-alive request limit, parser errors (no body for HEAD), Expect:
-// 100-continue, and the access log entry once a response is over.
+// 100-continue, the error log, and the access log entry once a response is over.
 #include "http/session.hpp"
 
 #include <gtest/gtest.h>
@@ -587,6 +587,21 @@ TEST_F(Session, ExpectContinueIsIgnoredForHttp10) {
   ASSERT_EQ(s.consume("hi", out), 2u);
   ASSERT_TRUE(out);
   EXPECT_EQ(status_line(out->head), "HTTP/1.1 200 OK");
+}
+
+// A symlink refused for leaving ROOT is logged in words, not as EXDEV's "Invalid cross-device
+// link".
+TEST_F(Session, RefusedSymlinkIsLoggedInWords) {
+  test::write_file(base_.path() / "outside.txt", test::random_bytes(10, test::test_seed()));
+  fs::create_symlink("../outside.txt", root_path_ / "out");
+  session& s = open_session();
+  std::optional<net::reply> out;
+  ::testing::internal::CaptureStderr();
+  (void)s.consume(get("/out"), out);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 403 Forbidden");
+  EXPECT_EQ(err, "zcopy serve: 127.0.0.1 \"/out\": 403 symlink leaves ROOT\n");
 }
 
 }  // namespace
