@@ -22,6 +22,9 @@ enum class errc {
                           // moved): the copy could mix two versions of it
   malformed_safetensors,  // a safetensors file whose header breaks the format (safetensors.hpp)
   gpu_unavailable,        // no CUDA in this build, no driver or no device (gpu.hpp)
+  symlink_leaves_root,    // `zcopy serve`: a symlink on the path points outside ROOT, or is
+                          // absolute (openat2 RESOLVE_BENEATH says EXDEV for both)
+  symlink_not_followed,   // `zcopy serve` without openat2: every symlink is refused
 };
 
 const std::error_category& zcopy_category() noexcept;

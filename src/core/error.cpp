@@ -27,6 +27,10 @@ class category final : public std::error_category {
         return "malformed safetensors file";
       case errc::gpu_unavailable:
         return "no usable GPU: no CUDA driver or device found (or zcopy built without CUDA)";
+      case errc::symlink_leaves_root:
+        return "symlink leaves ROOT";
+      case errc::symlink_not_followed:
+        return "symlink not followed (openat2 is not available)";
     }
     return "unknown zcopy error";
   }
@@ -47,6 +51,9 @@ class category final : public std::error_category {
         return std::errc::invalid_argument;
       case errc::gpu_unavailable:
         return std::errc::no_such_device;
+      case errc::symlink_leaves_root:
+      case errc::symlink_not_followed:
+        return std::errc::permission_denied;
     }
     return {value, *this};
   }

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <memory>
 
+#include "http/chunked.hpp"
+#include "http/syntax.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/error.hpp"
 #include "zcopy/transfer.hpp"
@@ -37,12 +39,6 @@ std::string reason_text(const std::error_code& ec) {
 
 char lower(char c) noexcept {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 std::optional<std::uint64_t> parse_u64(std::string_view text) {
@@ -230,7 +226,7 @@ struct response_head_parser::impl {
   void commit() {
     std::string name;
     for (char c : field) name += lower(c);
-    const std::string_view v = trim(value);
+    const std::string_view v = trim_ows(value);
     auto same = std::find_if(head.headers.begin(), head.headers.end(),
                              [&](const header_field& h) { return h.name == name; });
     if (same != head.headers.end()) {
@@ -369,7 +365,7 @@ std::optional<std::string_view> response_head::header(std::string_view lower_nam
 }
 
 std::optional<content_range> parse_content_range(std::string_view value) {
-  value = trim(value);
+  value = trim_ows(value);
   if (value.size() < 6 ||
       !(lower(value[0]) == 'b' && lower(value[1]) == 'y' && lower(value[2]) == 't' &&
         lower(value[3]) == 'e' && lower(value[4]) == 's' && value[5] == ' ')) {
@@ -554,124 +550,6 @@ std::expected<std::uint64_t, client_error> response::receive_chunked(
     }
     framing.data_done();
   }
-}
-
-// --- chunk framing ---------------------------------------------------------------------------
-
-chunk_framing::step chunk_framing::feed(std::span<const char> bytes) {
-  auto fail = [this](std::size_t at, std::string_view reason) {
-    state_ = state::failed;
-    return step{event::error, at, 0, reason};
-  };
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (state_ == state::failed) return {event::error, 0, 0, "earlier error"};
-  if (state_ == state::done) return {event::done, 0, 0, {}};
-  if (state_ == state::data) return {event::data, 0, size_, {}};
-
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    const char c = bytes[i];
-    const bool in_size_line = state_ == state::size_start || state_ == state::size ||
-                              state_ == state::ext || state_ == state::size_lf;
-    if (in_size_line && ++line_bytes_ > max_line) return fail(i, "chunk-size line too long");
-    const bool in_trailers = state_ == state::trailer_start || state_ == state::trailer ||
-                             state_ == state::trailer_end_lf;
-    if (in_trailers && ++trailer_bytes_ > max_trailers) return fail(i, "trailer section too long");
-
-    // A line end of the chunk-size line: the chunk's data, or the trailer section, follows.
-    auto size_line_end = [&]() -> std::optional<step> {
-      line_bytes_ = 0;
-      if (size_ == 0) {
-        state_ = state::trailer_start;
-        return std::nullopt;
-      }
-      state_ = state::data;
-      return step{event::data, i + 1, size_, {}};
-    };
-
-    switch (state_) {
-      case state::size_start:
-      case state::size: {
-        const int v = hex(c);
-        if (v >= 0) {
-          // 2^60: far beyond any file, and no overflow in the shift below.
-          if (size_ >> 60 != 0) return fail(i, "chunk size too large");
-          size_ = size_ * 16 + static_cast<std::uint64_t>(v);
-          state_ = state::size;
-          break;
-        }
-        if (state_ == state::size_start) return fail(i, "chunk size is not hexadecimal");
-        if (c == ';' || c == ' ' || c == '\t') {
-          state_ = state::ext;  // chunk-ext, with the BWS RFC 9112 §7.1.1 allows before ';'
-        } else if (c == '\r') {
-          state_ = state::size_lf;
-        } else if (c == '\n') {
-          if (auto s = size_line_end()) return *s;
-        } else {
-          return fail(i, "chunk size is not hexadecimal");
-        }
-        break;
-      }
-      case state::ext:
-        if (c == '\r') {
-          state_ = state::size_lf;
-        } else if (c == '\n') {
-          if (auto s = size_line_end()) return *s;
-        } else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
-          return fail(i, "control character in a chunk extension");
-        }
-        break;
-      case state::size_lf:
-        if (c != '\n') return fail(i, "CR without LF after the chunk size");
-        if (auto s = size_line_end()) return *s;
-        break;
-      case state::data_cr:
-        if (c == '\r') {
-          state_ = state::data_lf;
-        } else if (c == '\n') {
-          state_ = state::size_start;
-        } else {
-          return fail(i, "chunk data longer than its size");
-        }
-        break;
-      case state::data_lf:
-        if (c != '\n') return fail(i, "CR without LF after chunk data");
-        state_ = state::size_start;
-        break;
-      case state::trailer_start:
-        if (c == '\r') {
-          state_ = state::trailer_end_lf;
-        } else if (c == '\n') {
-          state_ = state::done;
-          return {event::done, i + 1, 0, {}};
-        } else {
-          state_ = state::trailer;
-        }
-        break;
-      case state::trailer:
-        if (c == '\n') state_ = state::trailer_start;
-        break;
-      case state::trailer_end_lf:
-        if (c != '\n') return fail(i, "CR without LF after the trailer section");
-        state_ = state::done;
-        return {event::done, i + 1, 0, {}};
-      case state::data:
-      case state::done:
-      case state::failed:
-        break;  // handled before the loop
-    }
-  }
-  return {event::need_more, bytes.size(), 0, {}};
-}
-
-void chunk_framing::data_done() noexcept {
-  if (state_ != state::data) return;
-  state_ = state::data_cr;
-  size_ = 0;
 }
 
 }  // namespace zcopy::http

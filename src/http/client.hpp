@@ -14,7 +14,8 @@
 //     body stays in the socket for splice. The head is bounded (`max_head_bytes`);
 //   - Content-Length: transfer() socket → file, `length` bytes at `sink_offset`. Fewer bytes
 //     before the server closes is a short body (`client_error::short_body`);
-//   - chunked: the framing is read in user space, the chunk data is not. For each chunk the
+//   - chunked: the framing is read in user space (chunk_framing, chunked.hpp: strict about bare
+//     CR, as the server is), the chunk data is not. For each chunk the
 //     client peeks a few bytes (the CRLF ending the previous chunk and the next chunk-size line,
 //     extensions included), consumes exactly those framing bytes, then splices exactly chunk-size
 //     bytes socket → pipe → file. User space touches only the framing (a few bytes per chunk,
@@ -172,50 +173,5 @@ std::expected<response, client_error> fetch(const url& target, const request_opt
 
 // The request head `fetch` sends (exposed for tests).
 std::string request_head(const url& target, const request_options& options);
-
-// Chunked framing (RFC 9112 §7.1) without the data: fed the bytes between chunks, it says how
-// many bytes of framing it took and what follows. Chunk extensions are skipped (bounded), bare LF
-// is accepted as a line end (RFC 9112 §2.2), trailer fields are skipped (bounded).
-class chunk_framing {
- public:
-  enum class event {
-    need_more,  // every byte given was framing; give more
-    data,       // `size` bytes of chunk data follow the consumed bytes; call data_done() after
-    done,       // the last chunk and the trailer section are over
-    error,      // malformed; `reason` says how
-  };
-  struct step {
-    event what = event::need_more;
-    std::size_t consumed = 0;
-    std::uint64_t size = 0;
-    std::string_view reason;
-  };
-
-  step feed(std::span<const char> bytes);
-  void data_done() noexcept;  // the chunk's data has been received; its CRLF comes next
-
-  static constexpr std::size_t max_line = 4096;       // a chunk-size line with extensions
-  static constexpr std::size_t max_trailers = 16384;  // the whole trailer section
-
- private:
-  enum class state {
-    size_start,
-    size,
-    ext,
-    size_lf,
-    data,
-    data_cr,
-    data_lf,
-    trailer_start,
-    trailer,
-    trailer_end_lf,
-    done,
-    failed
-  };
-  state state_ = state::size_start;
-  std::uint64_t size_ = 0;
-  std::size_t line_bytes_ = 0;
-  std::size_t trailer_bytes_ = 0;
-};
 
 }  // namespace zcopy::http

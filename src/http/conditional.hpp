@@ -9,8 +9,11 @@
 //   2. else If-Unmodified-Since                  false → 412
 //   3. If-None-Match (weak comparison)           false → 304 for GET/HEAD, 412 otherwise
 //   4. else If-Modified-Since (GET/HEAD only)    false → 304
-// An invalid date is ignored (§13.1.3, §13.1.4); an If-Modified-Since is satisfied when the file
-// is not newer than the date (mtime <= date), the RFC's rule. nginx's default
+// An invalid date is ignored (§13.1.3, §13.1.4), and an If-Modified-Since date later than `now`
+// is invalid (RFC 2616 §14.25; nginx and Apache answer 200); an If-Unmodified-Since date in the
+// future is valid (no RFC rule says otherwise) and simply holds. An If-Modified-Since is
+// satisfied when the file is not newer than the date (mtime <= date), the RFC's rule. nginx's
+// default
 // (`if_modified_since exact`) wants equality instead; clients send back the Last-Modified they
 // got, so both answer the same in practice.
 #pragma once

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "http/date.hpp"
 #include "http/target.hpp"
 
 namespace zcopy::http {
@@ -38,7 +39,7 @@ std::string listing_date(std::chrono::sys_seconds t) {
 }  // namespace
 
 std::expected<std::string, std::error_code> render_listing(int dir_fd, std::string_view url_path,
-                                                           bool show_hidden) {
+                                                           int root_fd, resolve_options options) {
   namespace fs = std::filesystem;
   const fs::path self = "/proc/self/fd/" + std::to_string(dir_fd);
   std::error_code ec;
@@ -50,8 +51,21 @@ std::expected<std::string, std::error_code> render_listing(int dir_fd, std::stri
     if (ec) return std::unexpected(ec);
     entry e;
     e.name = it->path().filename().string();
-    if (!show_hidden && e.name.starts_with('.')) continue;
+    if (!options.show_hidden && e.name.starts_with('.')) continue;
     std::error_code stat_ec;
+    if (!options.follow_symlinks && it->is_symlink(stat_ec)) {
+      // What a request for the link would get (see the header): its target's metadata only if
+      // it would be served.
+      const resolved target = resolve(root_fd, std::string(url_path) + e.name, options);
+      if (target.status == resolve_status::file || target.status == resolve_status::directory) {
+        e.directory = target.status == resolve_status::directory;
+        e.has_info = true;
+        e.mtime = modification_time(target.st);
+        e.size = e.directory ? 0 : static_cast<std::uint64_t>(target.st.st_size);
+      }
+      entries.push_back(std::move(e));
+      continue;
+    }
     const fs::file_status st = it->status(stat_ec);  // follows symlinks, like nginx's stat
     if (!stat_ec) {
       e.directory = fs::is_directory(st);

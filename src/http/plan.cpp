@@ -143,8 +143,8 @@ response_plan serve_file(const request& req, const serve_options& options, open_
 
 }  // namespace
 
-response_plan plan_error(int status, std::chrono::sys_seconds now) {
-  return error_response(status, false, true, now);
+response_plan plan_error(int status, std::chrono::sys_seconds now, bool head_only) {
+  return error_response(status, head_only, true, now);
 }
 
 response_plan plan(const request& req, const serve_options& options, std::chrono::sys_seconds now) {
@@ -200,7 +200,7 @@ response_plan plan(const request& req, const serve_options& options, std::chrono
   }
   if (!options.autoindex) return error_response(403, head_only, close, now);
 
-  auto page = render_listing(found.fd->get(), target->path, options.show_hidden);
+  auto page = render_listing(found.fd->get(), target->path, options.root_fd, how);
   if (!page) {
     response_plan out = error_response(500, head_only, close, now);
     out.error = page.error();

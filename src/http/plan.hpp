@@ -17,8 +17,8 @@
 //   5. file: If-Match / If-Unmodified-Since → 412, If-None-Match / If-Modified-Since → 304
 //      (conditional.hpp), then Range for GET (range.hpp): 206, 416, or 200 for everything else;
 //   6. HEAD gets GET's head with no body, Content-Length included (RFC 9110 §9.3.2).
-// Error responses carry a small HTML body. Parser errors (400, 413, 414, 431, 505) come through
-// plan_error and always close the connection.
+// Error responses carry a small HTML body. Parser errors (400, 413, 414, 431, 501, 505) come
+// through plan_error and always close the connection.
 #pragma once
 
 #include <chrono>
@@ -67,7 +67,8 @@ struct response_plan {
 response_plan plan(const request& req, const serve_options& options, std::chrono::sys_seconds now);
 
 // The answer to a request the parser refused (`status` from feed_result::error_status), or to a
-// timeout (408). Always closes the connection.
-response_plan plan_error(int status, std::chrono::sys_seconds now);
+// timeout (408). Always closes the connection. `head_only` (a HEAD request) leaves the body out
+// and keeps its Content-Length, as for any HEAD.
+response_plan plan_error(int status, std::chrono::sys_seconds now, bool head_only = false);
 
 }  // namespace zcopy::http

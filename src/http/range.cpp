@@ -3,15 +3,14 @@
 #include <limits>
 #include <vector>
 
+#include "http/syntax.hpp"
+
 namespace zcopy::http {
 
 namespace {
 
 constexpr std::uint64_t no_value = std::numeric_limits<std::uint64_t>::max();
 
-bool is_ows(char c) noexcept {
-  return c == ' ' || c == '\t';
-}
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "sys/sys.hpp"
+#include "zcopy/error.hpp"
 
 namespace zcopy::http {
 
@@ -61,20 +62,31 @@ sys::result<int> open_walk(int root_fd, std::string_view relative, int flags) {
   }
 }
 
+// The refusals of the two lookups said in words: EXDEV from RESOLVE_BENEATH and ELOOP from the
+// walk's O_NOFOLLOW would read "Invalid cross-device link" and "Too many levels of symbolic
+// links" in the error log.
 sys::result<int> open_beneath(int root_fd, const char* relative, int flags) {
   if (openat2_state.load(std::memory_order_relaxed) != probe::unavailable) {
     auto r = openat2_beneath(root_fd, relative, flags);
     if (r || r.error().value() != ENOSYS) {
       openat2_state.store(probe::available, std::memory_order_relaxed);
+      if (!r && r.error().value() == EXDEV) {
+        return std::unexpected(make_error_code(errc::symlink_leaves_root));
+      }
       return r;
     }
     openat2_state.store(probe::unavailable, std::memory_order_relaxed);
   }
-  return open_walk(root_fd, relative, flags);
+  auto r = open_walk(root_fd, relative, flags);
+  if (!r && r.error().value() == ELOOP) {
+    return std::unexpected(make_error_code(errc::symlink_not_followed));
+  }
+  return r;
 }
 
-resolve_status classify_errno(int e) {
-  switch (e) {
+resolve_status classify(std::error_code error) {
+  if (error.category() == zcopy_category()) return resolve_status::forbidden;  // the two above
+  switch (error.value()) {
     case ENOENT:        // no such name
     case ENOTDIR:       // a file used as a directory ("/file.txt/x", "/file.txt/")
     case ENAMETOOLONG:  // nginx answers 404 for these three as well
@@ -133,7 +145,7 @@ resolved resolve(int root_fd, std::string_view path, resolve_options options) {
                                         : open_beneath(root_fd, relative.c_str(), file_flags);
   if (!opened) {
     out.error = opened.error();
-    out.status = classify_errno(opened.error().value());
+    out.status = classify(opened.error());
     return out;
   }
   out.fd.reset(*opened);

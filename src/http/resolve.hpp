@@ -43,7 +43,9 @@ enum class resolve_status {
   file,       // a regular file: fd and st are set
   directory,  // a directory: fd (readable, for listings) and st are set
   not_found,  // 404: missing, not a directory on the way, hidden, not a regular file
-  forbidden,  // 403: EACCES/EPERM, or a symlink that leaves ROOT (EXDEV, ELOOP)
+  forbidden,  // 403: EACCES/EPERM, a symlink loop (ELOOP), a symlink that leaves ROOT
+              // (errc::symlink_leaves_root) or any symlink without openat2
+              // (errc::symlink_not_followed)
   error,      // 500: anything else (EMFILE, EIO, ...); `error` says which
 };
 
@@ -56,7 +58,7 @@ struct resolved {
   resolve_status status = resolve_status::error;
   unique_fd fd;
   struct stat st {};
-  std::error_code error;  // what the kernel said, when it said no
+  std::error_code error;  // what the kernel said when it said no, or one of the zcopy errc above
 };
 
 // `path` is decode_target's output: it starts with '/', has no "." or ".." segments.

@@ -16,6 +16,10 @@
 
 namespace zcopy::http {
 
+// The interim answer to "Expect: 100-continue" (RFC 9110 §15.2.1): a status line and nothing
+// else, the bytes nginx sends.
+inline constexpr std::string_view continue_head = "HTTP/1.1 100 Continue\r\n\r\n";
+
 // "OK", "Not Found", ...; "Unknown" for codes without one here.
 std::string_view reason_phrase(int status) noexcept;
 

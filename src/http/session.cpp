@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 
+#include "http/response.hpp"
+
 namespace zcopy::http {
 
 namespace {
@@ -39,16 +41,55 @@ net::reply session::to_reply(response_plan plan) {
   return r;
 }
 
+net::reply session::answer(const request& req, response_plan plan,
+                           std::chrono::system_clock::time_point now) {
+  entry_ = {};
+  entry_.time = now;
+  if (context_.log.enabled()) {
+    entry_.request_line = fmt::format("{} {} HTTP/{}.{}", req.method, req.target, req.version_major,
+                                      req.version_minor);
+    if (auto v = req.header("referer")) entry_.referer = *v;
+    if (auto v = req.header("user-agent")) entry_.user_agent = *v;
+  }
+  target_ = req.target;
+  if (plan.error) {
+    fmt::print(stderr, "zcopy serve: {} \"{}\": {} {}\n", peer_, target_, plan.status,
+               plan.error.message());
+  }
+  return to_reply(std::move(plan));
+}
+
 std::size_t session::consume(std::string_view input, std::optional<net::reply>& out) {
   const feed_result fed = parser_.feed(input);
   if (fed.state == parse_state::need_more) return fed.consumed;
 
   const auto now = std::chrono::system_clock::now();
-  entry_ = {};
-  entry_.time = now;
   if (fed.state == parse_state::error) {
     // The stream cannot be trusted past a syntax error: answer and close (plan_error does).
-    out = to_reply(plan_error(fed.error_status, to_seconds(now)));
+    // A HEAD request, once its request line is known, gets no body (RFC 9110 §9.3.2; nginx).
+    entry_ = {};
+    entry_.time = now;
+    out =
+        to_reply(plan_error(fed.error_status, to_seconds(now), parser_.current().method == "HEAD"));
+    return fed.consumed;
+  }
+
+  if (fed.state == parse_state::expect_continue) {
+    // RFC 9110 §10.1.1: the client waits for "100 Continue" or a final status before it sends
+    // the body. An error the head alone decides (405 for POST, 404, 403) goes out at once, as
+    // nginx does, without the body: the connection then closes, since the client may send the
+    // body anyway or not at all and its next bytes cannot be placed. Anything else gets the 100,
+    // and the request is answered (and planned again) once its body has been read.
+    request head = parser_.current();
+    head.keep_alive = false;
+    response_plan early = plan(head, options_, to_seconds(now));
+    if (early.status < 400) {
+      out.emplace();
+      out->head = continue_head;  // an interim reply: no log entry, the request goes on
+      return fed.consumed;
+    }
+    ++requests_;
+    out = answer(head, std::move(early), now);
     return fed.consumed;
   }
 
@@ -56,19 +97,7 @@ std::size_t session::consume(std::string_view input, std::optional<net::reply>& 
   ++requests_;
   const std::size_t limit = context_.settings.max_requests;
   if (limit != 0 && requests_ >= limit) req.keep_alive = false;
-  if (context_.log.enabled()) {
-    entry_.request_line = fmt::format("{} {} HTTP/{}.{}", req.method, req.target, req.version_major,
-                                      req.version_minor);
-    if (auto v = req.header("referer")) entry_.referer = *v;
-    if (auto v = req.header("user-agent")) entry_.user_agent = *v;
-  }
-  response_plan answer = plan(req, options_, to_seconds(now));
-  target_ = std::move(req.target);
-  if (answer.error) {
-    fmt::print(stderr, "zcopy serve: {} \"{}\": {} {}\n", peer_, target_, answer.status,
-               answer.error.message());
-  }
-  out = to_reply(std::move(answer));
+  out = answer(req, plan(req, options_, to_seconds(now)), now);
   return fed.consumed;
 }
 
@@ -77,7 +106,12 @@ std::optional<net::reply> session::on_timeout() {
   const auto now = std::chrono::system_clock::now();
   entry_ = {};
   entry_.time = now;
-  net::reply r = to_reply(plan_error(408, to_seconds(now)));
+  net::reply r = to_reply(plan_error(408, to_seconds(now), parser_.current().method == "HEAD"));
+  // The loop sends a timeout's answer best effort, with one send of `head` (net/server.cpp
+  // answer_timeout): the body goes in it, or the client reads a Content-Length with nothing
+  // behind it.
+  r.head += r.body;
+  r.body.clear();
   finished(0, false);
   return r;
 }

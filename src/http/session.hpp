@@ -5,9 +5,14 @@
 // a time and calls again with the rest of its input, so pipelined requests are answered in order.
 // Per-connection policy lives here: the keep-alive request limit (the last response says
 // "Connection: close", nginx's keepalive_requests), 408 for a request cut off by the header
-// timeout, parser errors answered and the connection closed, the access log entry once a
-// response is over, and the server's errors on stderr (nginx's error_log): a 500 with its cause,
-// a body cut short by the file (truncated, EIO). A client that goes away is not an error.
+// timeout (its whole response in the reply's head: the loop sends a timeout's answer as one
+// best-effort send of the head), parser errors answered and the connection closed (no body for
+// HEAD), "Expect: 100-continue" answered with an interim reply (the head "HTTP/1.1 100 Continue"
+// alone, not logged; the loop sends it like any reply and calls consume again for the body) or
+// at once with a final error status, the access log entry once a response is over, and the
+// server's errors on stderr (nginx's error_log): a 500 with its cause, a 403 for a symlink that
+// leaves ROOT, a body cut short by the file (truncated, EIO). A client that goes away is not an
+// error.
 //
 // A session borrows its worker's context (open-file cache, log buffer), which outlives every
 // connection of that worker.
@@ -58,6 +63,9 @@ class session final : public net::protocol {
 
  private:
   net::reply to_reply(response_plan plan);
+  // The reply for `req`, with its log entry started and a 500's cause on stderr.
+  net::reply answer(const request& req, response_plan plan,
+                    std::chrono::system_clock::time_point now);
 
   worker_context& context_;
   serve_options options_;

@@ -2,16 +2,11 @@
 
 #include <vector>
 
+#include "http/syntax.hpp"
+
 namespace zcopy::http {
 
 namespace {
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool starts_with_ignore_case(std::string_view text, std::string_view prefix) noexcept {
   if (text.size() < prefix.size()) return false;

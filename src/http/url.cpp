@@ -6,6 +6,8 @@
 #include <charconv>
 #include <vector>
 
+#include "http/syntax.hpp"
+
 namespace zcopy::http {
 
 namespace {
@@ -22,12 +24,7 @@ bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }
 bool is_hex(char c) noexcept {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-int hex_value(char c) noexcept {
-  if (is_digit(c)) return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return c - 'A' + 10;
+  return hex_value(c) >= 0;
 }
 
 // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ':'. Returns the

@@ -3,8 +3,15 @@
 // resolve under a small ROOT tree and plan() → the response head.
 //
 // Invariants:
-//   - the parser consumes every byte it is given unless a request completes, never more than it
-//     is given, and errors only with 400, 413, 414, 431 or 505;
+//   - the parser consumes every byte it is given unless a request completes (or its head does,
+//     with expect_continue), never more than it is given, and errors only with 400, 413, 414,
+//     431, 501 or 505;
+//   - no request whose head holds a bare CR (a CR not followed by LF, leading empty lines
+//     included) is ever complete: RFC 9112 §2.2, and the smuggling that lenient line ends allow
+//     ("\r\n\rX" ending one head and starting another). The head is found on the raw bytes:
+//     up to the first empty line after the request line;
+//   - expect_continue comes at most once per request, only for HTTP/1.1 with "Expect:
+//     100-continue" and a body announced, with the head (and nothing after it) consumed;
 //   - a decoded path starts with '/', has no "//", "." or ".." segment, no NUL, and
 //     trailing_slash says whether it ends with '/';
 //   - whatever resolve() opens lies under ROOT (the descriptor's path, read back through
@@ -226,6 +233,26 @@ void check_plan(const response_plan& p, bool head_only) {
   if (p.status >= 400) ZCOPY_FUZZ_CHECK(!p.send_file);
 }
 
+// The head of a request as received (leading empty lines included): up to the first empty line
+// after the request line, or all of it.
+std::string_view raw_head(std::string_view raw) {
+  std::size_t start = 0;
+  while (start < raw.size() && (raw[start] == '\r' || raw[start] == '\n')) ++start;
+  for (std::size_t i = start; i < raw.size(); ++i) {
+    if (raw[i] != '\n') continue;
+    if (raw.substr(i + 1).starts_with("\n")) return raw.substr(0, i + 2);
+    if (raw.substr(i + 1).starts_with("\r\n")) return raw.substr(0, i + 3);
+  }
+  return raw;
+}
+
+bool has_bare_cr(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] != '\n')) return true;
+  }
+  return false;
+}
+
 void check_request(const request& req) {
   ZCOPY_FUZZ_CHECK(!req.method.empty());
   ZCOPY_FUZZ_CHECK(!req.target.empty());
@@ -263,6 +290,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   request_parser parser(limits);
 
   std::string pending;  // what the connection has received and the parser has not consumed
+  std::string raw;      // the bytes of the current request, as consumed
+  bool continued = false;
   std::size_t offset = 0;
   int requests = 0;
   while (offset < input.size() || !pending.empty()) {
@@ -271,6 +300,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     offset += n;
     const feed_result r = parser.feed(pending);
     ZCOPY_FUZZ_CHECK(r.consumed <= pending.size());
+    raw.append(pending, 0, r.consumed);
     if (r.state == parse_state::need_more) {
       ZCOPY_FUZZ_CHECK(r.consumed == pending.size());
       pending.clear();
@@ -278,9 +308,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       continue;
     }
     pending.erase(0, r.consumed);
+    if (r.state == parse_state::expect_continue) {
+      const request& head = parser.current();
+      ZCOPY_FUZZ_CHECK(!continued && r.consumed > 0 && pending.empty());
+      ZCOPY_FUZZ_CHECK(head.version_minor == 1 && head.header("expect").has_value());
+      ZCOPY_FUZZ_CHECK(head.header("content-length") || head.header("transfer-encoding"));
+      ZCOPY_FUZZ_CHECK(!has_bare_cr(raw_head(raw)));
+      continued = true;
+      continue;
+    }
     if (r.state == parse_state::error) {
       const int s = r.error_status;
-      ZCOPY_FUZZ_CHECK(s == 400 || s == 413 || s == 414 || s == 431 || s == 505);
+      ZCOPY_FUZZ_CHECK(s == 400 || s == 413 || s == 414 || s == 431 || s == 501 || s == 505);
       const response_plan p = plan_error(s, now);
       ZCOPY_FUZZ_CHECK(p.close_connection);
       check_plan(p, false);
@@ -289,7 +328,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                        parse_state::error);
       break;
     }
-    ZCOPY_FUZZ_CHECK(r.consumed > 0);
+    ZCOPY_FUZZ_CHECK(r.consumed > 0 || continued);
+    ZCOPY_FUZZ_CHECK(!has_bare_cr(raw_head(raw)));
+    raw.clear();
+    continued = false;
     const request req = parser.take();
     check_request(req);
     if (auto t = decode_target(req.target)) {

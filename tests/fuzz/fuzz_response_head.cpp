@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "fuzz_support.hpp"
+#include "http/chunked.hpp"
 #include "http/client.hpp"
 
 namespace {

@@ -1,4 +1,4 @@
-// client: chunk framing on its own, then fetch + receive_body against a scripted loopback server
+// client: fetch + receive_body against a scripted loopback server
 // (tests/http/scripted_server.hpp): the request head, Content-Length, chunked (extensions, the
 // last chunk, trailers, chunks split across packets, malformed framing, a body cut mid-chunk),
 // bodies until close, redirects, statuses, timeouts and connection failures.
@@ -34,99 +34,6 @@ std::string hex(std::size_t n) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%zx", n);
   return buf;
-}
-
-// --- chunk_framing ---------------------------------------------------------------------------
-
-struct framed {
-  std::vector<std::uint64_t> sizes;
-  bool done = false;
-  std::string error;
-  std::string data;  // chunk data as the framing delimited it
-};
-
-// Runs the framing over `body` as the client does: framing bytes fed, data skipped by size.
-// `piece` feeds at most that many bytes at a time (a chunk line split across packets).
-framed run_framing(std::string_view body, std::size_t piece = 1 << 20) {
-  chunk_framing f;
-  framed out;
-  std::size_t at = 0;
-  while (at <= body.size()) {
-    const std::size_t n = std::min(piece, body.size() - at);
-    if (n == 0) break;
-    const auto s = f.feed(std::span<const char>(body.data() + at, n));
-    at += s.consumed;
-    if (s.what == chunk_framing::event::error) {
-      out.error = std::string(s.reason);
-      return out;
-    }
-    if (s.what == chunk_framing::event::done) {
-      out.done = true;
-      return out;
-    }
-    if (s.what == chunk_framing::event::data) {
-      out.sizes.push_back(s.size);
-      out.data += body.substr(at, s.size);
-      at += s.size;
-      f.data_done();
-    }
-  }
-  return out;
-}
-
-TEST(ChunkFraming, SizesDataAndLastChunk) {
-  const framed f = run_framing("5\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n");
-  EXPECT_TRUE(f.done) << f.error;
-  EXPECT_EQ(f.sizes, (std::vector<std::uint64_t>{5, 26}));
-  EXPECT_EQ(f.data, "helloabcdefghijklmnopqrstuvwxyz");
-}
-
-// chunk-ext (RFC 9112 §7.1.1), with BWS before ';', quoted values, on data and last chunks.
-TEST(ChunkFraming, SkipsExtensions) {
-  const framed f = run_framing("3;name=value\r\nabc\r\n2 ; a=\"q;x\"\r\nde\r\n0;last\r\n\r\n");
-  EXPECT_TRUE(f.done) << f.error;
-  EXPECT_EQ(f.data, "abcde");
-}
-
-// Trailer fields after the last chunk are skipped; the section ends at the blank line.
-TEST(ChunkFraming, SkipsTrailers) {
-  const framed f = run_framing("4\r\nwxyz\r\n0\r\nX-Sum: 1234\r\nX-Other: a\r\n\r\n");
-  EXPECT_TRUE(f.done) << f.error;
-  EXPECT_EQ(f.data, "wxyz");
-}
-
-// Every split point of the framing works: one byte at a time.
-TEST(ChunkFraming, ByteAtATime) {
-  const framed f = run_framing("a;x=y\r\n0123456789\r\n0\r\nT: v\r\n\r\n", 1);
-  EXPECT_TRUE(f.done) << f.error;
-  EXPECT_EQ(f.data, "0123456789");
-}
-
-// A bare LF ends a line (RFC 9112 §2.2 lets a recipient accept it).
-TEST(ChunkFraming, AcceptsBareLf) {
-  const framed f = run_framing("2\nab\n0\n\n");
-  EXPECT_TRUE(f.done) << f.error;
-  EXPECT_EQ(f.data, "ab");
-}
-
-// Upper- and lower-case hex, leading zeros.
-TEST(ChunkFraming, HexSizes) {
-  const framed f = run_framing("00A\r\n0123456789\r\n0\r\n\r\n");
-  EXPECT_TRUE(f.done) << f.error;
-  EXPECT_EQ(f.sizes, (std::vector<std::uint64_t>{10}));
-}
-
-TEST(ChunkFraming, MalformedFramingIsAnError) {
-  EXPECT_EQ(run_framing("x\r\n").error, "chunk size is not hexadecimal");
-  EXPECT_EQ(run_framing("\r\n").error, "chunk size is not hexadecimal");
-  EXPECT_EQ(run_framing("5x\r\n").error, "chunk size is not hexadecimal");
-  EXPECT_EQ(run_framing("5\rx").error, "CR without LF after the chunk size");
-  EXPECT_EQ(run_framing("2\r\nabc\r\n").error, "chunk data longer than its size");
-  EXPECT_EQ(run_framing("2\r\nab\rx").error, "CR without LF after chunk data");
-  EXPECT_EQ(run_framing("1;a\x01\r\n").error, "control character in a chunk extension");
-  EXPECT_EQ(run_framing("fffffffffffffffff\r\n").error, "chunk size too large");
-  EXPECT_EQ(run_framing("1;" + std::string(5000, 'x')).error, "chunk-size line too long");
-  EXPECT_EQ(run_framing("0\r\n" + std::string(20000, 'x')).error, "trailer section too long");
 }
 
 // --- helpers -----------------------------------------------------------------------------------

@@ -195,6 +195,23 @@ TEST_F(Preconditions, IfModifiedSinceComparesWithLastModified) {
   EXPECT_EQ(eval({.if_modified_since = before}), precondition::proceed);
 }
 
+TEST_F(Preconditions, IfModifiedSinceLaterThanNowIsIgnored) {
+  // A date later than the server's clock is invalid (RFC 2616 §14.25; nginx and Apache answer
+  // 200): it used to give 304, hiding every change made before that date. Up to `now` it counts.
+  EXPECT_EQ(eval({.if_modified_since = format_http_date(now + 1s)}), precondition::proceed);
+  EXPECT_EQ(eval({.if_modified_since = format_http_date(now + 24h * 365 * 10)}),
+            precondition::proceed);
+  EXPECT_EQ(eval({.if_modified_since = format_http_date(now)}), precondition::not_modified);
+}
+
+TEST_F(Preconditions, IfUnmodifiedSinceLaterThanNowStillHolds) {
+  // No rule makes a future If-Unmodified-Since invalid (RFC 9110 §13.1.4): the file is not newer
+  // than it, so the request proceeds; the same date is never a reason to 412.
+  EXPECT_EQ(eval({.if_unmodified_since = format_http_date(now + 24h)}), precondition::proceed);
+  EXPECT_EQ(eval({.if_unmodified_since = format_http_date(now + 24h)}, false),
+            precondition::proceed);
+}
+
 TEST_F(Preconditions, IfModifiedSinceAcceptsTheObsoleteForms) {
   // The same instant as "at", in RFC 850 and asctime form.
   EXPECT_EQ(eval({.if_modified_since = "Wednesday, 01-Jun-22 12:00:00 GMT"}),

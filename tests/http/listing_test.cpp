@@ -1,4 +1,5 @@
-// Directory listings: escaping, order, hidden entries, symlinks, the date and size columns.
+// Directory listings: escaping, order, hidden entries, symlinks (inside ROOT, leaving it, dangling,
+// to hidden names, without openat2), the date and size columns.
 #include "http/listing.hpp"
 
 #include <gtest/gtest.h>
@@ -44,12 +45,30 @@ class ListingTest : public ::testing::Test {
     test::write_file(dir / name, test::random_bytes(size, test::test_seed() + size));
   }
 
-  // Renders `dir` through a descriptor, as plan does with resolve's.
-  std::string render(std::string_view url_path = "/docs/", bool show_hidden = false) {
-    unique_fd fd = test::open_or_die(dir.path(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    auto page = render_listing(fd.get(), url_path, show_hidden);
+  // Renders `dir` through a descriptor, as plan does with resolve's; `dir` is also ROOT, so
+  // symlinks are looked up under it by `url_path` (which matters only for them: "/" then).
+  std::string render(std::string_view url_path = "/docs/", bool show_hidden = false,
+                     bool follow_symlinks = false) {
+    return render_at(dir.path(), url_path, dir.path(),
+                     {.follow_symlinks = follow_symlinks, .show_hidden = show_hidden});
+  }
+
+  static std::string render_at(const fs::path& listed, std::string_view url_path,
+                               const fs::path& root, resolve_options options = {}) {
+    unique_fd fd = test::open_or_die(listed, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    auto root_fd = open_root(root.c_str());
+    EXPECT_TRUE(root_fd.has_value());
+    if (!root_fd) return {};
+    auto page = render_listing(fd.get(), url_path, root_fd->get(), options);
     EXPECT_TRUE(page.has_value()) << page.error().message();
     return page ? *page : std::string{};
+  }
+
+  // Whether the entry's line shows no date and no size (only the link and its padding).
+  static bool name_only(const std::string& page, const std::string& href) {
+    const std::string line = line_of(page, href);
+    return !line.empty() &&
+           line.find_first_of("0123456789", line.find("</a>")) == std::string::npos;
   }
 
   test::temp_dir dir;
@@ -135,24 +154,87 @@ TEST_F(ListingTest, EmptyFileShowsSizeZero) {
 }
 
 TEST_F(ListingTest, SymlinkToADirectoryIsListedAsADirectory) {
-  // Entries are stat'ed following symlinks.
+  // Links inside ROOT show their targets, as a request for them would get them.
   fs::create_directory(dir / "real");
   fs::create_directory_symlink("real", dir / "link");
   write("file", 7);
   fs::create_symlink("file", dir / "flink");
-  EXPECT_EQ(hrefs_of(render()),
-            (std::vector<std::string>{"../", "link/", "real/", "file", "flink"}));
-  EXPECT_TRUE(line_of(render(), "flink").ends_with(" 7"));
+  EXPECT_EQ(hrefs_of(render("/")), (std::vector<std::string>{"link/", "real/", "file", "flink"}));
+  EXPECT_TRUE(line_of(render("/"), "flink").ends_with(" 7"));
 }
 
 TEST_F(ListingTest, DanglingSymlinkIsListedWithoutDateOrSize) {
   fs::create_symlink("nowhere", dir / "dangling");
   write("zz", 2);
-  const std::string page = render();
-  EXPECT_EQ(hrefs_of(page), (std::vector<std::string>{"../", "dangling", "zz"}));
-  const std::string line = line_of(page, "dangling");
-  // Only the link and its padding: no digits follow the name.
-  EXPECT_EQ(line.find_first_of("0123456789", line.find("</a>")), std::string::npos) << line;
+  const std::string page = render("/");
+  EXPECT_EQ(hrefs_of(page), (std::vector<std::string>{"dangling", "zz"}));
+  EXPECT_TRUE(name_only(page, "dangling")) << line_of(page, "dangling");
+  EXPECT_TRUE(name_only(render("/", false, true), "dangling"));
+}
+
+// A link that leaves ROOT answers 403, so the listing shows its name only: not the size, date or
+// type of what lies outside (nginx's autoindex shows them). Relative and absolute links, to a file
+// and to a directory. With --follow-symlinks the targets are served, and shown.
+TEST_F(ListingTest, SymlinkLeavingRootShowsNoMetadataOfItsTarget) {
+  const fs::path root = dir / "root";
+  fs::create_directories(root);
+  test::write_file(dir / "outside.bin", test::random_bytes(12345, test::test_seed()));
+  fs::create_directory(dir / "outside-dir");
+  const timespec times[2] = {{784111777, 0}, {784111777, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dir / "outside.bin").c_str(), times, 0), 0);
+  fs::create_symlink("../outside.bin", root / "rel");
+  fs::create_symlink(dir / "outside.bin", root / "abs");
+  fs::create_directory_symlink("../outside-dir", root / "reldir");
+  fs::create_symlink("/etc/passwd", root / "passwd");
+
+  const std::string page = render_at(root, "/", root);
+  EXPECT_EQ(hrefs_of(page), (std::vector<std::string>{"abs", "passwd", "rel", "reldir"}));
+  for (const std::string name : {"abs", "passwd", "rel", "reldir"}) {
+    EXPECT_TRUE(name_only(page, name)) << line_of(page, name);
+  }
+  EXPECT_EQ(page.find("1994"), std::string::npos) << page;
+
+  const std::string followed = render_at(root, "/", root, {.follow_symlinks = true});
+  EXPECT_EQ(hrefs_of(followed), (std::vector<std::string>{"reldir/", "abs", "passwd", "rel"}));
+  EXPECT_TRUE(line_of(followed, "rel").ends_with(" 12345")) << followed;
+  EXPECT_NE(line_of(followed, "abs").find("06-Nov-1994 08:49"), std::string::npos) << followed;
+}
+
+// A link in a subdirectory is looked up by its URL path under ROOT: "../f" from /sub/ is ROOT/f,
+// inside ROOT, and shown; "../../x" from /sub/ leaves ROOT, and is not.
+TEST_F(ListingTest, SymlinkInASubdirectoryIsLookedUpUnderRoot) {
+  const fs::path root = dir / "root";
+  fs::create_directories(root / "sub");
+  test::write_file(root / "f", test::random_bytes(321, test::test_seed()));
+  test::write_file(dir / "x", test::random_bytes(654, test::test_seed() + 1));
+  fs::create_symlink("../f", root / "sub" / "up");
+  fs::create_symlink("../../x", root / "sub" / "out");
+  const std::string page = render_at(root / "sub", "/sub/", root);
+  EXPECT_TRUE(line_of(page, "up").ends_with(" 321")) << page;
+  EXPECT_TRUE(name_only(page, "out")) << page;
+}
+
+// A link inside ROOT to a hidden name is served (resolve checks the path asked for, not link
+// targets), so its target is listed; hidden link names stay out unless asked.
+TEST_F(ListingTest, SymlinkToAHiddenNameIsListedAsItIsServed) {
+  write(".secret", 42);
+  fs::create_symlink(".secret", dir / "visible");
+  fs::create_symlink("visible", dir / ".hidden-link");
+  const std::string page = render("/");
+  EXPECT_EQ(hrefs_of(page), (std::vector<std::string>{"visible"}));
+  EXPECT_TRUE(line_of(page, "visible").ends_with(" 42")) << page;
+  EXPECT_TRUE(line_of(render("/", true), ".hidden-link").ends_with(" 42"));
+}
+
+// Without openat2 every symlink is refused (resolve.hpp), so none shows its target.
+TEST_F(ListingTest, WithoutOpenat2NoSymlinkShowsItsTarget) {
+  write("file", 7);
+  fs::create_symlink("file", dir / "flink");
+  detail::force_openat2_unavailable(true);
+  const std::string page = render("/");
+  detail::force_openat2_unavailable(false);
+  EXPECT_TRUE(line_of(page, "file").ends_with(" 7"));
+  EXPECT_TRUE(name_only(page, "flink")) << page;
 }
 
 TEST_F(ListingTest, EmptyDirectoryHasOnlyTheFrame) {
@@ -174,8 +256,10 @@ TEST_F(ListingTest, ManyEntriesAreAllListed) {
 TEST(Listing, NonDirectoryDescriptorIsAnError) {
   test::temp_dir dir;
   unique_fd file = test::write_file(dir / "f", test::random_bytes(16, test::test_seed()), O_RDONLY);
-  EXPECT_FALSE(render_listing(file.get(), "/", false).has_value());
-  EXPECT_FALSE(render_listing(-1, "/", false).has_value());
+  auto root = open_root(dir.path().c_str());
+  ASSERT_TRUE(root.has_value());
+  EXPECT_FALSE(render_listing(file.get(), "/", root->get(), {}).has_value());
+  EXPECT_FALSE(render_listing(-1, "/", root->get(), {}).has_value());
 }
 
 TEST(HtmlEscape, EscapesTheFiveSpecialCharacters) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +84,13 @@ class PlanTest : public ::testing::Test {
     test::write_file(base.path() / "outside.txt", outside_data);
     fs::create_symlink("../outside.txt", root_path / "escape");
     fs::create_symlink("f.bin", root_path / "link");
+    // The files predate `now`, as they would on a server whose clock is right: an
+    // If-Modified-Since later than `now` is ignored.
+    const timespec past[2] = {{now.time_since_epoch().count() - 86'400, 0},
+                              {now.time_since_epoch().count() - 86'400, 0}};
+    for (const auto& e : fs::recursive_directory_iterator(root_path)) {
+      ASSERT_EQ(::utimensat(AT_FDCWD, e.path().c_str(), past, AT_SYMLINK_NOFOLLOW), 0);
+    }
     auto r = open_root(root_path.c_str());
     ASSERT_TRUE(r.has_value()) << r.error().message();
     root = std::move(*r);
@@ -394,6 +402,11 @@ TEST_F(PlanTest, IfNoneMatchGives304WithValidatorsOnly) {
     EXPECT_FALSE(p.send_file);
     EXPECT_TRUE(p.body.empty());
   }
+}
+
+TEST_F(PlanTest, IfModifiedSinceLaterThanNowGives200) {
+  // A date from the future is invalid and ignored (it answered 304): the file is sent.
+  expect_sends(get("/f.bin", {{"if-modified-since", format_http_date(now + 1h)}}), f_data);
 }
 
 TEST_F(PlanTest, IfModifiedSinceGives304WhenNotNewer) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace zcopy::http {
 namespace {
@@ -251,11 +252,18 @@ TEST(RequestParser, ValidHostValuesAreAccepted) {
 }
 
 TEST(RequestParser, AbsoluteFormTargetSuppliesTheHost) {
-  // RFC 9112 §3.2.2: the target's authority wins over Host, and stands in for a missing one.
+  // RFC 9112 §3.2.2: the target's authority wins over Host; HTTP/1.0 needs no Host at all.
   request r = parse_one("GET http://origin.example:81/p?q HTTP/1.1\r\nHost: other\r\n\r\n");
   EXPECT_EQ(r.host, "origin.example:81");
   EXPECT_EQ(r.target, "http://origin.example:81/p?q");
-  EXPECT_EQ(parse_one("GET http://origin.example/ HTTP/1.1\r\n\r\n").host, "origin.example");
+  EXPECT_EQ(parse_one("GET http://origin.example/ HTTP/1.0\r\n\r\n").host, "origin.example");
+}
+
+TEST(RequestParser, AbsoluteFormDoesNotExcuseAMissingHost) {
+  // RFC 9112 §3.2: a 1.1 request without Host is 400 whatever its target's form (nginx: 400).
+  EXPECT_EQ(error_of("GET http://origin.example/ HTTP/1.1\r\n\r\n"), 400);
+  // And Host must be valid even where the target's authority is used.
+  EXPECT_EQ(error_of("GET http://origin.example/ HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
 }
 
 TEST(RequestParser, RepeatedFieldsAreCombined) {
@@ -376,6 +384,258 @@ TEST(RequestParser, ParserMovesWithItsState) {
   request_parser b = std::move(a);
   EXPECT_EQ(b.feed("st: h\r\n\r\n").state, parse_state::complete);
   EXPECT_EQ(b.current().target, "/moved");
+}
+
+// --- hostile input, case by case (RFC 9112; nginx 1.22's answer noted where it differs) -------
+
+struct hostile_case {
+  std::string_view what;
+  std::string text;
+  int status;  // 0: one complete request that uses all of `text`
+};
+
+// Feeds `text` whole, then one byte at a time, and checks both give the same verdict.
+void expect_verdict(const hostile_case& c) {
+  SCOPED_TRACE(::testing::Message() << c.what);
+  for (const bool bytewise : {false, true}) {
+    SCOPED_TRACE(bytewise ? "byte by byte" : "whole");
+    request_parser p;
+    feed_result r;
+    std::size_t used = 0;
+    if (bytewise) {
+      for (std::size_t i = 0; i < c.text.size(); ++i) {
+        r = p.feed(std::string_view(c.text).substr(i, 1));
+        used += r.consumed;
+        if (r.state != parse_state::need_more) break;
+      }
+    } else {
+      r = p.feed(c.text);
+      used = r.consumed;
+    }
+    if (c.status == 0) {
+      EXPECT_EQ(r.state, parse_state::complete) << "status " << r.error_status;
+      EXPECT_EQ(used, c.text.size());
+    } else {
+      EXPECT_EQ(r.state, parse_state::error);
+      EXPECT_EQ(r.error_status, c.status);
+    }
+  }
+}
+
+const std::string host = "Host: x\r\n";
+const std::string get_a = "GET /a HTTP/1.1\r\n" + host;
+
+// A CR not followed by LF is never a line end (RFC 9112 §2.2). http_parser, built lenient, took
+// "\r" + any byte as one, so "\r\n\rX" ended a head and X began a second request (two requests
+// answered on one connection where a strict front end saw one: smuggling).
+TEST(RequestParserHostile, BareCrIsRefusedEverywhereInTheHead) {
+  const std::vector<hostile_case> cases = {
+      {"blank line CR + byte (issue 17)",
+       get_a + "\r" + "XGET /.hidden HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"blank line CR CR LF", get_a + "\r\r\n", 400},
+      {"blank line CR CR", get_a + "\r\r", 400},
+      {"field line ends in CR CR LF (nginx: 200)", get_a + "X: y\r\r\n\r\n", 400},
+      {"field line ends in a bare CR", "GET /a HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", 400},
+      {"bare CR inside a field value", get_a + "X: a\rb\r\n\r\n", 400},
+      {"bare CR ends the request line", "GET /a HTTP/1.1\rHost: x\r\n\r\n", 400},
+      {"bare CR inside the target", "GET /a\rb HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"request line ends in CR CR LF", "GET /a HTTP/1.1\r\r\n" + host + "\r\n", 400},
+      {"leading empty line CR + byte (nginx: 200)", "\rGET /a HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"leading CR CR LF (nginx: 200)", "\r\r\nGET /a HTTP/1.1\r\n" + host + "\r\n", 400},
+      // What stays accepted: CRLF and bare LF line ends, leading empty lines of either.
+      {"CRLF everywhere", "\r\n\r\n" + get_a + "\r\n", 0},
+      {"bare LF everywhere (RFC 9112 §2.2 MAY, nginx too)", "\n\nGET /a HTTP/1.1\nHost: x\n\n", 0},
+      {"mixed line ends", "GET /a HTTP/1.1\nHost: x\r\nX: y\n\r\n", 0},
+  };
+  for (const hostile_case& c : cases) expect_verdict(c);
+}
+
+// The smuggling shape of issue 17 gives one answer (400) and nothing of the second request.
+TEST(RequestParserHostile, BareCrSmugglingDoesNotYieldASecondRequest) {
+  request_parser p;
+  const auto r =
+      p.feed(get_a + "\r" + "XGET /.hidden HTTP/1.1\r\n" + host + "\r\n" + "GET /b HTTP/1.1\r\n");
+  EXPECT_EQ(r.state, parse_state::error);
+  EXPECT_EQ(r.error_status, 400);
+  EXPECT_EQ(p.feed(get_a + "\r\n").state, parse_state::error);
+}
+
+// method SP request-target SP HTTP-version, single spaces (RFC 9112 §3); 505 only for a
+// well-formed line of another major version, or none (HTTP/0.9).
+TEST(RequestParserHostile, RequestLineShape) {
+  const std::vector<hostile_case> cases = {
+      {"tab before the version (issue 17; was 505)", "GET /a\tHTTP/1.1\r\n" + host + "\r\n", 400},
+      {"two spaces before the version (nginx: 200)", "GET /a  HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"two spaces after the method (nginx: 200)", "GET  /a HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"tab after the method", "GET\t/a HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"space before the method", " GET /a HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"trailing space after the version (nginx: 200)", "GET /a HTTP/1.1 \r\n" + host + "\r\n",
+       400},
+      {"trailing tab after the version", "GET /a HTTP/1.1\t\r\n" + host + "\r\n", 400},
+      {"vertical tab as a separator", "GET\v/a HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"form feed in the target", "GET /a\fb HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"NUL in the target", std::string("GET /a\0b HTTP/1.1\r\n", 19) + host + "\r\n", 400},
+      {"DEL in the target", "GET /a\x7f HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"NUL in the method", std::string("G\0T /a HTTP/1.1\r\n", 17) + host + "\r\n", 400},
+      {"no target (HTTP/0.9 shape, nginx 400 too)", "GET HTTP/1.1\r\n" + host + "\r\n", 400},
+      {"HTTP/0.9 with a junk target (nginx 400 too)", "GET x\r\n\r\n", 400},
+      {"HTTP/0.9 absolute form", "GET http://x/a\r\n\r\n", 505},
+      {"method alone", "GET\r\n" + host + "\r\n", 400},
+      {"method and space", "GET \r\n" + host + "\r\n", 400},
+      {"lower-case HTTP-name", "GET /a http/1.1\r\n" + host + "\r\n", 400},
+      {"two-digit minor (nginx: 200)", "GET /a HTTP/1.10\r\n" + host + "\r\n", 400},
+      {"two-digit major", "GET /a HTTP/01.1\r\n" + host + "\r\n", 400},
+      {"version without minor", "GET /a HTTP/1\r\n" + host + "\r\n", 400},
+      {"HTTP/2.0", "GET /a HTTP/2.0\r\n" + host + "\r\n", 505},
+      {"HTTP/0.9 spelt out (nginx: 400)", "GET /a HTTP/0.9\r\n" + host + "\r\n", 505},
+      {"HTTP/0.9 request line (nginx: serves a bare body)", "GET /a\r\n\r\n", 505},
+      {"HTTP/1.2 reads as 1.1", "GET /a HTTP/1.2\r\n" + host + "\r\n", 0},
+      {"raw UTF-8 in the target (nginx too)", "GET /\xc3\xa9 HTTP/1.1\r\n" + host + "\r\n", 0},
+      {"asterisk-form", "OPTIONS * HTTP/1.1\r\n" + host + "\r\n", 0},
+      {"authority-form", "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", 0},
+  };
+  for (const hostile_case& c : cases) expect_verdict(c);
+}
+
+// Field lines (RFC 9110 §5.5, RFC 9112 §5).
+TEST(RequestParserHostile, FieldLines) {
+  const std::vector<hostile_case> cases = {
+      {"NUL in a value", get_a + std::string("X: a\0b\r\n", 8) + "\r\n", 400},
+      {"NUL in a name", get_a + std::string("X\0: a\r\n", 7) + "\r\n", 400},
+      {"SOH in a value (nginx: 200)", get_a + "X: a\x01z\r\n\r\n", 400},
+      {"DEL in a value (nginx: 200)", get_a + "X: a\x7fz\r\n\r\n", 400},
+      {"obs-fold with SP", get_a + "X: a\r\n b\r\n\r\n", 400},
+      {"obs-fold with HTAB", get_a + "X: a\r\n\tb\r\n\r\n", 400},
+      {"obs-fold as the first field line", "GET /a HTTP/1.1\r\n Host: x\r\n\r\n", 400},
+      {"space before the colon", "GET /a HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+      {"empty name", get_a + ": y\r\n\r\n", 400},
+      {"no colon (nginx: ignored)", get_a + "nocolon\r\n\r\n", 400},
+      {"tab inside a value", get_a + "X: a\tb\r\n\r\n", 0},
+      {"obs-text in a value", get_a + "X: caf\xc3\xa9\r\n\r\n", 0},
+      {"empty value", get_a + "X:\r\n\r\n", 0},
+  };
+  for (const hostile_case& c : cases) expect_verdict(c);
+}
+
+// Message framing (RFC 9112 §6): Content-Length and Transfer-Encoding shapes.
+TEST(RequestParserHostile, Framing) {
+  const std::string next = "GET /b HTTP/1.1\r\n" + host + "\r\n";
+  const std::vector<hostile_case> cases = {
+      {"Content-Length with '+'", get_a + "Content-Length: +3\r\n\r\nabc", 400},
+      {"Content-Length in hex", get_a + "Content-Length: 0x3\r\n\r\nabc", 400},
+      {"negative Content-Length", get_a + "Content-Length: -1\r\n\r\n", 400},
+      {"Content-Length overflowing 64 bits", get_a + "Content-Length: 99999999999999999999\r\n\r\n",
+       400},
+      {"two equal Content-Length lines",
+       get_a + "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400},
+      {"Content-Length list", get_a + "Content-Length: 3, 3\r\n\r\nabc", 400},
+      {"Content-Length with spaces around", get_a + "Content-Length:  3 \r\n\r\nabc", 0},
+      {"Transfer-Encoding and Content-Length",
+       get_a + "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+      {"Transfer-Encoding on HTTP/1.0 (was served)",
+       "GET /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+      {"gzip alone: chunked not last", get_a + "Transfer-Encoding: gzip\r\n\r\n", 400},
+      {"chunked, gzip: chunked not last", get_a + "Transfer-Encoding: chunked, gzip\r\n\r\n", 400},
+      {"chunked twice (was served)",
+       get_a + "Transfer-Encoding: chunked, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+      {"two chunked lines (was served; nginx 400)",
+       get_a + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"gzip, chunked: a coding not implemented (was served; nginx 501)",
+       get_a + "Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 501},
+      {"identity (RFC 7230 removed it)", get_a + "Transfer-Encoding: identity\r\n\r\n", 400},
+      {"chunked in any case, with spaces",
+       get_a + "Transfer-Encoding:  Chunked \r\n\r\n3\r\nabc\r\n0\r\n\r\n", 0},
+      {"empty list elements", get_a + "Transfer-Encoding: , chunked,\r\n\r\n0\r\n\r\n", 0},
+  };
+  for (const hostile_case& c : cases) expect_verdict(c);
+}
+
+// Chunked request bodies go through the same strict chunk_framing as the client's; every error
+// closes the connection before the bytes after it are read as a request.
+TEST(RequestParserHostile, ChunkedBodies) {
+  const std::string te = get_a + "Transfer-Encoding: chunked\r\n\r\n";
+  const std::vector<hostile_case> cases = {
+      {"chunk-size line ends in a bare CR", te + "3\rabc\r\n0\r\n\r\n", 400},
+      {"chunk data then two other bytes (was served)", te + "3\r\nabcXY0\r\n\r\n", 400},
+      {"chunk data then CR + byte", te + "3\r\nabc\rX0\r\n\r\n", 400},
+      {"trailer section ended by a bare CR (was served)", te + "3\r\nabc\r\n0\r\n\rX", 400},
+      {"last chunk then CR CR LF (was served)", te + "0\r\n\r\r\n", 400},
+      {"trailer line ends in CR CR LF", te + "0\r\nX: y\r\r\n\r\n", 400},
+      {"bare CR inside a trailer value", te + "0\r\nX: a\rb\r\n\r\n", 400},
+      {"NUL in a trailer", te + std::string("0\r\nX: a\0b\r\n\r\n", 13), 400},
+      {"trailer without a colon", te + "0\r\nnocolon\r\n\r\n", 400},
+      {"bare CR in a chunk extension", te + "3;ext=1\rx\r\nabc\r\n0\r\n\r\n", 400},
+      {"control character in a chunk extension", te + "3;a\x01\r\nabc\r\n0\r\n\r\n", 400},
+      {"chunk size with '+'", te + "+3\r\nabc\r\n0\r\n\r\n", 400},
+      {"chunk size in 0x form", te + "0x3\r\nabc\r\n0\r\n\r\n", 400},
+      {"chunk size over 2^60", te + "fffffffffffffffff\r\nabc\r\n0\r\n\r\n", 400},
+      {"chunk size over max_body: 413 at the size line", te + "ffffffffffff\r\n", 413},
+      {"bare LF line ends (was 400; nginx 200)", te + "3\nabc\n0\n\n", 0},
+      {"data then bare LF (was 400; nginx 200)", te + "3\r\nabc\n0\r\n\r\n", 0},
+      {"whitespace after the size (nginx too)", te + "3 \r\nabc\r\n0\r\n\r\n", 0},
+      {"extensions and trailers", te + "3;a=\"b\"\r\nabc\r\n0;x\r\nT: v\r\n\r\n", 0},
+      {"data holding CR, LF and NUL", te + std::string("4\r\n\r\0\n\r\r\n0\r\n\r\n", 14), 0},
+  };
+  for (const hostile_case& c : cases) expect_verdict(c);
+}
+
+// A request line's method is known before the head is over, so an error answer to a HEAD
+// request can leave its body out.
+TEST(RequestParser, MethodIsKnownWhenTheHeadFails) {
+  request_parser p;
+  auto r = p.feed("HEAD /a HTTP/1.1\r\nHost: x\r\nX: a\x01\r\n\r\n");
+  ASSERT_EQ(r.state, parse_state::error);
+  EXPECT_EQ(p.current().method, "HEAD");
+}
+
+// --- Expect: 100-continue (RFC 9110 §10.1.1) ----------------------------------------------------
+
+TEST(RequestParser, ExpectContinueStopsAfterTheHead) {
+  // The head alone: expect_continue, the head consumed, the request readable; the body then
+  // completes it, and the next request starts after it.
+  const std::string head = get_a + "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+  request_parser p;
+  auto r = p.feed(head);
+  ASSERT_EQ(r.state, parse_state::expect_continue);
+  EXPECT_EQ(r.consumed, head.size());
+  EXPECT_EQ(p.current().target, "/a");
+  EXPECT_FALSE(p.idle());
+  r = p.feed("helloGET /b HTTP/1.1\r\n");
+  ASSERT_EQ(r.state, parse_state::complete);
+  EXPECT_EQ(r.consumed, 5u);
+  EXPECT_EQ(p.current().body_bytes, 5u);
+  EXPECT_EQ(p.feed("GET /b HTTP/1.1\r\n" + host + "\r\n").state, parse_state::complete);
+  EXPECT_EQ(p.current().target, "/b");
+}
+
+TEST(RequestParser, ExpectContinueWithAChunkedBody) {
+  request_parser p;
+  ASSERT_EQ(p.feed(get_a + "Expect: 100-Continue\r\nTransfer-Encoding: chunked\r\n\r\n").state,
+            parse_state::expect_continue);
+  EXPECT_EQ(p.feed("3\r\nabc\r\n").state, parse_state::need_more);
+  EXPECT_EQ(p.feed("0\r\n\r\n").state, parse_state::complete);
+  EXPECT_EQ(p.current().body_bytes, 3u);
+}
+
+TEST(RequestParser, ExpectContinueOnlyWhenTheClientWaits) {
+  // Not for HTTP/1.0 (MUST ignore), without a body, with another expectation, or when some of
+  // the body came with the head: then the request parses as usual.
+  EXPECT_EQ(parse_one("GET /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi")
+                .body_bytes,
+            2u);
+  parse_one(get_a + "Expect: 100-continue\r\n\r\n");
+  parse_one(get_a + "Expect: 100-continue\r\nContent-Length: 0\r\n\r\n");
+  parse_one(get_a + "Expect: something-else\r\nContent-Length: 2\r\n\r\nhi");
+  parse_one(get_a + "Expect: 100-continue\r\nContent-Length: 2\r\n\r\nhi");
+  request_parser p;
+  EXPECT_EQ(p.feed(get_a + "Expect: 100-continue\r\nContent-Length: 2\r\n\r\nh").state,
+            parse_state::need_more);
+  EXPECT_EQ(p.feed("i").state, parse_state::complete);
+}
+
+TEST(RequestParser, ExpectContinueWithATooLargeBodyIs413AtOnce) {
+  // No 100 for a body that would be refused: 413 right after the head.
+  EXPECT_EQ(error_of(get_a + "Expect: 100-continue\r\nContent-Length: 1048577\r\n\r\n"), 413);
 }
 
 }  // namespace

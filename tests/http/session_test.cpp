@@ -1,6 +1,7 @@
 // session: the HTTP/1.1 protocol as the event loop drives it. Raw request bytes in, net::reply
-// out: file ranges with their classification, pipelining, partial input, the 408 timeout, the
-// keep-alive request limit, parser errors, and the access log entry once a response is over.
+// out: file ranges with their classification, pipelining, partial input, the 408 timeout (whole in
+// its head), the keep-alive request limit, parser errors (no body for HEAD), Expect:
+// 100-continue, the error log, and the access log entry once a response is over.
 #include "http/session.hpp"
 
 #include <gtest/gtest.h>
@@ -476,6 +477,131 @@ TEST_F(Session, SmallCachedBodiesGoInline) {
   EXPECT_TRUE(out->borrowed_body.empty());
   EXPECT_FALSE(out->file);
   EXPECT_TRUE(has_field(out->head, "Content-Length: 10000"));
+}
+
+// The loop sends a timeout's answer as one send of its head (net/server.cpp answer_timeout): the
+// 408's head must hold the whole response, its Content-Length matching the bytes after the blank
+// line (it used to announce 158 bytes and send none). A HEAD request's 408 has no body.
+TEST_F(Session, TimeoutReplyIsCompleteInItsHead) {
+  session& s = open_session();
+  std::optional<net::reply> out;
+  ASSERT_EQ(s.consume("GET /f.b", out), 8u);
+  auto timeout = s.on_timeout();
+  ASSERT_TRUE(timeout);
+  EXPECT_TRUE(timeout->body.empty());
+  const std::size_t end = timeout->head.find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos);
+  const std::string body = timeout->head.substr(end + 4);
+  EXPECT_FALSE(body.empty());
+  EXPECT_TRUE(
+      has_field(timeout->head.substr(0, end + 2), "Content-Length: " + std::to_string(body.size())))
+      << timeout->head;
+  EXPECT_NE(body.find("408 Request Timeout"), std::string::npos);
+
+  session& t = open_session();
+  ASSERT_EQ(t.consume("HEAD /f.bin HTTP/1.1\r\n", out), 22u);
+  timeout = t.on_timeout();
+  ASSERT_TRUE(timeout);
+  EXPECT_TRUE(timeout->head.ends_with("\r\n\r\n")) << timeout->head;
+  EXPECT_TRUE(timeout->body.empty());
+}
+
+// A HEAD request the parser refuses once its request line is known gets the error's head alone
+// (RFC 9110 §9.3.2; nginx does the same); its Content-Length still says what a GET would get.
+TEST_F(Session, ParserErrorToHeadHasNoBody) {
+  session& s = open_session();
+  std::optional<net::reply> out;
+  (void)s.consume("HEAD /f.bin HTTP/1.1\r\nHost: x\r\nX: a\x01z\r\n\r\n", out);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 400 Bad Request");
+  EXPECT_TRUE(out->body.empty());
+  EXPECT_TRUE(out->close);
+
+  session& t = open_session();
+  out.reset();
+  (void)t.consume("GET /f.bin HTTP/1.1\r\nHost: x\r\nX: a\x01z\r\n\r\n", out);
+  ASSERT_TRUE(out);
+  EXPECT_FALSE(out->body.empty());
+}
+
+// Expect: 100-continue on a GET with a body: an interim reply (the 100's status line alone, the
+// connection kept, nothing logged), then the body is read and the request answered as usual.
+TEST_F(Session, ExpectContinueGetsAnInterimReplyThenTheAnswer) {
+  session& s = open_session();
+  const std::string head =
+      get("/f.bin", "Expect: 100-continue\r\nContent-Length: 5\r\nUser-Agent: waiter\r\n");
+  std::optional<net::reply> out;
+  ASSERT_EQ(s.consume(head, out), head.size());
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->head, "HTTP/1.1 100 Continue\r\n\r\n");
+  EXPECT_TRUE(out->body.empty());
+  EXPECT_FALSE(out->file);
+  EXPECT_FALSE(out->close);
+  EXPECT_FALSE(s.idle());
+  s.finished(0, true);
+  EXPECT_TRUE(log_lines().empty());
+
+  out.reset();
+  ASSERT_EQ(s.consume("hello", out), 5u);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 200 OK");
+  EXPECT_EQ(out->length, 10000u);
+  EXPECT_FALSE(out->close);
+  s.finished(out->length, true);
+  const auto lines = log_lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].ends_with("\"GET /f.bin HTTP/1.1\" 200 10000 \"-\" \"waiter\"")) << lines[0];
+}
+
+// An error the head alone decides goes out at once instead of the 100 (nginx answers POST to a
+// file with 405 the same way), and the connection closes: the body is never read.
+TEST_F(Session, ExpectContinueToAnErrorIsAnsweredAtOnceAndCloses) {
+  for (const std::string& head : std::vector<std::string>{
+           "POST /f.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n",
+           get("/nope", "Expect: 100-continue\r\nContent-Length: 100\r\n")}) {
+    SCOPED_TRACE(head);
+    session& s = open_session();
+    std::optional<net::reply> out;
+    ASSERT_EQ(s.consume(head, out), head.size());
+    ASSERT_TRUE(out);
+    EXPECT_NE(status_line(out->head), "HTTP/1.1 100 Continue");
+    EXPECT_TRUE(status_line(out->head).starts_with("HTTP/1.1 4")) << out->head;
+    EXPECT_TRUE(out->close);
+    EXPECT_TRUE(has_field(out->head, "Connection: close"));
+    s.finished(out->body.size(), true);
+    const auto lines = log_lines();  // one log file for both sessions
+    ASSERT_FALSE(lines.empty());
+    EXPECT_NE(lines.back().find(head.substr(0, head.find(" HTTP/1.1"))), std::string::npos)
+        << lines.back();
+  }
+}
+
+// HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1 MUST): no interim reply.
+TEST_F(Session, ExpectContinueIsIgnoredForHttp10) {
+  session& s = open_session();
+  const std::string head =
+      "GET /f.bin HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+  std::optional<net::reply> out;
+  ASSERT_EQ(s.consume(head, out), head.size());
+  EXPECT_FALSE(out);
+  ASSERT_EQ(s.consume("hi", out), 2u);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 200 OK");
+}
+
+// A symlink refused for leaving ROOT is logged in words, not as EXDEV's "Invalid cross-device
+// link".
+TEST_F(Session, RefusedSymlinkIsLoggedInWords) {
+  test::write_file(base_.path() / "outside.txt", test::random_bytes(10, test::test_seed()));
+  fs::create_symlink("../outside.txt", root_path_ / "out");
+  session& s = open_session();
+  std::optional<net::reply> out;
+  ::testing::internal::CaptureStderr();
+  (void)s.consume(get("/out"), out);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(status_line(out->head), "HTTP/1.1 403 Forbidden");
+  EXPECT_EQ(err, "zcopy serve: 127.0.0.1 \"/out\": 403 symlink leaves ROOT\n");
 }
 
 }  // namespace
