@@ -14,11 +14,12 @@
 // readiness signal.
 //
 // A peer that half-closed makes every POLL_ADD on its socket complete at once: the kernel adds
-// POLLRDHUP (with POLLERR and POLLHUP) to whatever mask a poll asks for, and the FIN stays. While
-// such a client does not read, waiting for POLLOUT that way spun the loop (10^4 to 10^5
-// io_uring_enter a second, issue 17). A connection whose poll came back without POLLOUT waits for
-// room in a small epoll set instead (EPOLLOUT | EPOLLONESHOT, which reports no half-close), and the
-// ring polls that set's descriptor.
+// POLLRDHUP (with POLLERR and POLLHUP) to whatever mask a poll asks for, and the FIN stays; a
+// SENDMSG on a full socket then answers EAGAIN instead of waiting (its internal poll wakes the same
+// way). While such a client does not read, waiting for POLLOUT or sending again that way spun the
+// loop (10^4 to 10^5 io_uring_enter a second, issue 17). A connection whose poll came back without
+// POLLOUT, or whose send said EAGAIN, waits for room in a small epoll set instead (EPOLLOUT |
+// EPOLLONESHOT, which reports no half-close), and the ring polls that set's descriptor.
 //
 // The kernel writes into a connection's memory (its receive buffer) and reads from it (the iovecs
 // of a send, the reply they point into, the pipe) while entries are in flight, so a connection
@@ -310,7 +311,8 @@ uring_worker::progress uring_worker::queue_send(connection& c, bool file_follows
   io_uring_prep_sendmsg(sqe, c.fd.get(), &c.message, MSG_NOSIGNAL | (file_follows ? MSG_MORE : 0));
   // A reply that is all in this send and leaves the connection open is followed by the next
   // receive, linked: the kernel starts it when the send completes instead of a turn of the loop
-  // later. A short send cancels it (-ECANCELED), and the rest is sent first.
+  // later. A failed send cancels it (-ECANCELED); a short one does not (only MSG_WAITALL would
+  // make it a failure), so the receive may complete while the rest of the reply is going out.
   if (!file_follows && !r.close && c.input.empty() && !c.receive_queued && !stopping.load()) {
     sqe->flags |= IOSQE_IO_LINK;
     start_receive(c);
@@ -479,7 +481,7 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
   switch (o) {
     case op::recv:
       c.receive_queued = false;
-      if (res == -ECANCELED) {  // linked behind a send that was short
+      if (res == -ECANCELED) {  // linked behind a send that failed
         if (!c.current) start_receive(c);
         return;
       }
@@ -492,10 +494,22 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
       } else {
         c.input.append(c.receive_buffer.get(), static_cast<std::size_t>(res));
       }
+      // During a reply (a receive linked behind a send that was short) the bytes or the FIN wait
+      // for it: the reply's own completions drive the connection. Driving it from here queued a
+      // second send of the same bytes beside the one in flight, and the client got wrong bytes.
+      if (c.current) return;
       return drive(c);
     case op::send: {
       if (res < 0) {
-        if (res == -EAGAIN || res == -EINTR) return drive(c);
+        if (res == -EINTR) return drive(c);
+        if (res == -EAGAIN) {
+          // The kernel answers EAGAIN instead of waiting for room once the peer half-closed (its
+          // own poll for the send wakes on POLLRDHUP): sending again at once spun the loop, issue
+          // 17. Room is waited for in the epoll set.
+          c.poll_useless = true;
+          if (!wait_for_room(c, false)) close_connection(c);
+          return;
+        }
         c.failure = sys::errno_code(-res);
         if (c.failure == std::errc::bad_address && !c.current->borrowed_body.empty()) {
           c.failure = make_error_code(errc::source_truncated);  // the mapped file shrank

@@ -344,15 +344,17 @@ class Server : public ::testing::TestWithParam<loop_engine> {
     EXPECT_EQ(::shutdown(c.get(), SHUT_WR), 0);
     return c;
   }
-  // A client that sends "FILE big" (more than both sockets' buffers hold), half-closes and does
-  // not read: two ticks of a worker that waits, then the whole reply, then the close. With
-  // `stopping`, stop(grace) comes first, and the worker exits once the reply is out.
-  void half_closed_client_costs_nothing(bool stopping = false) {
-    auto big = test::random_bytes(16u << 20, seed_);
-    test::write_file(dir_ / "big", big);
+  // A client that asks for 16 MiB (more than both sockets' buffers hold: a file, or with
+  // `memory` a borrowed body that goes out by sendmsg), half-closes and does not read: two ticks
+  // of a worker that waits, then the whole reply, then the close. With `stopping`, stop(grace)
+  // comes first, and the worker exits once the reply is out.
+  void half_closed_client_costs_nothing(bool stopping = false, bool memory = false) {
+    const std::size_t size = 16u << 20;
+    auto big = test::random_bytes(size, memory ? borrowed_seed : seed_);
+    if (!memory) test::write_file(dir_ / "big", big);
     auto load = std::make_shared<worker_load>();
     start({.threads = 1, .tick = worker_load::tick(load)});
-    auto c = half_closed_request("FILE big\n");
+    auto c = half_closed_request(memory ? "BORROW " + std::to_string(size) + "\n" : "FILE big\n");
     EXPECT_EQ(read_line(c.get()), "SIZE 16777216");
     if (stopping) server_->stop(10min);
     expect_quiet(*load, stopping ? "while stopping" : "while the half-closed client did not read");
@@ -522,6 +524,11 @@ TEST_P(Server, GracefulStopFinishesReply) {
 // once the client reads the reply arrives whole, then the connection closes.
 TEST_P(Server, HalfClosedClientThatDoesNotReadCostsNothing) {
   half_closed_client_costs_nothing();
+}
+
+// The same with a body in memory (head and body in one sendmsg, which stays short).
+TEST_P(Server, HalfClosedClientOfAMemoryBodyCostsNothing) {
+  half_closed_client_costs_nothing(false, true);
 }
 
 // The same client never reading: the send timeout closes it (the reply is reported cut short).
@@ -767,6 +774,23 @@ TEST_P(Server, BorrowedBodyIsSentWholeAndReleased) {
     std::lock_guard lock(borrowed_mutex);
     return last_borrowed.expired();
   }));
+}
+
+// The next request arriving while a long body in memory is still going out (the receive that
+// follows a reply can be in flight beside its sends): the body arrives byte-exact, then the next
+// answer. (The io_uring loop queued a second send of the same bytes beside the first.)
+TEST_P(Server, RequestArrivingDuringAMemoryBodyWaitsForIt) {
+  start({.threads = 1});
+  auto c = connect_client();
+  small_receive_buffer(c.get());
+  const std::size_t n = (16u << 20) + 5;
+  send_text(c.get(), "BORROW " + std::to_string(n) + "\n");
+  EXPECT_EQ(read_line(c.get()), "SIZE " + std::to_string(n));
+  send_text(c.get(), "ping\n");
+  const std::string body = read_n(c.get(), n);
+  EXPECT_TRUE(
+      test::same_bytes(test::random_bytes(n, borrowed_seed), std::as_bytes(std::span(body))));
+  EXPECT_EQ(read_line(c.get()), "ECHO ping");
 }
 
 #ifdef ZCOPY_WITH_URING
