@@ -53,10 +53,9 @@ struct relay_options {
   // relay on loopback ran ~8% faster with 64 KiB pipes than with the 1 MiB pipes a file transfer
   // uses, at the same CPU per byte (HAProxy's pipes are the kernel's default 64 KiB too).
   std::size_t pipe_size = std::size_t{64} << 10;
-  std::size_t idle_pipes =
-      256;  // pipes kept for reuse (the rest are closed when released)  // splice (falling back to
-            // read/write when refused) by default; read_write forces the copy
-  // loop, splice forbids the fallback (for measurements).
+  std::size_t idle_pipes = 256;  // pipes kept for reuse (the rest are closed when released)
+  // splice (falling back to read/write when refused) by default; read_write forces the copy loop,
+  // splice forbids the fallback (for measurements).
   method engine = method::automatic;
   // One line per closed connection and per failed backend attempt, without a newline. Called
   // from the worker threads, concurrently: the callee serializes.

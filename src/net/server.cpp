@@ -172,7 +172,7 @@ void epoll_worker::accept_all(int listener) {
     c.socket = describe(raw, socket_stat, O_RDWR | O_NONBLOCK);
     c.proto = factory(format_address(peer, false));
     c.deadline = clock::now() + options.header_timeout;
-    c.events = EPOLLIN | EPOLLRDHUP;
+    c.events = EPOLLIN;
     watch(raw, c.events, true);
     connections.emplace(raw, std::move(c));
     ++accepted;
@@ -267,13 +267,15 @@ bool epoll_worker::drive(connection& c) {
         case send_state::failed:
           close_connection(fd);
           return false;
-        case send_state::blocked: {
+        case send_state::blocked:
           // A fairness pause (the transfer stopped at step_limit without EAGAIN) also waits for
           // EPOLLOUT, which a socket with room reports at once: the other connections go first.
-          const std::uint32_t want = EPOLLOUT | EPOLLRDHUP;
-          if (c.events != want) watch(fd, c.events = want, false);
+          // EPOLLOUT alone: a peer that half-closed (HTTP lets a client shut down its side after
+          // the request) leaves EPOLLIN and EPOLLRDHUP reported for good, and the loop spun at
+          // 100 % CPU while the client did not read (issue 17). Its FIN and any pipelined bytes
+          // before it are read once the reply is out.
+          if (c.events != EPOLLOUT) watch(fd, c.events = EPOLLOUT, false);
           return true;
-        }
         case send_state::done:
           break;
       }
@@ -293,18 +295,23 @@ bool epoll_worker::drive(connection& c) {
     close_connection(fd);
     return false;
   }
-  const std::uint32_t want = EPOLLIN | EPOLLRDHUP;
+  // Input the protocol cannot use yet stops the reading, as in the io_uring loop: a socket that
+  // stays readable would be reported on every turn (the header timeout ends it). Errors and
+  // hang-ups are reported whatever the mask.
+  const std::uint32_t want = c.input.size() < max_buffered_input ? std::uint32_t{EPOLLIN} : 0u;
   if (c.events != want) watch(fd, c.events = want, false);
   return true;
 }
 
 void epoll_worker::on_event(connection& c, std::uint32_t events) {
   const int fd = c.fd.get();
-  if (events & EPOLLERR) {
+  // EPOLLHUP: the connection is shut both ways or gone (a reset): nothing can be sent any more,
+  // and epoll would report it on every turn whatever the mask.
+  if (events & (EPOLLERR | EPOLLHUP)) {
     close_connection(fd);
     return;
   }
-  if (!c.current && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
+  if (!c.current && (events & EPOLLIN)) {
     char buf[read_chunk];
     while (c.input.size() < max_buffered_input) {
       auto r = sys::recv(fd, buf, sizeof buf, 0);

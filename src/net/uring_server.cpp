@@ -13,6 +13,14 @@
 // IORING_OP_SPLICE, bodies go through the library's transfer_job (sendfile) with POLL_ADD as the
 // readiness signal.
 //
+// A peer that half-closed makes every POLL_ADD on its socket complete at once: the kernel adds
+// POLLRDHUP (with POLLERR and POLLHUP) to whatever mask a poll asks for, and the FIN stays; a
+// SENDMSG on a full socket then answers EAGAIN instead of waiting (its internal poll wakes the same
+// way). While such a client does not read, waiting for POLLOUT or sending again that way spun the
+// loop (10^4 to 10^5 io_uring_enter a second, issue 17). A connection whose poll came back without
+// POLLOUT, or whose send said EAGAIN, waits for room in a small epoll set instead (EPOLLOUT |
+// EPOLLONESHOT, which reports no half-close), and the ring polls that set's descriptor.
+//
 // The kernel writes into a connection's memory (its receive buffer) and reads from it (the iovecs
 // of a send, the reply they point into, the pipe) while entries are in flight, so a connection
 // that closes is shut down (shutdown(2) completes its receive and its sends at once) and freed
@@ -43,7 +51,17 @@ using clock = std::chrono::steady_clock;
 
 // What a completion belongs to: user_data is id << 8 | op. Accepts and the wake poll use the
 // listener's index and 0 as the id.
-enum class op : std::uint8_t { accept, wake, recv, send, splice_in, splice_out, poll_out, cancel };
+enum class op : std::uint8_t {
+  accept,
+  wake,
+  recv,
+  send,
+  splice_in,
+  splice_out,
+  poll_out,
+  cancel,
+  room,  // the epoll set of connections waiting for room became readable
+};
 
 constexpr std::uint64_t tag(std::uint64_t id, op o) noexcept {
   return id << 8 | static_cast<std::uint64_t>(o);
@@ -64,7 +82,12 @@ struct connection : connection_state {
   std::uint64_t file_sent = 0;  // bytes of the file range that reached the socket
   std::size_t pipe_inside = 0;
   pipe_pair pipe;
-  bool wait_writable = false;        // the last splice to the socket said EAGAIN
+  bool wait_writable = false;  // the last splice to the socket said EAGAIN
+  // A POLL_ADD came back without POLLOUT (the peer half-closed): room is waited for in the
+  // worker's epoll set from now on.
+  bool poll_useless = false;
+  bool in_room_set = false;          // registered in that set (armed or not)
+  bool waiting_room = false;         // armed there: nothing of this connection is in the ring
   bool receive_queued = false;       // a recv is in flight, or linked behind a send
   std::optional<transfer_job> body;  // bodies without IORING_OP_SPLICE
   std::array<iovec, 3> iov{};
@@ -86,6 +109,11 @@ struct uring_worker : server::worker {
   clock::time_point accept_resume{};
   bool accept_paused = false;
   std::size_t closing_count = 0;  // connections closed, waiting for their entries
+  // Connections whose poll cannot wait for room (poll_useless), EPOLLOUT | EPOLLONESHOT, keyed by
+  // id; a POLL_ADD on it is in the ring while `room_armed`.
+  unique_fd room;
+  bool room_armed = false;
+  std::size_t room_waiters = 0;  // connections armed there
 
   std::error_code prepare() override;
   std::error_code wait_ready() override { return ready_result.get(); }
@@ -98,6 +126,11 @@ struct uring_worker : server::worker {
   io_uring_sqe* entry(connection* c, op o);
   void arm_accept(std::size_t index);
   void arm_wake();
+  // Waits for room on `c`'s socket: a POLL_ADD (linked before the next entry when `link`), or
+  // the epoll set once polls are useless there. False when nothing could be queued.
+  bool wait_for_room(connection& c, bool link);
+  void arm_room();
+  void on_room();
   void on_completion(const io_uring_cqe& cqe);
   void on_accept(std::size_t index, const io_uring_cqe& cqe);
   void add_connection(int fd);
@@ -119,6 +152,9 @@ struct uring_worker : server::worker {
 std::error_code uring_worker::prepare() {
   splice_ok = detail::uring_support().has(IORING_OP_SPLICE);
   accept_armed.assign(listeners.size(), false);
+  auto ep = sys::epoll_create1(0);
+  if (!ep) return ep.error();
+  room.reset(*ep);
   return {};
 }
 
@@ -148,6 +184,54 @@ void uring_worker::arm_wake() {
     io_uring_prep_poll_add(*sqe, wake.get(), POLLIN);
     io_uring_sqe_set_data64(*sqe, tag(0, op::wake));
   }
+}
+
+bool uring_worker::wait_for_room(connection& c, bool link) {
+  if (!c.poll_useless) {
+    io_uring_sqe* poll = entry(&c, op::poll_out);
+    if (!poll) return false;
+    io_uring_prep_poll_add(poll, c.fd.get(), POLLOUT);
+    if (link) poll->flags |= IOSQE_IO_LINK;
+    return true;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLOUT | EPOLLONESHOT;
+  ev.data.u64 = c.id;
+  if (auto r = sys::epoll_ctl(room.get(), c.in_room_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c.fd.get(),
+                              &ev);
+      !r) {
+    c.failure = r.error();
+    return false;
+  }
+  c.in_room_set = c.waiting_room = true;
+  ++room_waiters;
+  arm_room();
+  return true;
+}
+
+void uring_worker::arm_room() {
+  if (room_armed || room_waiters == 0) return;
+  if (auto sqe = ring->next_sqe()) {
+    io_uring_prep_poll_add(*sqe, room.get(), POLLIN);
+    io_uring_sqe_set_data64(*sqe, tag(0, op::room));
+    room_armed = true;
+  }
+  // No entry free: the loop's next turn arms it (loop()).
+}
+
+void uring_worker::on_room() {
+  room_armed = false;
+  std::array<epoll_event, 64> writable{};
+  auto n = sys::epoll_wait(room.get(), writable.data(), static_cast<int>(writable.size()), 0);
+  for (int i = 0; n && i < *n; ++i) {
+    auto it = connections.find(writable[static_cast<std::size_t>(i)].data.u64);
+    if (it == connections.end() || !it->second->waiting_room) continue;
+    it->second->waiting_room = false;
+    --room_waiters;
+    drive(*it->second);
+  }
+  // Others still wait (or more were ready than one call returns): the poll goes back.
+  arm_room();
 }
 
 void uring_worker::add_connection(int raw) {
@@ -227,7 +311,8 @@ uring_worker::progress uring_worker::queue_send(connection& c, bool file_follows
   io_uring_prep_sendmsg(sqe, c.fd.get(), &c.message, MSG_NOSIGNAL | (file_follows ? MSG_MORE : 0));
   // A reply that is all in this send and leaves the connection open is followed by the next
   // receive, linked: the kernel starts it when the send completes instead of a turn of the loop
-  // later. A short send cancels it (-ECANCELED), and the rest is sent first.
+  // later. A failed send cancels it (-ECANCELED); a short one does not (only MSG_WAITALL would
+  // make it a failure), so the receive may complete while the rest of the reply is going out.
   if (!file_follows && !r.close && c.input.empty() && !c.receive_queued && !stopping.load()) {
     sqe->flags |= IOSQE_IO_LINK;
     start_receive(c);
@@ -248,11 +333,9 @@ uring_worker::progress uring_worker::queue_file(connection& c) {
   const std::uint64_t unread = r.length - c.file_read;
   if (c.wait_writable) {
     // The socket was full: wait for room, then retry the splice out of the pipe.
-    io_uring_sqe* poll = entry(&c, op::poll_out);
-    if (!poll) return progress::failed;
-    io_uring_prep_poll_add(poll, c.fd.get(), POLLOUT);
-    poll->flags |= IOSQE_IO_LINK;
     c.wait_writable = false;
+    if (c.poll_useless) return wait_for_room(c, false) ? progress::waiting : progress::failed;
+    if (!wait_for_room(c, true)) return progress::failed;
   }
   if (c.pipe_inside == 0) {
     const auto n = static_cast<unsigned>(std::min<std::uint64_t>(unread, c.pipe.capacity()));
@@ -297,10 +380,7 @@ uring_worker::progress uring_worker::run_body_job(connection& c) {
     c.failure = make_error_code(errc::source_truncated);
     return progress::failed;
   }
-  io_uring_sqe* poll = entry(&c, op::poll_out);
-  if (!poll) return progress::failed;
-  io_uring_prep_poll_add(poll, c.fd.get(), POLLOUT);
-  return progress::waiting;
+  return wait_for_room(c, false) ? progress::waiting : progress::failed;
 }
 
 uring_worker::progress uring_worker::advance_reply(connection& c) {
@@ -359,6 +439,9 @@ void uring_worker::close_connection(connection& c) {
   ++closing_count;
   reply_cut(c, body_bytes(c));
   release();
+  if (c.in_room_set) (void)sys::epoll_ctl(room.get(), EPOLL_CTL_DEL, c.fd.get(), nullptr);
+  if (c.waiting_room) --room_waiters;
+  c.in_room_set = c.waiting_room = false;
   // Completes the receive and the sends the kernel still holds for this socket.
   (void)sys::shutdown(c.fd.get(), SHUT_RDWR);
   if (c.in_flight == 0) completed(c);
@@ -382,6 +465,7 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
     return;
   }
   if (o == op::cancel) return;
+  if (o == op::room) return on_room();
   auto it = connections.find(id);
   if (it == connections.end()) return;
   connection& c = *it->second;
@@ -397,7 +481,7 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
   switch (o) {
     case op::recv:
       c.receive_queued = false;
-      if (res == -ECANCELED) {  // linked behind a send that was short
+      if (res == -ECANCELED) {  // linked behind a send that failed
         if (!c.current) start_receive(c);
         return;
       }
@@ -410,10 +494,22 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
       } else {
         c.input.append(c.receive_buffer.get(), static_cast<std::size_t>(res));
       }
+      // During a reply (a receive linked behind a send that was short) the bytes or the FIN wait
+      // for it: the reply's own completions drive the connection. Driving it from here queued a
+      // second send of the same bytes beside the one in flight, and the client got wrong bytes.
+      if (c.current) return;
       return drive(c);
     case op::send: {
       if (res < 0) {
-        if (res == -EAGAIN || res == -EINTR) return drive(c);
+        if (res == -EINTR) return drive(c);
+        if (res == -EAGAIN) {
+          // The kernel answers EAGAIN instead of waiting for room once the peer half-closed (its
+          // own poll for the send wakes on POLLRDHUP): sending again at once spun the loop, issue
+          // 17. Room is waited for in the epoll set.
+          c.poll_useless = true;
+          if (!wait_for_room(c, false)) close_connection(c);
+          return;
+        }
         c.failure = sys::errno_code(-res);
         if (c.failure == std::errc::bad_address && !c.current->borrowed_body.empty()) {
           c.failure = make_error_code(errc::source_truncated);  // the mapped file shrank
@@ -458,6 +554,9 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
         c.failure = sys::errno_code(-res);
         return close_connection(c);
       }
+      // Woken by POLLRDHUP (or an error the next send reports), not by room: the next wait for
+      // room goes through the epoll set.
+      if (res >= 0 && !(res & POLLOUT)) c.poll_useless = true;
       if (!splice_ok) return drive(c);
       return;
     default:
@@ -536,6 +635,7 @@ void uring_worker::loop() {
     if (stop_deadline && (connections.size() == closing_count || clock::now() >= *stop_deadline)) {
       break;
     }
+    arm_room();
     reap(std::chrono::milliseconds(250));
     const auto now = clock::now();
     if (accept_paused && now >= accept_resume && !stopping.load()) {

@@ -189,7 +189,7 @@ std::unique_ptr<serve_process> serve_process::start(const std::filesystem::path&
   s->child_ = child_process::spawn(argv);
   if (!s->child_) return nullptr;
   static const std::regex url_re(R"(http://(\[[^\]]+\]|[^/:]+):([0-9]+)/)");
-  auto deadline = clock::now() + 10s;
+  auto deadline = clock::now() + patience;
   std::string out;
   while (true) {
     out = s->child_->out();
@@ -217,8 +217,8 @@ std::unique_ptr<serve_process> serve_process::start(const std::filesystem::path&
       return nullptr;
     }
     if (clock::now() >= deadline) {
-      ADD_FAILURE() << "zcopy serve printed no URL within 10 s; stdout: " << out
-                    << "\nstderr: " << s->child_->err();
+      ADD_FAILURE() << "zcopy serve printed no URL within " << patience.count()
+                    << " ms; stdout: " << out << "\nstderr: " << s->child_->err();
       return nullptr;
     }
     std::this_thread::sleep_for(20ms);
@@ -320,10 +320,10 @@ std::unique_ptr<nginx_process> nginx_process::start(const std::filesystem::path&
     n->child_ = child_process::spawn(
         {binary.string(), "-c", d + "/nginx.conf", "-p", d + "/", "-e", d + "/error.log"});
     if (!n->child_) return nullptr;
-    auto deadline = clock::now() + 10s;
+    auto deadline = clock::now() + patience;
     while (clock::now() < deadline && n->child_->running()) {
       if (auto c = client::connect("127.0.0.1", n->port_)) {
-        if (c->send("HEAD / HTTP/1.0\r\n\r\n") && c->read_to_close(2s) &&
+        if (c->send("HEAD / HTTP/1.0\r\n\r\n") && c->read_to_close() &&
             c->pending().starts_with("HTTP/1.1")) {
           return n;
         }
@@ -471,7 +471,7 @@ std::optional<client> client::connect(const std::string& host, int port, int rcv
   if (rc != 0) {
     if (errno != EINPROGRESS) return std::nullopt;
     pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, 5000) != 1) return std::nullopt;
+    if (::poll(&p, 1, static_cast<int>(patience.count())) != 1) return std::nullopt;
     int err = 0;
     socklen_t len = sizeof err;
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -481,7 +481,6 @@ std::optional<client> client::connect(const std::string& host, int port, int rcv
 }
 
 bool client::send(std::string_view data) {
-  auto deadline = clock::now() + 10s;
   while (!data.empty()) {
     ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -490,7 +489,7 @@ bool client::send(std::string_view data) {
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
       pollfd p{fd_.get(), POLLOUT, 0};
-      if (::poll(&p, 1, static_cast<int>(left(deadline).count())) != 1) return false;
+      if (::poll(&p, 1, static_cast<int>(patience.count())) != 1) return false;
       continue;
     }
     return false;
@@ -513,11 +512,16 @@ long client::fill(std::chrono::milliseconds timeout, std::size_t max) {
 std::optional<client::response> client::read_response(bool head_request,
                                                       std::chrono::milliseconds timeout) {
   auto deadline = clock::now() + timeout;
+  // Bytes arrived: the silence allowed starts again (a slow transfer is no failure).
+  const auto progress = [&](long n) {
+    if (n > 0) deadline = clock::now() + timeout;
+  };
   std::size_t end;
   while ((end = pending_.find("\r\n\r\n")) == std::string::npos) {
     long n = fill(left(deadline));
     if (n == 0 || n == -2) return std::nullopt;
     if (n == -1 && left(deadline) == 0ms) return std::nullopt;
+    progress(n);
   }
   auto head = parse_head(std::string_view(pending_).substr(0, end + 4));
   if (!head) return std::nullopt;
@@ -533,7 +537,8 @@ std::optional<client::response> client::read_response(bool head_request,
     while (true) {
       long n = fill(left(deadline));
       if (n == 0 || n == -2) break;
-      if (n == -1) return std::nullopt;
+      if (n == -1 && left(deadline) == 0ms) return std::nullopt;
+      progress(n);
     }
     r.body = std::move(pending_);
     pending_.clear();
@@ -546,6 +551,7 @@ std::optional<client::response> client::read_response(bool head_request,
       if (n == -1 && left(deadline) > 0ms) continue;
       return std::nullopt;
     }
+    progress(n);
   }
   r.body = pending_.substr(0, length);
   pending_.erase(0, length);
@@ -558,6 +564,7 @@ bool client::read_to_close(std::chrono::milliseconds timeout) {
     long n = fill(left(deadline), 1 << 20);
     if (n == 0 || n == -2) return true;
     if (n == -1 && left(deadline) == 0ms) return false;
+    if (n > 0) deadline = clock::now() + timeout;  // a slow transfer is no failure
   }
 }
 

@@ -1,6 +1,8 @@
 // A reusable harness for `zcopy serve` integration tests: the real binary started as a child
 // process (and always killed at the end), curl run as a user runs it, raw-socket HTTP/1.1 helpers
-// and an nginx instance to compare against. Every wait is bounded.
+// and an nginx instance to compare against. Every wait is bounded, and no bound is a budget for
+// the work: waits on the network end at a silence (no byte for that long), not at a total, so
+// that a sanitized build on a busy machine moves its bytes as slowly as it must.
 #pragma once
 
 #include <sys/types.h>
@@ -21,6 +23,12 @@
 namespace zcopy::test {
 
 using namespace std::chrono_literals;
+
+// How long a test waits for something that is bound to happen (a response, a close, an exit, a
+// log line): the wait ends as soon as it happens, so only a failing test waits this long.
+// Generous, because a sanitized build on a busy 2-CPU machine is slow (a 10 s budget for 64 MiB
+// failed under TSan there).
+inline constexpr std::chrono::milliseconds patience = 60s;
 
 std::string to_string(std::span<const std::byte> bytes);
 std::vector<std::byte> to_bytes(std::string_view text);
@@ -150,6 +158,7 @@ class client {
   int fd() const { return fd_.get(); }
   bool send(std::string_view data);
   // Reads whatever arrives within `timeout` (at most `max` bytes) into the pending buffer.
+  // (The reads below take `timeout` as the longest silence: each byte that arrives restarts it.)
   // Returns the number of bytes read, 0 on EOF, -1 on timeout, -2 on error (ECONNRESET...).
   long fill(std::chrono::milliseconds timeout, std::size_t max = 256 * 1024);
   // One response: head and (unless `head_request` or a status without body) a body of
@@ -159,9 +168,9 @@ class client {
     std::string body;
   };
   std::optional<response> read_response(bool head_request = false,
-                                        std::chrono::milliseconds timeout = 10s);
-  // Reads until EOF (or `timeout`/error); returns true on a clean EOF or a reset.
-  bool read_to_close(std::chrono::milliseconds timeout = 10s);
+                                        std::chrono::milliseconds timeout = patience);
+  // Reads until EOF (or `timeout` of silence/error); returns true on a clean EOF or a reset.
+  bool read_to_close(std::chrono::milliseconds timeout = patience);
   // Whether the peer closed (EOF or reset) within `timeout`; data arriving first is kept.
   bool closed_within(std::chrono::milliseconds timeout);
   std::string& pending() { return pending_; }
@@ -177,7 +186,7 @@ class client {
 // should carry "Connection: close"), so bodies are taken as sent. nullopt on failure.
 std::optional<client::response> exchange(const std::string& host, int port,
                                          std::string_view request, bool head_request = false,
-                                         std::chrono::milliseconds timeout = 15s);
+                                         std::chrono::milliseconds timeout = patience);
 
 // "GET PATH HTTP/1.1\r\nHost: localhost\r\n" + extra + "Connection: close\r\n\r\n"
 std::string simple_request(std::string_view method, std::string_view path,

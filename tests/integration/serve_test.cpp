@@ -70,7 +70,8 @@ std::string str(const std::vector<std::byte>& v) {
 
 // Waits (bounded) until `fn` is true.
 template <typename F>
-bool eventually(F fn, std::chrono::milliseconds timeout, std::chrono::milliseconds step = 50ms) {
+bool eventually(F fn, std::chrono::milliseconds timeout = patience,
+                std::chrono::milliseconds step = 50ms) {
   auto deadline = clock::now() + timeout;
   while (true) {
     if (fn()) return true;
@@ -79,13 +80,12 @@ bool eventually(F fn, std::chrono::milliseconds timeout, std::chrono::millisecon
   }
 }
 
-// Reads from `c` until at least `n` bytes are pending (bounded). False on EOF/error/timeout.
-bool read_at_least(client& c, std::size_t n, std::chrono::milliseconds timeout) {
-  auto deadline = clock::now() + timeout;
+// Reads from `c` until at least `n` bytes are pending. False on EOF, an error, or a silence of
+// `patience`.
+bool read_at_least(client& c, std::size_t n) {
   while (c.pending().size() < n) {
-    if (clock::now() >= deadline) return false;
-    long r = c.fill(100ms, 64 * 1024);
-    if (r == 0 || r == -2) return false;
+    long r = c.fill(patience, 64 * 1024);
+    if (r <= 0) return false;
   }
   return true;
 }
@@ -285,7 +285,7 @@ TEST_F(Serve, CurlEachEngineServesIdenticalBytes) {
     auto rr = run_curl({"-r", "1000-2000000"}, {server_->url("/big.bin")});
     EXPECT_EQ(rr.status(), 206);
     EXPECT_TRUE(same_bytes(std::span(big).subspan(1000, 1'999'001), rr.body()));
-    EXPECT_EQ(server_->process().stop(SIGTERM, 10s), 0) << server_->process().err();
+    EXPECT_EQ(server_->process().stop(SIGTERM, patience), 0) << server_->process().err();
   }
 }
 
@@ -411,10 +411,10 @@ TEST_F(Serve, RawMalformedRequests) {
     auto c = connect();
     ASSERT_TRUE(c);
     ASSERT_TRUE(c->send(req));
-    auto r = c->read_response(false, 5s);
+    auto r = c->read_response();
     ASSERT_TRUE(r) << "no response; got: " << c->pending();
     EXPECT_EQ(r->head.status, status) << r->head.text();
-    EXPECT_TRUE(c->closed_within(5s)) << "connection left open after an error response";
+    EXPECT_TRUE(c->closed_within(patience)) << "connection left open after an error response";
   }
   // HTTP/1.0 without Host is fine, and the connection closes after the response.
   auto c = connect();
@@ -424,7 +424,7 @@ TEST_F(Serve, RawMalformedRequests) {
   ASSERT_TRUE(r) << c->pending();
   EXPECT_EQ(r->head.status, 200) << r->head.text();
   EXPECT_EQ(r->body, str(a));
-  EXPECT_TRUE(c->closed_within(5s));
+  EXPECT_TRUE(c->closed_within(patience));
   // HTTP/1.0 with keep-alive stays open for a second request.
   c = connect();
   ASSERT_TRUE(c);
@@ -464,7 +464,7 @@ TEST_F(Serve, RawOversizedRequests) {
     auto c = connect();
     ASSERT_TRUE(c);
     ASSERT_TRUE(c->send("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n"));
-    auto r = c->read_response(false, 5s);
+    auto r = c->read_response();
     ASSERT_TRUE(r) << "no response; got: " << c->pending().substr(0, 200);
     EXPECT_EQ(r->head.status, 414) << r->head.text();
   }
@@ -477,7 +477,7 @@ TEST_F(Serve, RawOversizedRequests) {
     auto c = connect();
     ASSERT_TRUE(c);
     ASSERT_TRUE(c->send(req));
-    auto r = c->read_response(false, 5s);
+    auto r = c->read_response();
     ASSERT_TRUE(r) << "no response; got: " << c->pending().substr(0, 200);
     EXPECT_EQ(r->head.status, 431) << r->head.text();
   }
@@ -490,7 +490,7 @@ TEST_F(Serve, RawOversizedRequests) {
     auto c = connect();
     ASSERT_TRUE(c);
     ASSERT_TRUE(c->send(req));
-    auto r = c->read_response(false, 5s);
+    auto r = c->read_response();
     ASSERT_TRUE(r);
     EXPECT_EQ(r->head.status, 200) << r->head.text();
   }
@@ -553,7 +553,7 @@ TEST_F(Serve, RawGetWithBodyDoesNotDesynchronise) {
     EXPECT_EQ(r->head.status, 200);
     EXPECT_EQ(r->body, str(a));
     if (lower(r->head.get("connection").value_or("")) == "close") {
-      EXPECT_TRUE(c->closed_within(5s));
+      EXPECT_TRUE(c->closed_within(patience));
       continue;
     }
     r = c->read_response();
@@ -561,6 +561,30 @@ TEST_F(Serve, RawGetWithBodyDoesNotDesynchronise) {
     EXPECT_EQ(r->head.status, 200);
     EXPECT_EQ(r->body, str(b)) << "second response is not /b.bin: desynchronised";
   }
+}
+
+// A client that half-closes after its requests (shutdown(SHUT_WR), which HTTP allows) gets every
+// response whole, a large one included, and then the connection closes; a partial request
+// before the FIN is dropped. (nginx 1.22 cuts a response that does not fit the socket buffers
+// short here: "client prematurely closed connection while sending response to client".)
+TEST_F(Serve, RawHalfClosedClientGetsEveryResponse) {
+  auto big = put("big.bin", (16u << 20) + 1, 1);
+  auto small = put("small.bin", 1000, 2);
+  ASSERT_TRUE(start());
+  auto c = connect(65536);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send(simple_request("GET", "/big.bin", {}, false) +
+                      simple_request("GET", "/small.bin", {}, false) + "GET /sma"));
+  ASSERT_EQ(::shutdown(c->fd(), SHUT_WR), 0);
+  auto r = c->read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->head.status, 200);
+  EXPECT_EQ(r->body, str(big));
+  r = c->read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, str(small));
+  EXPECT_TRUE(c->closed_within(patience));
+  EXPECT_TRUE(c->pending().empty()) << c->pending().substr(0, 200);
 }
 
 // Connection: close is honoured; without it the connection stays open.
@@ -578,7 +602,7 @@ TEST_F(Serve, RawConnectionClose) {
   r = c->read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(lower(r->head.get("connection").value_or("")), "close") << r->head.text();
-  EXPECT_TRUE(c->closed_within(5s));
+  EXPECT_TRUE(c->closed_within(patience));
 }
 
 // --max-requests N: the Nth response says Connection: close, and nothing more is answered.
@@ -597,7 +621,7 @@ TEST_F(Serve, RawMaxRequests) {
     EXPECT_EQ(lower(r->head.get("connection").value_or("")) == "close", i == 2) << i << "\n"
                                                                                 << r->head.text();
   }
-  EXPECT_TRUE(c->closed_within(5s));
+  EXPECT_TRUE(c->closed_within(patience));
   EXPECT_TRUE(c->pending().empty()) << "a fourth response: " << c->pending().substr(0, 100);
 }
 
@@ -666,7 +690,10 @@ TEST_F(Serve, RawTraversalNeverLeaks) {
   EXPECT_EQ(r->body.find(marker), std::string::npos);
 }
 
-// Slowloris: a client dribbling a header is cut off; another client is served meanwhile.
+// Slowloris: a client dribbling a header is cut off before its request is complete; another
+// client is served meanwhile. The dribble (a byte each 300 ms, about 70 s for the whole request)
+// outlasts the 1 s header timeout by far more than any slowness of the machine, and no clock of
+// the test's decides.
 TEST_F(Serve, RawSlowlorisIsDisconnected) {
   auto small = put("small.bin", 1000, 1);
   ASSERT_TRUE(start({"--header-timeout", "1"}));
@@ -679,7 +706,7 @@ TEST_F(Serve, RawSlowlorisIsDisconnected) {
     const std::string req =
         "GET /small.bin HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + std::string(200, 'p');
     auto t0 = clock::now();
-    for (std::size_t i = 0; i < req.size() && clock::now() - t0 < 8s; ++i) {
+    for (std::size_t i = 0; i < req.size(); ++i) {
       if (!slow->send(req.substr(i, 1))) {
         closed = true;
         break;
@@ -704,8 +731,8 @@ TEST_F(Serve, RawSlowlorisIsDisconnected) {
     std::this_thread::sleep_for(200ms);
   }
   dribbler.join();
-  EXPECT_TRUE(closed) << "slow client still connected after " << after_s << " s";
-  EXPECT_LT(after_s, 6.0);
+  EXPECT_TRUE(closed) << "slow client still connected after " << after_s
+                      << " s: the whole request went out";
   EXPECT_GT(served, 0);
   EXPECT_EQ(failed, 0);
   if (!slow->pending().empty()) {
@@ -729,7 +756,7 @@ TEST_F(Serve, RawMaxConnections) {
   auto third = connect();
   ASSERT_TRUE(third);
   third->send(simple_request("GET", "/small.bin", {}, false));
-  EXPECT_TRUE(third->closed_within(2s)) << "third connection not closed";
+  EXPECT_TRUE(third->closed_within(patience)) << "third connection not closed";
   EXPECT_EQ(third->pending().find("HTTP/1.1 200"), std::string::npos) << third->pending();
   // The two admitted ones still work.
   ASSERT_TRUE(b->send(simple_request("GET", "/small.bin", {}, false)));
@@ -742,7 +769,7 @@ TEST_F(Serve, RawMaxConnections) {
         auto rr = get("/small.bin");
         return rr && rr->head.status == 200 && rr->body == str(small);
       },
-      5s, 100ms);
+      patience, 100ms);
   EXPECT_TRUE(admitted) << "no new connection admitted after one closed";
 }
 
@@ -757,7 +784,7 @@ TEST_F(Serve, RawMaxConnectionsIsATotalAcrossThreads) {
     auto c = connect();
     ASSERT_TRUE(c);
     ASSERT_TRUE(c->send(simple_request("GET", "/small.bin", {}, false)));
-    auto r = c->read_response(false, 3s);
+    auto r = c->read_response();
     if (r && r->head.status == 200 && r->body == str(small)) ++admitted;
     kept.push_back(std::move(*c));
   }
@@ -765,7 +792,7 @@ TEST_F(Serve, RawMaxConnectionsIsATotalAcrossThreads) {
   auto fourth = connect();
   ASSERT_TRUE(fourth);
   fourth->send(simple_request("GET", "/small.bin", {}, false));
-  EXPECT_TRUE(fourth->closed_within(2s)) << "fourth connection not closed";
+  EXPECT_TRUE(fourth->closed_within(patience)) << "fourth connection not closed";
 }
 
 class ServeEngine : public Serve, public ::testing::WithParamInterface<std::string> {};
@@ -780,13 +807,13 @@ TEST_P(ServeEngine, TruncatedDuringSend) {
   auto c = connect(65536);
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->send(simple_request("GET", "/big.bin")));
-  ASSERT_TRUE(read_at_least(*c, 1u << 20, 10s));
+  ASSERT_TRUE(read_at_least(*c, 1u << 20));
   auto end = c->pending().find("\r\n\r\n");
   ASSERT_NE(end, std::string::npos);
   ASSERT_TRUE(c->pending().starts_with("HTTP/1.1 200")) << c->pending().substr(0, 200);
   ASSERT_EQ(::truncate((root() / "big.bin").c_str(), 1 << 20), 0);
-  bool eof = c->read_to_close(60s);
-  EXPECT_TRUE(eof) << "no EOF within 60 s after truncation";
+  bool eof = c->read_to_close();
+  EXPECT_TRUE(eof) << "no EOF after truncation";
   std::string body = c->pending().substr(end + 4);
   EXPECT_LT(body.size(), size);
   // The part of the file that still exists arrives intact with every engine. Beyond it, the
@@ -824,14 +851,14 @@ TEST_F(Serve, DisconnectMidBodyFreesDescriptors) {
   ASSERT_GT(before, 0);
   auto warm = get("/small.bin");
   ASSERT_TRUE(warm);
-  eventually([&] { return server_->fd_count() == before; }, 3s);
+  eventually([&] { return server_->fd_count() == before; });
   const int idle = server_->fd_count();
   std::vector<client> clients;
   for (int i = 0; i < 4; ++i) {
     auto c = connect(65536);
     ASSERT_TRUE(c);
     ASSERT_TRUE(c->send(simple_request("GET", "/big.bin", {}, false)));
-    ASSERT_TRUE(read_at_least(*c, 100'000, 10s));
+    ASSERT_TRUE(read_at_least(*c, 100'000));
     clients.push_back(std::move(*c));
   }
   EXPECT_GT(server_->fd_count(), idle);
@@ -848,7 +875,7 @@ TEST_F(Serve, DisconnectMidBodyFreesDescriptors) {
         last = server_->fd_count();
         return last == idle;
       },
-      10s, 100ms);
+      patience, 100ms);
   EXPECT_TRUE(back) << "fd count " << last << ", idle " << idle;
   auto r = get("/small.bin");
   ASSERT_TRUE(r);
@@ -890,47 +917,66 @@ TEST_F(Serve, FileReplacedOnDisk) {
 // A small cached file (sent from its mapping with the head) truncated in place while its cache
 // entry is still trusted: that response ends early (never wrong bytes, never a crash), the error
 // goes to stderr, other requests are served, and after the entry expires the new size is served.
+// The second request must come while the entry is trusted: a machine too slow for that (the
+// entry expired first, and the new size came back whole) gets the scenario again with an entry
+// trusted four times as long, so the outcome does not depend on speed.
 TEST_F(Serve, SmallCachedFileTruncatedInPlace) {
-  auto data = put("small.bin", 8000, 21);
   auto other = put("other.bin", 3000, 22);
-  // One worker: the second request must meet the first one's cache entry.
-  ASSERT_TRUE(start({"--open-file-cache-valid", "0.5", "--threads", "1"}));
-  auto r = run_curl({}, {server_->url("/small.bin")});
-  ASSERT_TRUE(same_bytes(data, r.body()));
-  ASSERT_EQ(::truncate((root() / "small.bin").c_str(), 100), 0);
-  r = run_curl({}, {server_->url("/small.bin")});
-  // Whatever arrived is a prefix of the old bytes, and never the whole of them.
-  ASSERT_FALSE(r.bodies.empty());
-  EXPECT_LT(r.body().size(), data.size());
-  EXPECT_TRUE(same_bytes(std::span(data).first(r.body().size()), r.body()));
-  EXPECT_TRUE(same_bytes(other, run_curl({}, {server_->url("/other.bin")}).body()));
-  std::this_thread::sleep_for(1200ms);
-  r = run_curl({}, {server_->url("/small.bin")});
-  EXPECT_EQ(r.head().get("content-length"), "100");
-  EXPECT_TRUE(same_bytes(std::span(data).first(100), r.body()));
-  EXPECT_NE(server_->process().err().find("truncated"), std::string::npos)
-      << server_->process().err();
+  bool met_the_entry = false;
+  for (double valid_s = 1; valid_s <= 64 && !met_the_entry; valid_s *= 4) {
+    SCOPED_TRACE("--open-file-cache-valid " + std::to_string(valid_s));
+    auto data = put("small.bin", 8000, 21);
+    // One worker: the second request must meet the first one's cache entry.
+    ASSERT_TRUE(start({"--open-file-cache-valid", std::to_string(valid_s), "--threads", "1"}));
+    auto r = run_curl({}, {server_->url("/small.bin")});
+    ASSERT_TRUE(same_bytes(data, r.body()));
+    const auto cached_at = clock::now();
+    ASSERT_EQ(::truncate((root() / "small.bin").c_str(), 100), 0);
+    r = run_curl({}, {server_->url("/small.bin")});
+    ASSERT_FALSE(r.bodies.empty());
+    const bool expired =
+        !r.heads.empty() && r.head().get("content-length") == "100" && r.body().size() == 100;
+    if (expired) continue;
+    met_the_entry = true;
+    // Whatever arrived is a prefix of the old bytes, and never the whole of them.
+    EXPECT_LT(r.body().size(), data.size());
+    EXPECT_TRUE(same_bytes(std::span(data).first(r.body().size()), r.body()));
+    EXPECT_TRUE(same_bytes(other, run_curl({}, {server_->url("/other.bin")}).body()));
+    std::this_thread::sleep_until(cached_at + std::chrono::duration<double>(valid_s + 0.2));
+    r = run_curl({}, {server_->url("/small.bin")});
+    EXPECT_EQ(r.head().get("content-length"), "100");
+    EXPECT_TRUE(same_bytes(std::span(data).first(100), r.body()));
+    EXPECT_NE(server_->process().err().find("truncated"), std::string::npos)
+        << server_->process().err();
+  }
+  EXPECT_TRUE(met_the_entry) << "every second request came after its cache entry expired";
 }
 
-// SIGTERM: a large response in flight completes, then the server exits 0.
+// SIGTERM: a large response in flight completes, then the server exits 0 at once. The grace
+// period is far longer than any machine needs for the body (a 10 s one cut 64 MiB short under
+// TSan on a busy machine), so the exit that follows the last byte shows that the server ends when
+// its responses are done, not when the grace runs out.
 TEST_F(Serve, SigtermFinishesInFlightResponse) {
-  const std::size_t size = 64u << 20;
+  const std::size_t size = 16u << 20;  // more than the client's and the server's buffers hold
   auto data = put("big.bin", size, 1);
-  ASSERT_TRUE(start());
+  ASSERT_TRUE(start({"--grace", "600"}));
   auto c = connect(65536);
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->send(simple_request("GET", "/big.bin")));
-  ASSERT_TRUE(read_at_least(*c, 1u << 20, 10s));
+  ASSERT_TRUE(read_at_least(*c, 1u << 20));
   server_->process().signal(SIGTERM);
-  std::this_thread::sleep_for(300ms);
-  EXPECT_TRUE(c->read_to_close(60s));
+  // The client reads nothing until the server has taken the signal: the response is in flight.
+  ASSERT_TRUE(eventually([&] {
+    return server_->process().err().find("SIGTERM received") != std::string::npos;
+  })) << server_->process().err();
+  EXPECT_TRUE(c->read_to_close());
   auto end = c->pending().find("\r\n\r\n");
   ASSERT_NE(end, std::string::npos);
   std::string body = c->pending().substr(end + 4);
   EXPECT_EQ(body.size(), size);
   EXPECT_TRUE(same_bytes(data, to_bytes(body)));
-  auto code = server_->process().wait(15s);
-  ASSERT_TRUE(code) << "still running 15 s after SIGTERM";
+  auto code = server_->process().wait(patience);
+  ASSERT_TRUE(code) << "still running after the response was done (--grace 600)";
   EXPECT_EQ(*code, 0) << server_->process().err();
 }
 
@@ -938,7 +984,7 @@ TEST_F(Serve, SigtermFinishesInFlightResponse) {
 TEST_F(Serve, SigintExitsZero) {
   ASSERT_TRUE(start());
   server_->process().signal(SIGINT);
-  auto code = server_->process().wait(15s);
+  auto code = server_->process().wait(patience);
   ASSERT_TRUE(code);
   EXPECT_EQ(*code, 0) << server_->process().err();
 }
@@ -951,7 +997,7 @@ std::string zcopy_binary() {
 // A missing ROOT: exit 1 with a message.
 TEST_F(Serve, BadRootExitsOne) {
   auto r = run_bounded(
-      {zcopy_binary(), "serve", (dir_ / "missing").string(), "--listen", "127.0.0.1:0"}, 10s);
+      {zcopy_binary(), "serve", (dir_ / "missing").string(), "--listen", "127.0.0.1:0"}, patience);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(r.err.starts_with("zcopy: ")) << r.err;
 }
@@ -959,7 +1005,7 @@ TEST_F(Serve, BadRootExitsOne) {
 // A bad --listen: non-zero exit and a message; an address in use: exit 1.
 TEST_F(Serve, BadListenFails) {
   for (std::string listen : {"nonsense", "127.0.0.1:70000", "127.0.0.1:", "[::1:0", "1.2.3:80"}) {
-    auto r = run_bounded({zcopy_binary(), "serve", root().string(), "--listen", listen}, 10s);
+    auto r = run_bounded({zcopy_binary(), "serve", root().string(), "--listen", listen}, patience);
     EXPECT_NE(r.exit_code, 0) << listen;
     EXPECT_NE(r.exit_code, -1) << listen;
     EXPECT_TRUE(r.err.starts_with("zcopy: ")) << listen << ": " << r.err;
@@ -975,7 +1021,7 @@ TEST_F(Serve, BadListenFails) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   auto r = run_bounded({zcopy_binary(), "serve", root().string(), "--listen",
                         "127.0.0.1:" + std::to_string(ntohs(a.sin_port))},
-                       10s);
+                       patience);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(r.err.starts_with("zcopy: ")) << r.err;
 }
@@ -987,7 +1033,7 @@ TEST_F(Serve, UsageErrorsExitTwo) {
     std::vector<std::string> argv{zcopy_binary(), "serve", root().string(), "--listen",
                                   "127.0.0.1:0"};
     argv.insert(argv.end(), args.begin(), args.end());
-    auto r = run_bounded(argv, 10s);
+    auto r = run_bounded(argv, patience);
     EXPECT_EQ(r.exit_code, 2) << args.at(0) << ": " << r.err;
     EXPECT_TRUE(r.err.starts_with("zcopy: ")) << r.err;
   }
@@ -1016,7 +1062,7 @@ TEST_F(Serve, AccessLogCombinedAndReopen) {
   ASSERT_TRUE(c->read_response());
   ASSERT_TRUE(c->send(simple_request("HEAD", "/a.bin", {}, false)));
   ASSERT_TRUE(c->read_response(true));
-  EXPECT_TRUE(eventually([&] { return read_lines(log).size() >= 4; }, 5s))
+  EXPECT_TRUE(eventually([&] { return read_lines(log).size() >= 4; }))
       << "log has " << read_lines(log).size() << " lines";
   auto lines = read_lines(log);
   ASSERT_EQ(lines.size(), 4u);
@@ -1050,10 +1096,10 @@ TEST_F(Serve, AccessLogCombinedAndReopen) {
   // Rotate: rename, SIGHUP, and the next line lands in a new file at the old name.
   fs::rename(log, dir_ / "access.log.1");
   server_->process().signal(SIGHUP);
-  EXPECT_TRUE(eventually([&] { return fs::exists(log); }, 5s)) << "no new log after SIGHUP";
+  EXPECT_TRUE(eventually([&] { return fs::exists(log); })) << "no new log after SIGHUP";
   ASSERT_TRUE(c->send(simple_request("GET", "/a.bin?after=hup", {}, false)));
   ASSERT_TRUE(c->read_response());
-  EXPECT_TRUE(eventually([&] { return read_lines(log).size() == 1; }, 5s));
+  EXPECT_TRUE(eventually([&] { return read_lines(log).size() == 1; }));
   auto fresh = read_lines(log);
   ASSERT_EQ(fresh.size(), 1u);
   EXPECT_NE(fresh[0].find("\"GET /a.bin?after=hup HTTP/1.1\" 200 12345"), std::string::npos)
@@ -1068,12 +1114,9 @@ TEST_F(Serve, AccessLogToStdout) {
   ASSERT_TRUE(start({"--access-log", "-"}));
   auto r = get("/a.bin");
   ASSERT_TRUE(r);
-  EXPECT_TRUE(eventually(
-      [&] {
-        return server_->process().out().find("\"GET /a.bin HTTP/1.1\" 200 10") != std::string::npos;
-      },
-      5s))
-      << server_->process().out();
+  EXPECT_TRUE(eventually([&] {
+    return server_->process().out().find("\"GET /a.bin HTTP/1.1\" 200 10") != std::string::npos;
+  })) << server_->process().out();
 }
 
 }  // namespace

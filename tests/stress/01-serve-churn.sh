@@ -83,14 +83,14 @@ for engine in "${serve_engines[@]}"; do
     stop_pid "$serve_pid"
     continue
   fi
-  sockets=$(wait_sockets "$serve_pid" "$base_sockets" 10)
+  sockets=$(wait_sockets "$serve_pid" "$base_sockets" "$settle_s")
   stress_check "sockets-$engine" "sockets <= base_sockets" \
-    "sockets $sockets after load (baseline $base_sockets: the listeners), waited at most 10 s"
+    "sockets $sockets after load (baseline $base_sockets: the listeners), waited at most $settle_s s"
   # The open-file cache holds at most one descriptor per file and worker, plus responses'
   # descriptors until they end: baseline + files * threads is the bound.
   # Pooled pipes (io_uring bodies) are counted apart: at most pool_pipe_ends stay open.
   fd_limit=$((base_fds + files * threads))
-  fds=$(wait_fds "$serve_pid" "$((fd_limit + pool_pipe_ends))" 10)
+  fds=$(wait_fds "$serve_pid" "$((fd_limit + pool_pipe_ends))" "$settle_s")
   pipes=$(($(pipe_count "$serve_pid") - base_pipes))
   stress_check "fds-$engine" "fds - pipes <= fd_limit && pipes <= pool_pipe_ends" \
     "descriptors $fds after load, $pipes of them pipe ends added (pool) (baseline $base_fds; bounds: $fd_limit = baseline + $files files x $threads workers of open-file cache, pipe ends <= $pool_pipe_ends)"

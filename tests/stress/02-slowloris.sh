@@ -109,7 +109,11 @@ for engine in "${serve_engines[@]}"; do
   python3 "$work/slowloris.py" "$serve_port" "$slow" "$((seconds + 4))" >"$work/slow-$engine.txt" &
   slow_pid=$!
   pids+=("$slow_pid")
-  sleep 2  # the slowloris connections are open before measuring
+  # The slowloris connections are open before measuring (bounded: settle_s).
+  for _ in $(seq $((settle_s * 10))); do
+    (($(socket_count "$serve_pid") >= base_sockets + slow)) && break
+    sleep 0.1
+  done
   peak=$(socket_count "$serve_pid")
   read -r n1 e1 p50_1 p99_1 < <(python3 "$work/latency.py" "$serve_port" "$clients" "$seconds")
   wait "$slow_pid" || true
@@ -122,7 +126,7 @@ for engine in "${serve_engines[@]}"; do
     "p50 ${p50_1} ms / p99 ${p99_1} ms under slowloris vs ${p50_0} / ${p99_0} ms alone (bound ${factor}x + 5 ms)"
   stress_check "slow-closed-$engine" "dropped >= slow" \
     "server closed $dropped slowloris connections in $((seconds + 4)) s (--header-timeout $header_timeout)"
-  sockets=$(wait_sockets "$serve_pid" "$base_sockets" 10)
+  sockets=$(wait_sockets "$serve_pid" "$base_sockets" "$settle_s")
   stress_check "sockets-$engine" "sockets <= base_sockets" \
     "sockets $sockets after load (baseline $base_sockets)"
   stop_pid "$serve_pid"

@@ -3,7 +3,7 @@
 # (SO_LINGER 0, so close sends RST) at a random point: before sending the request, in the middle
 # of the request line, right after it, or after a random number of body bytes. Checks, per engine:
 # the server survives and answers, its sockets return to the listeners' count and its
-# descriptors to the baseline within 10 s.
+# descriptors to the baseline (waited for up to 60 s).
 #
 # Env: STRESS_CONNECTIONS (10000), STRESS_SECONDS (300, a bound, not a target), STRESS_ENGINES,
 #      ZCOPY_BIN.
@@ -79,12 +79,17 @@ for engine in "${serve_engines[@]}"; do
     stop_pid "$serve_pid"
     continue
   fi
-  stress_check "count-$engine" "made == connections" "$made of $connections connections made within ${seconds}s"
-  sockets=$(wait_sockets "$serve_pid" "$base_sockets" 10)
+  # The time bound is a bound, not a target: a slow machine covers fewer resets, which is no
+  # failure of the server's (said in the detail).
+  bound_note=""
+  ((stopped)) && bound_note=", the ${seconds}s bound ended the run"
+  stress_check "count-$engine" "made > 0 && (made == connections || stopped)" \
+    "$made of $connections connections made$bound_note"
+  sockets=$(wait_sockets "$serve_pid" "$base_sockets" "$settle_s")
   stress_check "sockets-$engine" "sockets <= base_sockets" "sockets $sockets after load (baseline $base_sockets)"
   # Each of the 2 workers' open-file cache may hold /big: baseline + 2 is the bound.
   fd_limit=$((base_fds + 2))
-  fds=$(wait_fds "$serve_pid" "$((fd_limit + pool_pipe_ends))" 10)
+  fds=$(wait_fds "$serve_pid" "$((fd_limit + pool_pipe_ends))" "$settle_s")
   pipes=$(($(pipe_count "$serve_pid") - base_pipes))
   stress_check "fds-$engine" "fds - pipes <= fd_limit && pipes <= pool_pipe_ends" \
     "descriptors $fds after load, $pipes of them pipe ends added (pool) (baseline $base_fds; bounds: $fd_limit = baseline + /big cached by each of 2 workers, pipe ends <= $pool_pipe_ends)"

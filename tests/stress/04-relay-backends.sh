@@ -116,7 +116,7 @@ else
 fi
 stress_check bytes "bad == 0 && ok > 0" \
   "$ok complete bodies with the right SHA-256, $clean clean errors (refused, closed, short prefix), $bad wrong bytes $(head -3 "$work/fetch.err" | tr '\n' ' ')"
-sockets=$(wait_sockets "$relay_pid" "$base_sockets" 10)
+sockets=$(wait_sockets "$relay_pid" "$base_sockets" "$settle_s")
 stress_check sockets "sockets <= base_sockets" "relay sockets $sockets after load (baseline $base_sockets)"
 fds=$(fd_count "$relay_pid")
 pipes=$(($(pipe_count "$relay_pid") - base_pipes))

@@ -96,7 +96,7 @@ while ((runs < iterations && SECONDS < deadline)); do
   dest=$work/dest
   rm -rf "$dest"
   rc=0
-  timeout 60 "$zcopy" cp -r "$work/src" "$dest" 2>"$work/cp.err" || rc=$?
+  timeout 600 "$zcopy" cp -r "$work/src" "$dest" 2>"$work/cp.err" || rc=$?  # a hang guard
   runs=$((runs + 1))
   ((rc == 0)) || cp_errors=$((cp_errors + 1))
   # A failure must be exit status 1 with a message; anything else (a crash, 124) is wrong.

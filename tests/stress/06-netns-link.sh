@@ -111,7 +111,7 @@ for engine in "${serve_engines[@]}"; do
     relay_sockets=$(socket_count "$relay_pid")
     cut_and_resume "relay-$engine" "http://127.0.0.1:$relay_port/big"
     if alive "$relay_pid"; then
-      n=$(wait_sockets "$relay_pid" "$relay_sockets" 15)
+      n=$(wait_sockets "$relay_pid" "$relay_sockets" "$settle_s")
       stress_check "relay-sockets" "n <= relay_sockets" \
         "relay alive, sockets $n after the transfers (baseline $relay_sockets)"
     else
@@ -121,7 +121,7 @@ for engine in "${serve_engines[@]}"; do
   fi
 
   if alive "$serve_pid"; then
-    n=$(wait_sockets "$serve_pid" "$base_sockets" 15)
+    n=$(wait_sockets "$serve_pid" "$base_sockets" "$settle_s")
     stress_check "serve-sockets-$engine" "n <= base_sockets" \
       "serve alive, sockets $n after the cut transfers (baseline $base_sockets, --send-timeout 5)"
   else
