@@ -742,18 +742,28 @@ TEST_F(FileCopy, DeviceNodeDestIsWrittenIntoNotReplaced) {
 }
 
 // A FIFO as DEST is written into: the reader gets the bytes, and the FIFO stays. The copy waits
-// for its reader as cp's blocking open does, whichever of the two comes first.
+// for its reader, as cp's blocking open does: the reader comes once the copy is seen waiting
+// (its first look-again pause, through the seam's poll).
 TEST_F(FileCopy, FifoDestIsWrittenIntoAndWaitsForItsReader) {
   const fs::path src = make("src", 3 * mib + 5);
   const fs::path fifo = dir_ / "fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  std::vector<std::byte> got;
-  std::thread reader([&] {
-    unique_fd in = test::open_or_die(fifo, O_RDONLY);
-    got = test::read_fd_to_end(in.get());
-  });
-  auto r = zcopy::copy_file(src, fifo);
-  reader.join();
+  static std::atomic<bool> waiting;
+  waiting = false;
+  test::fault_scope scope;
+  sys::hooks().poll = [](pollfd* fds, nfds_t n, int timeout) -> int {
+    if (fds == nullptr) {
+      waiting = true;
+      waiting.notify_all();
+    }
+    return sys::real_hooks().poll(fds, n, timeout);
+  };
+  std::expected<file_copy_result, copy_error> r = std::unexpected(copy_error{});
+  std::thread copy([&] { r = zcopy::copy_file(src, fifo); });
+  waiting.wait(false);
+  test::fifo_reader reader(fifo);
+  copy.join();
+  const std::vector<std::byte> got = reader.finish();
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_TRUE(same_bytes(data_["src"], got));
   EXPECT_TRUE(S_ISFIFO(stat_of(fifo).st_mode));

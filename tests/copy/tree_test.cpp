@@ -392,20 +392,12 @@ TEST_F(TreeCopy, FifoSourceIsReadToItsEnd) {
   const fs::path fifo = dir_ / "fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const auto bytes = random_bytes((2 << 20) + 333, seed_ + 9);
-  std::thread writer([&] {
-    unique_fd out = test::open_or_die(fifo, O_WRONLY);
-    std::size_t at = 0;
-    while (at < bytes.size()) {
-      const ssize_t n = ::write(out.get(), bytes.data() + at, bytes.size() - at);
-      if (n <= 0) break;
-      at += static_cast<std::size_t>(n);
-    }
-  });
+  test::fifo_writer writer(fifo, bytes);
   tree_options o;
   o.recursive = false;
   recorder rec;
   const tree_summary s = copy_tree(fifo, dir_ / "dest", o, rec.observer());
-  writer.join();
+  EXPECT_TRUE(writer.finish());
   ASSERT_EQ(s.errors, 0u) << rec.error_text();
   EXPECT_TRUE(same_bytes(bytes, read_file(dir_ / "dest")));
   EXPECT_EQ(s.bytes, bytes.size());

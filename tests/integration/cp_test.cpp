@@ -343,24 +343,15 @@ TEST_F(Cp, OutOfSpaceKeepsTheOldDestination) {
   EXPECT_EQ(list_dir(small->path()), (std::vector<std::string>{"dst", "lost+found"}));
 }
 
-// A FIFO operand without -r/-a is refused, never opened for reading (which would block).
-// A FIFO named without -R is read to its end, as GNU cp reads it; the writer comes after the copy
-// has started waiting for it.
+// A FIFO named without -R is read to its end, as GNU cp reads it.
 TEST_F(Cp, FifoSourceIsReadWithoutRecursiveLikeGnuCp) {
   const auto bytes = random_bytes(300 * kib + 7, test_seed() + 3);
   for (const std::string who : {"gnu", "ours"}) {
     const fs::path fifo = dir_ / (who + ".fifo");
     ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
-    std::thread writer([&] {
-      unique_fd out = open_or_die(fifo, O_WRONLY);
-      for (std::size_t at = 0; at < bytes.size();) {
-        const ssize_t n = ::write(out.get(), bytes.data() + at, bytes.size() - at);
-        if (n <= 0) break;
-        at += static_cast<std::size_t>(n);
-      }
-    });
+    fifo_writer writer(fifo, bytes);
     auto r = who == "gnu" ? gnu_cp({fifo.string(), at(who)}) : zcopy_cp({fifo.string(), at(who)});
-    writer.join();
+    EXPECT_TRUE(writer.finish()) << who << " never read the FIFO";
     ASSERT_EQ(r.exit_code, 0) << who << ": " << r.err;
     EXPECT_TRUE(same_bytes(bytes, read_file(dir_ / who))) << who;
   }
@@ -414,21 +405,17 @@ TEST_F(Cp, DevStdoutDestWritesToStandardOutput) {
   EXPECT_TRUE(same_bytes(want, read_file(dir_ / "piped")));
 }
 
-// A FIFO as DEST is written into once a reader comes, as GNU cp's open waits for one.
+// A FIFO as DEST is written into, as GNU cp writes into it (its reader is there first).
 TEST_F(Cp, FifoDestIsWrittenIntoLikeGnuCp) {
   put("src", 500 * kib + 1);
   const auto want = read_file(dir_ / "src");
   for (const std::string who : {"gnu", "ours"}) {
     const fs::path fifo = dir_ / (who + ".fifo");
     ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
-    std::vector<std::byte> got;
-    std::thread reader([&] {
-      unique_fd in = open_or_die(fifo, O_RDONLY);
-      got = read_fd_to_end(in.get());
-    });
+    fifo_reader reader(fifo);
     auto r =
         who == "gnu" ? gnu_cp({at("src"), fifo.string()}) : zcopy_cp({at("src"), fifo.string()});
-    reader.join();
+    const std::vector<std::byte> got = reader.finish();
     ASSERT_EQ(r.exit_code, 0) << who << ": " << r.err;
     EXPECT_TRUE(same_bytes(want, got)) << who;
     EXPECT_EQ(fs::symlink_status(fifo).type(), fs::file_type::fifo) << who;

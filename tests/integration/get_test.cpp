@@ -4,8 +4,11 @@
 // Every server is on 127.0.0.1; every run is bounded.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -31,6 +34,11 @@ run_result zget(std::vector<std::string> args, std::chrono::milliseconds timeout
   std::vector<std::string> argv{binary(), "get"};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_bounded(argv, timeout);
+}
+
+std::string random_text(std::size_t n, std::uint64_t seed) {
+  const auto bytes = random_bytes(n, seed);
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 std::string text_of(const std::vector<std::byte>& bytes) {
@@ -304,6 +312,36 @@ TEST_F(Get, UsageErrors) {
   EXPECT_NE(bad.err.find("missing host"), std::string::npos) << bad.err;
   auto none = zget({});
   EXPECT_EQ(none.exit_code, 2);
+}
+
+// What stands at -o FILE: an existing directory is refused before a request is sent (it used
+// to download the whole body, then fail on the rename and leave dir.part behind); a device node
+// is written into, as curl writes into -o /dev/null, and stays a device; /dev/stdout writes the
+// body to the standard output.
+TEST_F(Get, OutputThatIsNotARegularFile) {
+  const std::string body = random_text(256 * 1024 + 3, test_seed());
+  scripted_server server(
+      {[&](int fd, const std::string&) { scripted_server::send_all(fd, simple_response(body)); }});
+  fs::create_directories(out("dir"));
+  auto dir = zget({server.url("/x"), "-o", out("dir").string()});
+  EXPECT_EQ(dir.exit_code, 1);
+  EXPECT_NE(dir.err.find("Is a directory"), std::string::npos) << dir.err;
+  EXPECT_TRUE(server.requests().empty());
+  EXPECT_FALSE(fs::exists(out("dir.part")));
+
+  auto stdout_run = zget({"-q", server.url("/x"), "-o", "/dev/stdout"});
+  ASSERT_EQ(stdout_run.exit_code, 0) << stdout_run.err;
+  EXPECT_EQ(stdout_run.out, body);
+
+  const fs::path node = out("null");
+  if (::mknod(node.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+    GTEST_SKIP() << "mknod: " << std::strerror(errno);
+  }
+  auto device = zget({server.url("/x"), "-o", node.string()});
+  ASSERT_EQ(device.exit_code, 0) << device.err;
+  EXPECT_NE(device.err.find("written in place"), std::string::npos) << device.err;
+  EXPECT_EQ(fs::symlink_status(node).type(), fs::file_type::character);
+  EXPECT_FALSE(fs::exists(out("null.part")));
 }
 
 }  // namespace

@@ -166,6 +166,83 @@ std::vector<std::byte> drainer::finish() {
   return std::move(data_);
 }
 
+fifo_reader::fifo_reader(const std::filesystem::path& fifo, std::chrono::milliseconds patience)
+    : fd_(open_or_die(fifo, O_RDONLY | O_NONBLOCK)) {
+  thread_ = std::thread([this, patience] {
+    std::vector<std::byte> buf(256 * 1024);
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return;
+      // Before the first writer a FIFO reports nothing (no data, no hang-up); a read would say 0
+      // as if the writer had come and gone.
+      pollfd p{fd_.get(), POLLIN, 0};
+      const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (n <= 0) continue;
+      const ssize_t r = ::read(fd_.get(), buf.data(), buf.size());
+      if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (r > 0) {
+        writer_came_ = true;
+        data_.insert(data_.end(), buf.begin(), buf.begin() + r);
+        deadline = std::chrono::steady_clock::now() + patience;
+        continue;
+      }
+      if (r == 0) writer_came_ = true;  // POLLHUP: a writer came and closed
+      return;
+    }
+  });
+}
+
+fifo_reader::~fifo_reader() {
+  if (thread_.joinable()) thread_.join();
+}
+
+std::vector<std::byte> fifo_reader::finish() {
+  if (thread_.joinable()) thread_.join();
+  return std::move(data_);
+}
+
+fifo_writer::fifo_writer(const std::filesystem::path& fifo, std::vector<std::byte> data,
+                         std::chrono::milliseconds patience) {
+  thread_ = std::thread([this, fifo, data = std::move(data), patience] {
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    int fd = -1;
+    // ENXIO until a reader has the FIFO open; looked at again every few milliseconds.
+    while ((fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+      if (errno != ENXIO || std::chrono::steady_clock::now() > deadline) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    unique_fd out(fd);
+    std::size_t at = 0;
+    while (at < data.size()) {
+      const ssize_t n = ::write(out.get(), data.data() + at, data.size() - at);
+      if (n > 0) {
+        at += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        pollfd p{out.get(), POLLOUT, 0};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+        continue;
+      }
+      return;
+    }
+    done_ = true;
+  });
+}
+
+fifo_writer::~fifo_writer() {
+  if (thread_.joinable()) thread_.join();
+}
+
+bool fifo_writer::finish() {
+  if (thread_.joinable()) thread_.join();
+  return done_;
+}
+
 namespace {
 std::string slurp(const std::filesystem::path& path) {
   auto bytes = read_file(path);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -72,6 +73,45 @@ class drainer {
   std::atomic<std::uint64_t> total_{0};
   std::uint64_t hash_ = 0xcbf29ce484222325ULL;
   std::thread* thread_ = nullptr;
+};
+
+// The far ends of a FIFO that the code under test opens, written so that a test whose subject
+// never opens the FIFO fails instead of hanging: a blocking open(2) of a FIFO waits for its peer
+// forever. `fifo_reader` opens the read end at once, non-blocking (so a writer's non-blocking open
+// finds a reader), and collects until the writer has come and gone; `fifo_writer` opens the write
+// end once a reader is there and writes `data`. Each gives up after `patience` without a peer or
+// progress; `finish()` joins and says whether the peer came.
+class fifo_reader {
+ public:
+  explicit fifo_reader(const std::filesystem::path& fifo,
+                       std::chrono::milliseconds patience = std::chrono::minutes(2));
+  ~fifo_reader();
+  fifo_reader(const fifo_reader&) = delete;
+  fifo_reader& operator=(const fifo_reader&) = delete;
+  // Joins; the bytes read (empty, and `writer_came` false, when no writer ever came).
+  std::vector<std::byte> finish();
+  bool writer_came() const { return writer_came_; }
+
+ private:
+  unique_fd fd_;
+  std::vector<std::byte> data_;
+  bool writer_came_ = false;
+  std::thread thread_;
+};
+
+class fifo_writer {
+ public:
+  fifo_writer(const std::filesystem::path& fifo, std::vector<std::byte> data,
+              std::chrono::milliseconds patience = std::chrono::minutes(2));
+  ~fifo_writer();
+  fifo_writer(const fifo_writer&) = delete;
+  fifo_writer& operator=(const fifo_writer&) = delete;
+  // Joins; whether every byte was written (a reader came and took them).
+  bool finish();
+
+ private:
+  bool done_ = false;
+  std::thread thread_;
 };
 
 std::uint64_t fnv1a(std::span<const std::byte> data, std::uint64_t hash = 0xcbf29ce484222325ULL);
