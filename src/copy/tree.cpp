@@ -595,17 +595,25 @@ void tree_copier::apply_directory_metadata() {
     if (!it->meta.mode && !it->meta.owner && !it->meta.times) continue;
     // Through a descriptor of the directory itself, reached without symlinks: a directory
     // swapped for a link to another one since it was filled does not pass its owner and mode on.
-    // O_PATH: a directory the process may not read (mode 0300) still gets its attributes, through
-    // the descriptor's /proc name.
-    auto dir = open_dest_dir(it->dest_rel, O_PATH | O_DIRECTORY);
-    if (!dir) {
+    auto dir = open_dest_dir(it->dest_rel, O_RDONLY | O_DIRECTORY);
+    std::expected<void, std::pair<const char*, std::error_code>> m;
+    if (dir) {
+      m = detail::apply_metadata(dir->get(), it->meta);
+    } else if (dir.error() == std::errc::permission_denied) {
+      // A directory merged into that the process may not read (mode 0300): an O_PATH descriptor,
+      // reached through its /proc name.
+      dir = open_dest_dir(it->dest_rel, O_PATH | O_DIRECTORY);
+      if (!dir) {
+        error(dir.error(), "open", it->dest);
+        continue;
+      }
+      const std::string self = "/proc/self/fd/" + std::to_string(dir->get());
+      m = detail::apply_metadata_at(AT_FDCWD, self.c_str(), it->meta, false);
+    } else {
       error(dir.error(), "open", it->dest);
       continue;
     }
-    const std::string self = "/proc/self/fd/" + std::to_string(dir->get());
-    if (auto m = detail::apply_metadata_at(AT_FDCWD, self.c_str(), it->meta, false); !m) {
-      error(m.error().second, m.error().first, it->dest);
-    }
+    if (!m) error(m.error().second, m.error().first, it->dest);
   }
 }
 

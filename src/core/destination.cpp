@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 
+#include "core/temp_entry.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/error.hpp"
 
@@ -119,6 +121,68 @@ open_in_place(int dirfd, const std::string& name, const destination& d,
       return std::unexpected(std::pair{"open", make_error_code(errc::cancelled)});
     }
     (void)sys::poll(nullptr, 0, slice_ms);
+  }
+}
+
+std::error_code write_whole_file(const fs::path& path, std::string_view bytes) {
+  fs::path file = path;
+  for (int depth = 0;; ++depth) {
+    const std::string name = file.filename().string();
+    if (name.empty() || name == "." || name == "..")
+      return make_error_code(std::errc::is_a_directory);
+    const fs::path parent = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
+    if (!dir) return dir.error();
+    auto at = look_at_destination(dir->get(), name, file, true);
+    if (!at) return at.error().second;
+    switch (at->what) {
+      case destination::kind::directory:
+        return make_error_code(std::errc::is_a_directory);
+      case destination::kind::dangling:
+        return make_error_code(std::errc::no_such_file_or_directory);
+      case destination::kind::linked:
+        if (depth > 0) return make_error_code(std::errc::too_many_symbolic_link_levels);
+        file = at->target;
+        continue;
+      case destination::kind::special: {
+        auto out = open_in_place(dir->get(), name, *at, {});
+        if (!out) return out.error().second;
+        for (std::size_t done = 0; done < bytes.size();) {
+          auto w = sys::write(out->first.get(), bytes.data() + done, bytes.size() - done);
+          if (w) {
+            done += *w;
+          } else if (w.error() == std::errc::resource_unavailable_try_again) {
+            if (auto r = sys::wait_ready(out->first.get(), POLLOUT); !r) return r.error();
+          } else {
+            return w.error();
+          }
+        }
+        return out->first.close();
+      }
+      default:
+        break;
+    }
+    const mode_t mode = at->what == destination::kind::regular ? at->st.st_mode & 07777 : 0666;
+    unique_fd out;
+    auto tmp = create_temp(dir->get(), name, [&](const std::string& n) -> std::error_code {
+      auto fd = unique_fd::openat(dir->get(), n.c_str(),
+                                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, mode);
+      if (!fd) return fd.error();
+      out = std::move(*fd);
+      return {};
+    });
+    if (!tmp) return tmp.error();
+    if (at->what == destination::kind::regular) {
+      // Created with the umask applied; the replaced file's own mode is what it keeps.
+      if (auto r = sys::fchmod(out.get(), mode); !r) return r.error();
+    }
+    if (auto w = sys::write_all(out.get(), bytes.data(), bytes.size()); !w) return w.error();
+    if (auto c = out.close(); c) return c;
+    if (auto r = sys::renameat2(dir->get(), tmp->name().c_str(), dir->get(), name.c_str(), 0); !r) {
+      return r.error();
+    }
+    tmp->commit();
+    return {};
   }
 }
 

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -58,5 +59,12 @@ std::expected<destination, std::pair<const char*, std::error_code>> look_at_dest
 std::expected<std::pair<unique_fd, struct stat>, std::pair<const char*, std::error_code>>
 open_in_place(int dirfd, const std::string& name, const destination& d,
               const std::stop_token& stop);
+
+// Writes `bytes` as the whole contents of `path` by the rules above: a regular file (or one a
+// symlink names) is replaced by a complete new file renamed over it, so that a failure (ENOSPC,
+// a kill) leaves the old contents; a device, a FIFO or /dev/stdout is written into. For the
+// small files a tool writes (reports, summaries); the mode of a replaced file is kept, a new one
+// gets 0666 minus the umask.
+std::error_code write_whole_file(const std::filesystem::path& path, std::string_view bytes);
 
 }  // namespace zcopy::detail

@@ -12,8 +12,9 @@
 //     ends with the current ETag matches it (weakly, and strongly when the ETag is strong) as
 //     long as everything before it is valid;
 //   - preconditions: 304 only for GET/HEAD; If-Modified-Since alone gives 304 exactly when
-//     the date parses and Last-Modified is not newer; If-Unmodified-Since alone gives 412
-//     exactly when the date parses and Last-Modified is newer;
+//     the date parses, is not later than the server's clock (a future date is invalid and
+//     ignored, RFC 9110 §13.1.3) and Last-Modified is not newer; If-Unmodified-Since alone gives
+//     412 exactly when the date parses and Last-Modified is newer;
 //   - If-Range: matches only a strong, exactly equal ETag or the exact Last-Modified date.
 #include <algorithm>
 #include <chrono>
@@ -135,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     conditional_headers only;
     only.if_modified_since = headers.if_modified_since;
     const auto date = parse_http_date(trim(*headers.if_modified_since), now);
-    const bool not_modified = date && current.last_modified <= *date;
+    const bool not_modified = date && *date <= now && current.last_modified <= *date;
     ZCOPY_FUZZ_CHECK((evaluate_preconditions(only, current, true, now) ==
                       precondition::not_modified) == not_modified);
     ZCOPY_FUZZ_CHECK(evaluate_preconditions(only, current, false, now) == precondition::proceed);

@@ -391,18 +391,22 @@ TEST_F(Cp, DeviceNodeDestIsWrittenIntoLikeGnuCp) {
 }
 
 // /dev/stdout as DEST writes to the standard output, whatever it is: a file (as run here: the
-// output goes to a file) or a pipe (through sh). GNU cp does the same.
+// output goes to a file) or a pipe (through sh). GNU cp does the same. The test names a link of
+// its own to /proc/self/fd/1, made as /dev/stdout is made: a build with the defect would rename a
+// file over the machine's /dev/stdout.
 TEST_F(Cp, DevStdoutDestWritesToStandardOutput) {
   put("src", 200 * kib + 3);
   const auto want = read_file(dir_ / "src");
-  auto to_file = zcopy_cp({at("src"), "/dev/stdout"});
+  fs::create_symlink("/proc/self/fd/1", dir_ / "stdout");
+  auto to_file = zcopy_cp({at("src"), at("stdout")});
   ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
   EXPECT_TRUE(same_bytes(want, std::as_bytes(std::span(to_file.out))));
-  const std::string line =
-      "'" + zcopy_binary() + "' cp '" + at("src") + "' /dev/stdout | cat >'" + at("piped") + "'";
+  const std::string line = "'" + zcopy_binary() + "' cp '" + at("src") + "' '" + at("stdout") +
+                           "' | cat >'" + at("piped") + "'";
   auto piped = run_bounded({"/bin/sh", "-c", line}, 60s);
   ASSERT_EQ(piped.exit_code, 0) << piped.err;
   EXPECT_TRUE(same_bytes(want, read_file(dir_ / "piped")));
+  EXPECT_TRUE(fs::is_symlink(dir_ / "stdout"));
 }
 
 // A FIFO as DEST is written into, as GNU cp writes into it (its reader is there first).

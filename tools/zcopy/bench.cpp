@@ -5,12 +5,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/bench.hpp"
+#include "core/destination.hpp"
 #include "subcommands.hpp"
 
 namespace zcopy::cli {
@@ -38,12 +38,9 @@ bool write_output(const std::string& file, const std::string& text, std::string_
     fmt::print("{}", text);
     return true;
   }
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) {
-    report_error(fmt::format("bench: writing {}", what), file,
-                 std::error_code(errno ? errno : EIO, std::system_category()));
+  // Replaced whole: a report that cannot be written leaves the previous one as it was.
+  if (auto e = detail::write_whole_file(file, text); e) {
+    report_error(fmt::format("bench: writing {}", what), file, e);
     return false;
   }
   return true;
