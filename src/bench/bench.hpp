@@ -112,6 +112,8 @@ struct stat {
   double max = 0;
 };
 
+stat stat_of(std::vector<double> samples);
+
 struct method_result {
   path where = path::file_to_file;
   bench_method method;

@@ -518,14 +518,6 @@ measured run_once(fixture& fx, path p, const bench_method& m, unsigned round) {
   return out;
 }
 
-stat stat_of(std::vector<double> v) {
-  if (v.empty()) return {};
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  return {median, v.front(), v.back()};
-}
-
 template <class F>
 stat stat_over(const std::vector<sample>& samples, F f) {
   std::vector<double> v;
@@ -610,6 +602,14 @@ std::string now_utc() {
 }
 
 }  // namespace
+
+stat stat_of(std::vector<double> v) {
+  if (v.empty()) return {};
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  return {median, v.front(), v.back()};
+}
 
 std::string_view to_string(path p) noexcept {
   switch (p) {

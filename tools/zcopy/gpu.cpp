@@ -13,14 +13,15 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bench/gpu_bench.hpp"
 #include "subcommands.hpp"
+#include "sys/sys.hpp"
 #include "zcopy/fd.hpp"
 #include "zcopy/gpu.hpp"
 #include "zcopy/gpu_plan.hpp"
@@ -194,11 +195,10 @@ std::expected<load_outcome, std::string> load_once(const load_flags& f,
     }
     return out;
   }
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return std::unexpected(std::string("not a regular file"));
-  }
-  const auto size = static_cast<std::uint64_t>(st.st_size);
+  auto st = sys::fstat(fd->get());
+  if (!st) return std::unexpected(st.error().message());
+  if (!S_ISREG(st->st_mode)) return std::unexpected(std::string("not a regular file"));
+  const auto size = static_cast<std::uint64_t>(st->st_size);
   const std::uint64_t offset = f.offset.value_or(0);
   if (offset > size)
     return std::unexpected(fmt::format("--offset {} is past the end ({} bytes)", offset, size));
@@ -291,130 +291,57 @@ struct bench_flags {
   unsigned rounds = 3;
 };
 
-// Puts the range in the page cache (reads it) or drops it (fdatasync, then POSIX_FADV_DONTNEED,
-// which drops clean pages only). The residency afterwards, so a cold round that could not be
-// made cold shows as such.
-std::expected<double, std::string> prepare_cache(int fd, std::uint64_t offset, std::uint64_t length,
-                                                 bool warm) {
-  if (warm) {
-    std::vector<char> sink(std::size_t{8} << 20);
-    for (std::uint64_t done = 0; done < length;) {
-      const ssize_t n =
-          ::pread(fd, sink.data(), std::min<std::uint64_t>(sink.size(), length - done),
-                  static_cast<off_t>(offset + done));
-      if (n <= 0) return std::unexpected(std::string("reading the file to warm the cache failed"));
-      done += static_cast<std::uint64_t>(n);
-    }
-  } else {
-    (void)::fdatasync(fd);
-    if (int e = ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length),
-                                POSIX_FADV_DONTNEED);
-        e != 0) {
-      return std::unexpected("posix_fadvise(DONTNEED): " +
-                             std::error_code(e, std::system_category()).message());
-    }
-  }
-  auto cached = residency(fd, offset, length);
-  if (!cached) return std::unexpected("residency: " + cached.error().message());
-  return cached->fraction();
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int run_bench(const bench_flags& b) {
   const load_flags& f = b.load;
   const auto fail = [&](std::string_view message) {
     fmt::print(stderr, "zcopy: gpu bench '{}': {}\n", f.path, message);
     return 1;
   };
-  for (const auto& m : b.methods) {
-    if (!gpu::parse_load_method(m)) return fail("unknown method '" + m + "'");
-  }
+  bench::gpu_bench_config config;
+  config.methods.clear();
+  for (const auto& m : b.methods) config.methods.push_back(*gpu::parse_load_method(m));
+  config.warm.clear();
+  for (const auto& c : b.caches) config.warm.push_back(c == "warm");
+  config.rounds = b.rounds;
+  config.load = options_of(f);
+  config.offset = f.offset.value_or(0);
+  config.length = f.length;
   if (auto missing = gpu_missing()) return fail(*missing);
   auto fd = unique_fd::open(f.path.c_str(), O_RDONLY);
   if (!fd) return fail(fd.error().message());
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode)) return fail("not a regular file");
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  const std::uint64_t offset = std::min(f.offset.value_or(0), size);
-  const std::uint64_t length = std::min(f.length.value_or(size - offset), size - offset);
-  if (length == 0) return fail("nothing to load (empty range)");
-  auto buffer = gpu::device_buffer::allocate(static_cast<std::size_t>(length), f.device);
-  if (!buffer) return fail("device allocation: " + buffer.error().message());
-  auto file_sum = gpu::file_checksum(fd->get(), offset, length);
-  if (!file_sum) return fail("file checksum: " + file_sum.error().message());
+  auto report = bench::run_gpu(fd->get(), config);
+  if (!report) return fail(report.error().message());
+  const std::uint64_t length = report->bytes;
 
-  struct cell {
-    std::string method;
-    std::string cache;
-    std::vector<double> seconds;
-    std::vector<double> resident;
-    std::map<std::string, int> ran_as;
-    std::vector<std::string> fallbacks;
-    bool verified = true;
-  };
-  std::vector<cell> cells;
-  for (const auto& m : b.methods) {
-    for (const auto& c : b.caches) cells.push_back(cell{.method = m, .cache = c});
-  }
-  for (unsigned round = 0; round < b.rounds; ++round) {
-    // Rotated so that no method always runs right after the same other one.
-    for (std::size_t k = 0; k < cells.size(); ++k) {
-      cell& c = cells[(k + round) % cells.size()];
-      auto resident = prepare_cache(fd->get(), offset, length, c.cache == "warm");
-      if (!resident) return fail(resident.error());
-      gpu::load_options o = options_of(f);
-      o.method = *gpu::parse_load_method(c.method);
-      // Scribble over the destination so that a load that moved nothing cannot verify.
-      if (auto r = buffer->fill(std::byte{0xA5}); !r)
-        return fail("device fill: " + r.error().message());
-      auto r = gpu::load(fd->get(), offset, length, buffer->data(), o);
-      if (!r) return fail(fmt::format("{} ({}): {}", c.method, c.cache, r.error().message()));
-      auto sum = gpu::device_checksum(buffer->data(), length, f.device);
-      if (!sum) return fail("device checksum: " + sum.error().message());
-      c.verified = c.verified && *sum == *file_sum;
-      c.seconds.push_back(r->seconds);
-      c.resident.push_back(*resident);
-      ++c.ran_as[std::string(gpu::to_string(r->method)) + (r->direct ? "+direct" : "")];
-      for (const auto& why : r->fallbacks) {
-        if (std::find(c.fallbacks.begin(), c.fallbacks.end(), why) == c.fallbacks.end()) {
-          c.fallbacks.push_back(why);
-        }
-      }
-    }
-  }
-
-  const auto ran_as_text = [](const cell& c) {
+  const auto ran_as_text = [](const bench::gpu_bench_cell& c) {
     std::string text;
     for (const auto& [name, count] : c.ran_as) text += (text.empty() ? "" : ",") + name;
     return text;
   };
-  bool all_verified = true;
-  for (const cell& c : cells) all_verified = all_verified && c.verified;
+  const auto rates = [length](const bench::gpu_bench_cell& c) {
+    std::vector<double> v;
+    for (double sec : c.seconds) v.push_back(gb_per_s(length, sec));
+    return bench::stat_of(std::move(v));
+  };
   if (b.load.json) {
     nlohmann::json rows = nlohmann::json::array();
-    for (const cell& c : cells) {
-      std::vector<double> rates;
-      for (double sec : c.seconds) rates.push_back(gb_per_s(length, sec));
-      rows.push_back({{"method", c.method},
-                      {"cache", c.cache},
+    for (const auto& c : report->cells) {
+      const auto median_seconds = bench::stat_of(c.seconds).median;
+      const auto r = rates(c);
+      rows.push_back({{"method", std::string(gpu::to_string(c.method))},
+                      {"cache", c.warm ? "warm" : "cold"},
                       {"ran_as", ran_as_text(c)},
                       {"seconds", c.seconds},
-                      {"median_seconds", median(c.seconds)},
-                      {"median_gb_per_s", gb_per_s(length, median(c.seconds))},
-                      {"min_gb_per_s", *std::min_element(rates.begin(), rates.end())},
-                      {"max_gb_per_s", *std::max_element(rates.begin(), rates.end())},
+                      {"median_seconds", median_seconds},
+                      {"median_gb_per_s", gb_per_s(length, median_seconds)},
+                      {"min_gb_per_s", r.min},
+                      {"max_gb_per_s", r.max},
                       {"resident_before", c.resident},
                       {"fallbacks", c.fallbacks},
                       {"verified", c.verified}});
     }
     fmt::print("{}\n", nlohmann::json{{"file", f.path},
-                                      {"offset", offset},
+                                      {"offset", report->offset},
                                       {"bytes", length},
                                       {"device", f.device},
                                       {"rounds", b.rounds},
@@ -425,21 +352,22 @@ int run_bench(const bench_flags& b) {
                f.path, f.device, b.rounds, b.rounds == 1 ? "" : "s");
     fmt::print("{:<11} {:<5} {:<18} {:>9} {:>9} {:>9} {:>9} {:>7}  {}\n", "method", "cache",
                "ran as", "seconds", "GB/s", "min GB/s", "max GB/s", "cached", "verified");
-    for (const cell& c : cells) {
-      std::vector<double> rates;
-      for (double sec : c.seconds) rates.push_back(gb_per_s(length, sec));
+    for (const auto& c : report->cells) {
+      const auto median_seconds = bench::stat_of(c.seconds).median;
+      const auto r = rates(c);
       fmt::print("{:<11} {:<5} {:<18} {:>9.4f} {:>9.2f} {:>9.2f} {:>9.2f} {:>6.0f}%  {}\n",
-                 c.method, c.cache, ran_as_text(c), median(c.seconds),
-                 gb_per_s(length, median(c.seconds)), *std::min_element(rates.begin(), rates.end()),
-                 *std::max_element(rates.begin(), rates.end()), 100.0 * median(c.resident),
-                 c.verified ? "yes" : "NO");
+                 gpu::to_string(c.method), c.warm ? "warm" : "cold", ran_as_text(c), median_seconds,
+                 gb_per_s(length, median_seconds), r.min, r.max,
+                 100.0 * bench::stat_of(c.resident).median, c.verified ? "yes" : "NO");
     }
-    for (const cell& c : cells) {
-      for (const auto& why : c.fallbacks)
-        fmt::print("{} ({}): fallback: {}\n", c.method, c.cache, why);
+    for (const auto& c : report->cells) {
+      for (const auto& why : c.fallbacks) {
+        fmt::print("{} ({}): fallback: {}\n", gpu::to_string(c.method), c.warm ? "warm" : "cold",
+                   why);
+      }
     }
   }
-  if (!all_verified) {
+  if (!report->all_verified()) {
     fmt::print(stderr, "zcopy: gpu bench '{}': a method left different bytes on the device\n",
                f.path);
     return 1;
