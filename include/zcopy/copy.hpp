@@ -170,6 +170,12 @@ struct tree_options {
   // -s: every entry but a directory is a symbolic link to its source's path (as given: a relative
   // SOURCE is allowed only when DEST is in the current directory, where the link resolves).
   bool symlink_files = false;
+  // --parents: `dest` is a directory and the copy lands at dest/SOURCE (SOURCE's path with its
+  // leading "/" and "." components dropped; one with a ".." component is refused). The missing
+  // directories between are made from the source directories they stand for, reached without
+  // following symlinks, and get their final mode (and owner and times as `file.preserve` says)
+  // after the copy.
+  bool parents = false;
   // -i: asked before an existing DEST (not a directory) is replaced; false keeps it (skipped).
   // Called from the copying threads, so it may be called by several at once.
   std::function<bool(const std::filesystem::path& dest)> confirm_replace;
@@ -209,9 +215,13 @@ struct tree_summary {
 // which is the path the copy gets (the caller resolves "DEST is a directory: DEST/NAME", as cp
 // does). A FIFO or device `source` is read to its end into a regular DEST unless
 // `special_files` recreates it (cp without and with -R); inside a tree, without
-// `special_files`, such entries are refused and never opened. Refuses to copy a directory into
-// itself or below itself (errc::invalid_argument, operation "into itself"). Returns the summary;
-// entry errors are in it and went to the observer.
+// `special_files`, such entries are refused and never opened. Refuses, before anything is
+// written, to copy an entry onto itself (an existing DEST that is SOURCE, through hard links or,
+// when SOURCE is followed, symlinks; a symlink copied as a symlink onto the file it names):
+// errc::invalid_argument, operation "same file"; and to copy a directory into itself or below
+// itself (errc::invalid_argument, operation "into itself"). With `parents`, `dest` is the
+// directory the copy goes under (see tree_options). Returns the summary; entry errors are in it
+// and went to the observer.
 tree_summary copy_tree(const std::filesystem::path& source, const std::filesystem::path& dest,
                        const tree_options& options, const tree_observer& observer = {});
 

@@ -150,9 +150,9 @@ std::string read_first_line(const char* path, std::string_view key) {
 }
 
 std::string filesystem_name(const std::filesystem::path& dir) {
-  struct statfs st {};
-  if (::statfs(dir.c_str(), &st) != 0) return "unknown";
-  switch (static_cast<std::uint64_t>(st.f_type)) {
+  auto st = sys::statfs(dir.c_str());
+  if (!st) return "unknown";
+  switch (static_cast<std::uint64_t>(st->f_type)) {
     case 0xEF53:
       return "ext4";
     case 0x58465342:
@@ -169,7 +169,7 @@ std::string filesystem_name(const std::filesystem::path& dir) {
       return "f2fs";
     default: {
       char hex[32];
-      std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(st.f_type));
+      std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(st->f_type));
       return hex;
     }
   }

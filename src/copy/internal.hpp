@@ -17,6 +17,7 @@
 #include <ctime>
 #include <expected>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,6 +143,17 @@ std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const c
                                                          const std::filesystem::path& dest,
                                                          const copy_options& options,
                                                          const file_copy_extra& extra);
+
+// --parents (src/copy/parents.cpp): SOURCE as a path under the destination directory ("/a/b" →
+// "a/b"); empty when a ".." component would take the copy outside it.
+std::filesystem::path parents_path(const std::filesystem::path& source);
+// Makes the missing directories between `directory` and SOURCE's own name, runs `copy(source,
+// directory / parents_path(source))`, then gives the made directories their final metadata.
+using copy_tree_function =
+    std::function<tree_summary(const std::filesystem::path&, const std::filesystem::path&)>;
+tree_summary copy_with_parents(const std::filesystem::path& source,
+                               const std::filesystem::path& directory, const tree_options& options,
+                               const tree_observer& observer, const copy_tree_function& copy);
 
 inline copy_error make_copy_error(std::error_code code, std::string operation,
                                   std::filesystem::path path) {

@@ -228,6 +228,7 @@ class tree_copier {
   void apply_directory_metadata();
   // A directory of DEST by its path below dest_root_, no symlink followed.
   std::expected<unique_fd, std::error_code> open_dest_dir(const fs::path& rel, int flags) const;
+  bool same_file(const fs::path& source, const struct stat& st, const fs::path& dest) const;
   bool into_itself(const fs::path& source, const struct stat& source_stat, const fs::path& dest);
 
   const tree_options& options_;
@@ -625,6 +626,23 @@ std::expected<unique_fd, std::error_code> tree_copier::open_dest_dir(const fs::p
 
 // --- the walk ------------------------------------------------------------------------------
 
+// Whether an existing DEST is SOURCE itself (`st`, SOURCE as the walk sees it): the same inode,
+// or, for a symlink copied as a symlink, the file the link names (replacing it with the link
+// would leave a link to itself).
+bool tree_copier::same_file(const fs::path& source, const struct stat& st,
+                            const fs::path& dest) const {
+  const bool follow = !options_.symlinks_as_links;
+  auto d = sys::fstatat(AT_FDCWD, dest.c_str(), follow ? 0 : AT_SYMLINK_NOFOLLOW);
+  if (!d) return false;
+  auto same = [](const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  };
+  if (same(st, *d)) return true;
+  if (follow || !S_ISLNK(st.st_mode)) return false;
+  auto target = sys::fstatat(AT_FDCWD, source.c_str(), 0);
+  return target && same(*target, *d);
+}
+
 // Whether `dest` is `source` or lies below it: by path (after resolving links in both), and by
 // identity, walking up from DEST's nearest existing directory through ".." (which also sees
 // through bind mounts and links the path comparison missed).
@@ -749,6 +767,11 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
   const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
   const std::string dest_name = dest.filename().string();
 
+  // A directory onto itself is "into itself" (below), as cp says it.
+  if (!S_ISDIR(st->st_mode) && same_file(source, *st, dest)) {
+    error(std::make_error_code(std::errc::invalid_argument), "same file", dest);
+    return summary_;
+  }
   if (S_ISDIR(st->st_mode)) {
     if (!options_.recursive) {
       error(std::make_error_code(std::errc::is_a_directory), "omitting directory", source);
@@ -819,8 +842,12 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
 
 tree_summary copy_tree(const std::filesystem::path& source, const std::filesystem::path& dest,
                        const tree_options& options, const tree_observer& observer) {
-  tree_copier copier(options, observer);
-  return copier.run(source, dest);
+  auto copy = [&](const fs::path& from, const fs::path& to) {
+    tree_copier copier(options, observer);
+    return copier.run(from, to);
+  };
+  if (options.parents) return detail::copy_with_parents(source, dest, options, observer, copy);
+  return copy(source, dest);
 }
 
 }  // namespace zcopy

@@ -7,9 +7,9 @@
 namespace zcopy::net {
 
 std::error_code loop_thread::open_wake() {
-  int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (efd < 0) return sys::errno_code(errno);
-  wake.reset(efd);
+  auto efd = sys::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (!efd) return efd.error();
+  wake.reset(*efd);
   return {};
 }
 

@@ -1,5 +1,8 @@
 #include "sys/sys.hpp"
 
+#include <pthread.h>
+#include <sys/eventfd.h>
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -525,6 +528,60 @@ result<void> fsetxattr(int fd, const char* name, const void* value, size_t size,
 mode_t umask(mode_t mask) noexcept {
   count(syscall_kind::other);
   return ::umask(mask);
+}
+
+result<void> pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  count(syscall_kind::other);
+  if (int e = ::pthread_sigmask(how, set, old); e != 0) return fail(e);
+  return {};
+}
+
+result<int> sigwait(const sigset_t& set) {
+  for (;;) {
+    count(syscall_kind::other);
+    int signo = 0;
+    const int e = ::sigwait(&set, &signo);
+    if (e == EINTR) continue;
+    if (e != 0) return fail(e);
+    return signo;
+  }
+}
+
+result<void> sigaction(int signo, const struct sigaction* action, struct sigaction* old) {
+  count(syscall_kind::other);
+  if (::sigaction(signo, action, old) != 0) return fail(errno);
+  return {};
+}
+
+result<void> ignore_sigpipe() {
+  struct sigaction current {};
+  if (auto r = sys::sigaction(SIGPIPE, nullptr, &current); !r) return r;
+  if (current.sa_handler != SIG_DFL) return {};
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  return sys::sigaction(SIGPIPE, &ignore, nullptr);
+}
+
+bool isatty(int fd) noexcept {
+  count(syscall_kind::other);
+  return ::isatty(fd) == 1;
+}
+
+result<struct statfs> statfs(const char* path) {
+  for (;;) {
+    count(syscall_kind::other);
+    struct statfs st {};
+    if (::statfs(path, &st) == 0) return st;
+    if (errno != EINTR) return fail(errno);
+  }
+}
+
+result<int> eventfd(unsigned initial, int flags) {
+  count(syscall_kind::other);
+  const int fd = ::eventfd(initial, flags);
+  if (fd < 0) return fail(errno);
+  return fd;
 }
 
 #undef ZCOPY_SIZE_CALL

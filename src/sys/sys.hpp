@@ -242,6 +242,22 @@ result<void> fsetxattr(int fd, const char* name, const void* value, size_t size,
 // umask(2), counted as `other`, not hookable: sets the mask and returns the previous one.
 mode_t umask(mode_t mask) noexcept;
 
+// Signals and the terminal, counted as `other`, not hookable (nothing to inject there).
+// pthread_sigmask(3) on the calling thread; sigwait(3) returns the signal taken (it does not fail
+// with EINTR); sigaction(2) with either pointer null to read or set only.
+result<void> pthread_sigmask(int how, const sigset_t* set, sigset_t* old);
+result<int> sigwait(const sigset_t& set);
+result<void> sigaction(int signo, const struct sigaction* action, struct sigaction* old);
+// SIGPIPE ignored when it still has its default action (a write to a closed socket or pipe then
+// fails with EPIPE instead of killing the process); a handler the program installed is kept.
+result<void> ignore_sigpipe();
+// Whether `fd` is a terminal (isatty(3): an ioctl that fails on anything else).
+bool isatty(int fd) noexcept;
+// statfs(2) by path.
+result<struct statfs> statfs(const char* path);
+// eventfd(2).
+result<int> eventfd(unsigned initial, int flags);
+
 // io_uring (liburing), counted as io_uring_setup and io_uring_enter. `uring_submit` retries EINTR
 // and returns how many entries were submitted; `uring_submit_wait` submits and waits at most
 // `timeout_ms` for `wait_nr` completions (no error when the time ran out or a signal came: the

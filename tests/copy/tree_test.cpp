@@ -722,5 +722,86 @@ TEST_F(TreeCopy, StopEndsTheWalk) {
   EXPECT_EQ(rec.errors[0].code, errc::cancelled);
 }
 
+// An entry copied onto itself is refused before anything is written: the same name, a hard
+// link, a symlink to it when symlinks are followed, and with -P a symlink onto the file it names.
+TEST_F(TreeCopy, CopyingAnEntryOntoItselfIsRefused) {
+  fs::create_directories(src_);
+  file("f", 4099);
+  ASSERT_EQ(::link((src_ / "f").c_str(), (dir_ / "hard").c_str()), 0);
+  ASSERT_EQ(::symlink((src_ / "f").c_str(), (dir_ / "soft").c_str()), 0);
+  struct attempt {
+    fs::path source;
+    fs::path dest;
+    bool as_links;
+  };
+  for (const auto& [source, dest, as_links] :
+       {attempt{src_ / "f", src_ / "f", false}, attempt{src_ / "f", dir_ / "hard", false},
+        attempt{src_ / "f", dir_ / "soft", false}, attempt{dir_ / "soft", src_ / "f", true}}) {
+    SCOPED_TRACE(source.string() + " -> " + dest.string());
+    tree_options o;
+    o.symlinks_as_links = as_links;
+    recorder rec;
+    const tree_summary s = copy_tree(source, dest, o, rec.observer());
+    ASSERT_EQ(s.errors, 1u) << rec.error_text();
+    EXPECT_EQ(rec.errors[0].operation, "same file");
+    EXPECT_EQ(s.files + s.symlinks, 0u);
+    EXPECT_TRUE(same_bytes(contents_["f"], read_file(src_ / "f")));
+  }
+  EXPECT_TRUE(fs::is_symlink(dir_ / "soft"));
+}
+
+// --parents: SOURCE lands at DIRECTORY/SOURCE; the directories between are made with their
+// source directories' modes (applied after the copy, so a read-only one can still be filled) and
+// times.
+TEST_F(TreeCopy, ParentsMakesTheDirectoriesBetween) {
+  fs::create_directories(src_ / "a" / "b");
+  file("a/b/f", 70001);
+  ::chmod((src_ / "a" / "b").c_str(), 0550);
+  ::chmod((src_ / "a").c_str(), 0751);
+  fs::create_directories(dst_);
+  tree_options o = archive();
+  o.parents = true;
+  recorder rec;
+  const fs::path source = src_ / "a" / "b" / "f";
+  const tree_summary s = copy_tree(source, dst_, o, rec.observer());
+  ::chmod((src_ / "a" / "b").c_str(), 0750);
+  ASSERT_EQ(s.errors, 0u) << rec.error_text();
+  const fs::path landed = dst_ / source.relative_path();
+  EXPECT_TRUE(same_bytes(contents_["a/b/f"], read_file(landed)));
+  EXPECT_EQ(lstat_of(landed.parent_path()).st_mode & 07777, 0550u);
+  EXPECT_EQ(lstat_of(landed.parent_path().parent_path()).st_mode & 07777, 0751u);
+  const auto times = lstat_of(src_ / "a").st_mtim;
+  const auto copied = lstat_of(landed.parent_path().parent_path()).st_mtim;
+  EXPECT_EQ(copied.tv_sec, times.tv_sec);
+  EXPECT_EQ(copied.tv_nsec, times.tv_nsec);
+  ::chmod(landed.parent_path().c_str(), 0750);
+}
+
+// A ".." in SOURCE would put the copy outside DIRECTORY; a symlink planted in DIRECTORY where a
+// parent belongs is not followed. Neither writes anything.
+TEST_F(TreeCopy, ParentsStaysInsideTheDirectory) {
+  fs::create_directories(src_ / "a");
+  file("a/f", 1000);
+  fs::create_directories(dst_);
+  fs::create_directories(dir_ / "outside");
+  tree_options o;
+  o.parents = true;
+  {
+    recorder rec;
+    const tree_summary s = copy_tree(src_ / ".." / "src" / "a" / "f", dst_, o, rec.observer());
+    ASSERT_EQ(s.errors, 1u) << rec.error_text();
+    EXPECT_EQ(rec.errors[0].operation, "outside the directory");
+  }
+  // DIRECTORY/<first component of SOURCE> is a symlink to a directory outside.
+  const fs::path source = src_ / "a" / "f";
+  const fs::path first = *source.relative_path().begin();
+  ASSERT_EQ(::symlink((dir_ / "outside").c_str(), (dst_ / first).c_str()), 0);
+  recorder rec;
+  const tree_summary s = copy_tree(source, dst_, o, rec.observer());
+  EXPECT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(s.files, 0u);
+  EXPECT_TRUE(fs::is_empty(dir_ / "outside"));
+}
+
 }  // namespace
 }  // namespace zcopy

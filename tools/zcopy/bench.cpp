@@ -12,6 +12,7 @@
 #include "bench/bench.hpp"
 #include "core/destination.hpp"
 #include "subcommands.hpp"
+#include "sys/sys.hpp"
 
 namespace zcopy::cli {
 namespace {
@@ -86,7 +87,7 @@ int run_bench(const bench_flags& flags) {
     }
   }
 
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  const bool tty = sys::isatty(STDERR_FILENO);
   if (tty) {
     cfg.on_progress = [](std::string_view path, std::string_view method, unsigned round,
                          unsigned rounds) {

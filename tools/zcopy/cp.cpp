@@ -1,8 +1,8 @@
 // zcopy cp [OPTIONS] SOURCE... DEST: cp(1) with GNU cp's conventions, the data moved by the
 // library (zcopy/copy.hpp: temporary file and rename, so a failed or interrupted copy leaves DEST
-// as it was). This file resolves the operands as cp does (DEST a directory: DEST/NAME), refuses
-// self-copies before anything is opened, and owns what only a process can own: the signals, the
-// progress bar on the terminal, the exit status.
+// as it was; self-copies and --parents are the library's too). This file resolves the operands
+// as cp does (DEST a directory: DEST/NAME) and owns what only a process can own: the signals,
+// the progress bar on the terminal, the exit status.
 //
 // Threads: the library copies with its own threads; this file adds one that sigwait()s for
 // SIGINT/SIGTERM (blocked in every thread before any starts, so that no handler ever runs inside
@@ -38,6 +38,7 @@
 #include "progress.hpp"
 #include "signals.hpp"
 #include "subcommands.hpp"
+#include "sys/sys.hpp"
 #include "zcopy/copy.hpp"
 #include "zcopy/error.hpp"
 
@@ -102,17 +103,18 @@ std::uint64_t data_size(const std::vector<fs::path>& sources, bool count_holes,
   };
   std::uint64_t total = 0;
   for (const auto& source : sources) {
-    struct stat st {};
-    if (::stat(source.c_str(), &st) != 0) continue;
-    if (!S_ISDIR(st.st_mode)) {
-      total += size_of(st);
+    auto st = sys::fstatat(AT_FDCWD, source.c_str(), 0);
+    if (!st) continue;
+    if (!S_ISDIR(st->st_mode)) {
+      total += size_of(*st);
       continue;
     }
     std::error_code ec;
     fs::recursive_directory_iterator it(source, fs::directory_options::skip_permission_denied, ec);
     for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (quit.load(std::memory_order_relaxed)) return total;
-      if (::lstat(it->path().c_str(), &st) == 0) total += size_of(st);
+      auto entry = sys::fstatat(AT_FDCWD, it->path().c_str(), AT_SYMLINK_NOFOLLOW);
+      if (entry) total += size_of(*entry);
     }
   }
   return total;
@@ -126,91 +128,6 @@ fs::path last_component(const std::string& source) {
   std::string s = source;
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   return fs::path(s).filename();
-}
-
-bool same_inode(const struct stat& a, const struct stat& b) {
-  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
-// Whether copying `source` onto an existing `target` would copy a file onto itself. Followed
-// sources compare what both names lead to (a hard link, a symlink to the source); a symlink
-// copied as a symlink compares the link itself, and refuses to replace its own target with it.
-bool same_file(const std::string& source, const fs::path& target, bool follow) {
-  struct stat t_l {
-  }, t_s{}, s{};
-  if (::lstat(target.c_str(), &t_l) != 0) return false;
-  const bool t_follows = ::stat(target.c_str(), &t_s) == 0;
-  if (follow) return ::stat(source.c_str(), &s) == 0 && t_follows && same_inode(s, t_s);
-  if (::lstat(source.c_str(), &s) != 0) return false;
-  if (same_inode(s, t_l)) return true;
-  struct stat s_s {};
-  return S_ISLNK(s.st_mode) && ::stat(source.c_str(), &s_s) == 0 && same_inode(s_s, t_l);
-}
-
-// --parents: the directories between DIRECTORY and a SOURCE's own name, made as cp makes them.
-struct made_parent {
-  fs::path dest;
-  struct stat source {};  // the source directory it stands for
-};
-
-// SOURCE as a path under DIRECTORY: "/a/b" → "a/b". Empty when a component is "..": the copy
-// would land outside DIRECTORY.
-fs::path parents_path(const std::string& source) {
-  fs::path rel;
-  for (const auto& part : fs::path(source).relative_path()) {
-    if (part == "..") return {};
-    if (!part.empty() && part != ".") rel /= part;
-  }
-  return rel;
-}
-
-// Makes DIRECTORY/REL's missing parents, each as its source directory allows (owner-writable
-// until the copy is done) and records them in `made`; an error message when one cannot be made.
-std::optional<std::string> make_parents(const std::string& source, const fs::path& directory,
-                                        const fs::path& rel, mode_t umask_now,
-                                        std::vector<made_parent>& made) {
-  fs::path from = fs::path(source).is_absolute() ? fs::path("/") : fs::path();
-  fs::path to = directory;
-  for (const auto& part : rel.parent_path()) {
-    from /= part;
-    to /= part;
-    struct stat existing {};
-    if (::lstat(to.c_str(), &existing) == 0) {
-      if (S_ISDIR(existing.st_mode)) continue;
-      return fmt::format(" '{}': {}", to.string(),
-                         std::make_error_code(std::errc::not_a_directory).message());
-    }
-    made_parent m{to};
-    if (::stat(from.c_str(), &m.source) != 0 || !S_ISDIR(m.source.st_mode)) {
-      return fmt::format(" '{}': not a directory to recreate", from.string());
-    }
-    if (::mkdir(to.c_str(), ((m.source.st_mode & 07777) & ~umask_now) | S_IRWXU) != 0) {
-      return fmt::format(" '{}': cannot create directory: {}", to.string(),
-                         std::error_code(errno, std::system_category()).message());
-    }
-    made.push_back(std::move(m));
-  }
-  return std::nullopt;
-}
-
-// The made parents' final mode (and owner and times as -p keeps them), deepest first: after the
-// copy, so that adding entries does not move the times again.
-void finish_parents(const std::vector<made_parent>& made, const preserve_options& keep,
-                    mode_t umask_now, const std::function<void(const std::string&)>& fail) {
-  for (auto it = made.rbegin(); it != made.rend(); ++it) {
-    const struct stat& s = it->source;
-    const mode_t mode = keep.mode           ? s.st_mode & 07777
-                        : keep.default_mode ? mode_t{0777} & ~umask_now
-                                            : (s.st_mode & 07777) & ~umask_now;
-    bool ok = !keep.ownership || ::lchown(it->dest.c_str(), s.st_uid, s.st_gid) == 0;
-    ok = ok && ::chmod(it->dest.c_str(), mode) == 0;
-    const timespec times[2] = {s.st_atim, s.st_mtim};
-    ok = ok && (!keep.timestamps || ::utimensat(AT_FDCWD, it->dest.c_str(), times, 0) == 0);
-    if (!ok) {
-      fail(fmt::format(" '{}': setting attributes: {}", it->dest.string(),
-                       std::error_code(errno, std::system_category()).message()));
-    }
-  }
 }
 
 std::optional<reflink_mode> parse_reflink(const std::string& text) {
@@ -461,14 +378,12 @@ int run_cp(const cp_flags& f) {
   const std::string dest = to_directory ? f.target_directory : f.paths.back();
   const std::vector<std::string> sources(f.paths.begin(),
                                          to_directory ? f.paths.end() : f.paths.end() - 1);
-  struct stat dest_st {};
-  const bool dest_stat_ok = ::stat(dest.c_str(), &dest_st) == 0;
-  const int dest_errno = dest_stat_ok ? 0 : errno;
-  const bool dest_is_dir = !f.no_target_directory && dest_stat_ok && S_ISDIR(dest_st.st_mode);
+  const auto dest_st = sys::fstatat(AT_FDCWD, dest.c_str(), 0);
+  const bool dest_is_dir = !f.no_target_directory && dest_st && S_ISDIR(dest_st->st_mode);
   if (to_directory && !dest_is_dir) {
     report_error("cp", fmt::format("target directory '{}': {}", dest,
-                                   std::error_code(dest_stat_ok ? ENOTDIR : dest_errno,
-                                                   std::system_category())
+                                   (dest_st ? std::make_error_code(std::errc::not_a_directory)
+                                            : dest_st.error())
                                        .message()));
     return 1;
   }
@@ -480,12 +395,7 @@ int run_cp(const cp_flags& f) {
     report_error("cp", "with --parents, the destination must be a directory");
     return 1;
   }
-  // Read before any thread exists (umask(2) can only be read by setting it).
-  const mode_t umask_now = [] {
-    const mode_t m = ::umask(0);
-    ::umask(m);
-    return m;
-  }();
+  options.parents = f.parents;
 
   // Before any thread exists, the copying threads included.
   signal_watch signals;
@@ -494,7 +404,7 @@ int run_cp(const cp_flags& f) {
   terminal term;
   totals t;
   std::FILE* verbose_stream = f.json ? stderr : stdout;  // --json keeps stdout for the summary
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  const bool tty = sys::isatty(STDERR_FILENO);
   std::optional<progress_bar> bar;
   // -i asks on the terminal: no bar to draw over the question (unless --progress insists).
   if (f.interactive && !f.no_clobber) {
@@ -520,45 +430,30 @@ int run_cp(const cp_flags& f) {
   for (const auto& source : sources) {
     if (signals.token().stop_requested()) break;
     const bool follow = dereference_of(f) != dereference::never;
-    struct stat st {};
-    if ((follow ? ::stat(source.c_str(), &st) : ::lstat(source.c_str(), &st)) != 0) {
-      fail(fmt::format(" '{}': {}", source,
-                       std::error_code(errno, std::system_category()).message()));
+    const auto st = sys::fstatat(AT_FDCWD, source.c_str(), follow ? 0 : AT_SYMLINK_NOFOLLOW);
+    if (!st) {
+      fail(fmt::format(" '{}': {}", source, st.error().message()));
       continue;
     }
-    if (S_ISDIR(st.st_mode) && !options.recursive) {
+    if (S_ISDIR(st->st_mode) && !options.recursive) {
       fail(fmt::format(": -r not specified; omitting directory '{}'", source));
       continue;
     }
     // "DEST/" names a directory: a file is not copied to a DEST that is not one (cp: "cannot
     // create regular file 'x/'"), where stripping the slash would write to a name never given.
-    if (!dest_is_dir && dest.size() > 1 && dest.back() == '/' && !S_ISDIR(st.st_mode)) {
+    if (!dest_is_dir && dest.size() > 1 && dest.back() == '/' && !S_ISDIR(st->st_mode)) {
       fail(fmt::format(": cannot create regular file '{}': {}", dest,
                        std::make_error_code(std::errc::not_a_directory).message()));
       continue;
     }
-    fs::path target = dest_is_dir ? fs::path(dest) / last_component(source) : fs::path(dest);
-    std::vector<made_parent> parents;
-    if (f.parents) {
-      const fs::path rel = parents_path(source);
-      if (rel.empty()) {
-        fail(fmt::format(": --parents: '{}' would be copied outside '{}'", source, dest));
-        continue;
-      }
-      target = fs::path(dest) / rel;
-      if (auto e = make_parents(source, dest, rel, umask_now, parents)) {
-        fail(*e);
-        continue;
-      }
-    }
-    if (same_file(source, target, follow)) {
-      fail(fmt::format(": '{}' and '{}' are the same file", source, target.string()));
-      continue;
-    }
+    // With --parents the library finds the path under DEST.
+    const fs::path target =
+        dest_is_dir && !f.parents ? fs::path(dest) / last_component(source) : fs::path(dest);
     fs::path from = source;
-    struct stat l {};
-    if (follow && options.symlinks_as_links && ::lstat(source.c_str(), &l) == 0 &&
-        S_ISLNK(l.st_mode)) {
+    // -H: the operand's symlink is followed, those inside the tree are not: the walk starts from
+    // what the operand leads to.
+    const auto l = sys::fstatat(AT_FDCWD, source.c_str(), AT_SYMLINK_NOFOLLOW);
+    if (follow && options.symlinks_as_links && l && S_ISLNK(l->st_mode)) {
       std::error_code ec;
       from = fs::canonical(source, ec);
       if (ec) {
@@ -585,7 +480,9 @@ int run_cp(const cp_flags& f) {
       if (e.code == errc::cancelled && signals.token().stop_requested()) return;
       if (e.operation == "into itself") {
         fail(fmt::format(": cannot copy a directory, '{}', into itself, '{}'", source,
-                         target.string()));
+                         e.path.string()));
+      } else if (e.operation == "outside the directory") {
+        fail(fmt::format(": --parents: '{}' would be copied outside '{}'", source, dest));
       } else if (e.operation == "overwrite" && e.code == std::errc::is_a_directory) {
         fail(fmt::format(": cannot overwrite directory '{}' with non-directory", e.path.string()));
       } else if (e.operation == "cannot overwrite non-directory with directory") {
@@ -599,7 +496,6 @@ int run_cp(const cp_flags& f) {
       }
     };
     const tree_summary s = copy_tree(from, target, options, observer);
-    finish_parents(parents, options.file.preserve, umask_now, fail);
     if (bar) bar->segment_done(s.bytes);
     add(t.summary, s);
   }

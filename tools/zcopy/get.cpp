@@ -20,6 +20,7 @@
 #include "progress.hpp"
 #include "signals.hpp"
 #include "subcommands.hpp"
+#include "sys/sys.hpp"
 
 namespace zcopy::cli {
 namespace {
@@ -79,7 +80,7 @@ int run_get(const get_flags& f) {
   options.request.max_redirects = f.max_redirects;
   options.request.user_agent = std::string("zcopy/") + ZCOPY_VERSION;
   options.request.stop = signals.token();
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  const bool tty = sys::isatty(STDERR_FILENO);
   std::optional<progress_bar> bar;
   std::uint64_t started_at = 0;
   options.on_start = [&](std::uint64_t offset, std::optional<std::uint64_t> total) {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "subcommands.hpp"
+#include "sys/sys.hpp"
 
 namespace zcopy::cli {
 
@@ -49,7 +50,7 @@ CLI::Validator method_choice(std::vector<method> allowed) {
 
 int main(int argc, char** argv) {
   // A peer that goes away must be an EPIPE to report, not a signal that kills the tool.
-  ::signal(SIGPIPE, SIG_IGN);
+  (void)zcopy::sys::ignore_sigpipe();
 
   CLI::App app{"zcopy: move bytes on Linux without needless CPU copies"};
   app.set_version_flag("-V,--version", std::string("zcopy ") + ZCOPY_VERSION);

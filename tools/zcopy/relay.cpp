@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "net/relay.hpp"
+#include "signals.hpp"
 #include "subcommands.hpp"
 
 namespace zcopy::cli {
@@ -96,11 +97,7 @@ int run_relay(const relay_flags& f) {
 
   // Signals are taken synchronously by this thread: blocked before the workers start, so that
   // they inherit the mask and never run a handler in the middle of the loop.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const blocked_signals signals{SIGTERM, SIGINT};
 
   auto relay = net::relay::start(std::move(options));
   if (!relay) {
@@ -114,8 +111,7 @@ int run_relay(const relay_flags& f) {
   std::fflush(stdout);
 
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    const int sig = signals.wait();
     fmt::print(stderr, "zcopy relay: {} received, letting connections finish (up to {} s)\n",
                sig == SIGINT ? "SIGINT" : "SIGTERM", f.grace);
     (*relay)->stop(to_ms(f.grace));

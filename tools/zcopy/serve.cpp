@@ -20,6 +20,7 @@
 #include "http/access_log.hpp"
 #include "http/session.hpp"
 #include "net/server.hpp"
+#include "signals.hpp"
 #include "subcommands.hpp"
 #include "zcopy/error.hpp"
 
@@ -149,12 +150,7 @@ int run_serve(const serve_flags& f) {
 
   // Signals are taken synchronously by this thread: blocked before the workers start, so that
   // they inherit the mask and never run a handler in the middle of the loop.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const blocked_signals signals{SIGTERM, SIGINT, SIGHUP};
 
   auto server = net::server::start(std::move(options), [context_here](std::string_view peer) {
     return std::make_unique<http::session>(context_here(), std::string(peer));
@@ -182,8 +178,7 @@ int run_serve(const serve_flags& f) {
   std::fflush(stdout);
 
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    const int sig = signals.wait();
     if (sig == SIGHUP) {
       if (log) {
         if (auto r = log->reopen(); !r)
