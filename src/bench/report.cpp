@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "bench/bench.hpp"
-#include "core/html.hpp"
+#include "http/html.hpp"
 
 namespace zcopy::bench {
 

@@ -25,7 +25,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "core/html.hpp"
+#include "http/html.hpp"
 #include "http/resolve.hpp"
 
 namespace zcopy::http {

@@ -75,11 +75,14 @@ TEST_F(Fallback, CopyFileRangeErrnosFallBack) {
     SCOPED_TRACE(e);
     detail::reset_availability_for_tests();
     fault_scope faults;
+    // Whatever the filesystem, the chain's first step refuses: ext4 has no clones, XFS or btrfs
+    // would clone and leave copy_file_range untried.
+    faults.ioctl({.error = EOPNOTSUPP, .repeat = true});
     faults.copy_file_range({.error = e});
     auto r = file_to_file();
     ASSERT_TRUE(r.ok()) << r.error.message();
     EXPECT_EQ(r.used, method::sendfile);
-    // On ext4 the chain starts with reflink, which fails by itself (EOPNOTSUPP).
+    // fallbacks[0]: reflink refused (above).
     ASSERT_EQ(r.fallbacks.size(), 2u);
     EXPECT_EQ(r.fallbacks[1].from, method::copy_file_range);
     EXPECT_EQ(r.fallbacks[1].to, method::sendfile);
@@ -178,6 +181,9 @@ TEST_F(Fallback, SendfileRealErrorAndForcedMethod) {
 // ENOSYS is remembered for the process: the next transfer does not call copy_file_range at all.
 TEST_F(Fallback, MissingSyscallIsRemembered) {
   fault_scope faults;
+  // Whatever the filesystem, the chain's first step refuses: ext4 has no clones, XFS or btrfs
+  // would clone and leave copy_file_range untried.
+  faults.ioctl({.error = EOPNOTSUPP, .repeat = true});
   faults.copy_file_range({.error = ENOSYS, .repeat = true});
   ASSERT_TRUE(file_to_file().ok());
   const auto calls = faults.calls(syscall_kind::copy_file_range);

@@ -1,4 +1,4 @@
-#include "core/html.hpp"
+#include "http/html.hpp"
 
 namespace zcopy::detail {
 
