@@ -69,11 +69,12 @@ void server::worker::release() {
   server_open->fetch_sub(1);
 }
 
-std::expected<transfer_job, std::error_code> server::worker::body_job(
-    const reply& r, const endpoint_info& socket) const {
+std::expected<transfer_job, std::error_code> server::worker::body_job(const reply& r,
+                                                                      const endpoint_info& socket,
+                                                                      method use) const {
   transfer_options o;
-  o.use = options.body_method;
-  o.allow_fallback = options.body_method != method::automatic;
+  o.use = use;
+  o.allow_fallback = use != method::automatic;
   o.source_offset = r.offset;
   o.length = r.length;
   o.step_limit = options.step_limit;
@@ -236,7 +237,7 @@ epoll_worker::send_state epoll_worker::send_reply(connection& c) {
   }
   if (has_file) {
     if (!c.body) {
-      auto job = body_job(r, c.socket);
+      auto job = body_job(r, c.socket, options.body_method);
       if (!job) {
         c.failure = job.error();
         return send_state::failed;

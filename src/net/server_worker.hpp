@@ -56,9 +56,10 @@ struct server::worker : loop_thread {
   // The other half of admit(), when a connection is gone.
   void release();
 
-  // The transfer that sends a reply's file range to the socket, as options.body_method says.
-  std::expected<transfer_job, std::error_code> body_job(const reply& r,
-                                                        const endpoint_info& socket) const;
+  // The transfer that sends a reply's file range to the socket by `use` (the automatic chain
+  // after it when it is not automatic).
+  std::expected<transfer_job, std::error_code> body_job(const reply& r, const endpoint_info& socket,
+                                                        method use) const;
   // Parses the connection's input into its next reply. False when the protocol needs more bytes
   // (a request's first bytes start its header timeout).
   bool next_reply(connection_state& c);
