@@ -114,8 +114,6 @@ struct uring_worker : server::worker {
   std::unordered_map<std::uint64_t, std::unique_ptr<connection>> connections;
   std::uint64_t next_id = 1;
   std::vector<bool> accept_armed;
-  clock::time_point accept_resume{};
-  bool accept_paused = false;
   std::size_t closing_count = 0;  // connections closed, waiting for their entries
   // Connections whose poll cannot wait for room (poll_useless), EPOLLOUT | EPOLLONESHOT, keyed by
   // id; a POLL_ADD on it is in the ring while `room_armed`.
@@ -247,24 +245,18 @@ void uring_worker::on_room() {
 
 void uring_worker::add_connection(int raw) {
   unique_fd sock(raw);
-  if (stopping.load() || !admit()) return;  // closed right away
-  int one = 1;
-  (void)sys::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (stopping.load() || !admit(raw)) return;  // closed right away
   sockaddr_storage peer{};
   socklen_t peer_length = sizeof peer;
   (void)sys::getpeername(raw, reinterpret_cast<sockaddr*>(&peer), &peer_length);
   auto c = std::make_unique<connection>();
   c->id = next_id++;
   c->fd = std::move(sock);
-  struct stat socket_stat {};
-  socket_stat.st_mode = S_IFSOCK;
-  c->socket = describe(raw, socket_stat, O_RDWR | O_NONBLOCK);
+  c->socket = describe_socket(raw);
   c->proto = factory(format_address(peer, false));
   c->deadline = clock::now() + options.header_timeout;
   connection& ref = *c;
   connections.emplace(c->id, std::move(c));
-  ++accepted;
-  ++open;
   start_receive(ref);
 }
 
@@ -275,9 +267,8 @@ void uring_worker::on_accept(std::size_t index, const io_uring_cqe& cqe) {
     add_connection(cqe.res);
   } else if (cqe.res == -EINVAL && options.multishot_accept && !accept_armed[index]) {
     options.multishot_accept = false;  // a kernel before 5.19: one accept at a time
-  } else if (accept_should_pause(sys::errno_code(-cqe.res))) {
-    accept_paused = true;
-    accept_resume = clock::now() + accept_pause;
+  } else {
+    (void)pause_accepting(sys::errno_code(-cqe.res), clock::now());
   }
   if (!accept_armed[index] && !accept_paused && !stopping.load()) arm_accept(index);
 }
@@ -624,18 +615,16 @@ void uring_worker::stop_accepting() {
          clock::now() < give_up) {
     reap(std::chrono::milliseconds(100));
   }
-  listeners.clear();
+  drop_listeners(-1);
 }
 
 void uring_worker::loop() {
   arm_wake();
   for (std::size_t i = 0; i < listeners.size(); ++i) arm_accept(i);
   auto next_sweep = clock::now() + std::chrono::seconds(1);
-  std::optional<clock::time_point> stop_deadline;
   for (;;) {
-    if (stopping.load() && !stop_deadline) {
+    if (stop_begins(clock::now())) {
       stop_accepting();
-      stop_deadline = clock::now() + std::chrono::milliseconds(grace_ms.load());
       // Connections without a reply in flight are closed now, as the epoll loop does.
       std::vector<connection*> idle;
       for (auto& [id, c] : connections) {
@@ -643,14 +632,11 @@ void uring_worker::loop() {
       }
       for (connection* c : idle) close_connection(*c);
     }
-    if (stop_deadline && (connections.size() == closing_count || clock::now() >= *stop_deadline)) {
-      break;
-    }
+    if (stop_done(clock::now(), connections.size() != closing_count)) break;
     arm_room();
     reap(std::chrono::milliseconds(250));
     const auto now = clock::now();
-    if (accept_paused && now >= accept_resume && !stopping.load()) {
-      accept_paused = false;
+    if (resume_accepting(now)) {
       for (std::size_t i = 0; i < listeners.size(); ++i) {
         if (!accept_armed[i]) arm_accept(i);
       }

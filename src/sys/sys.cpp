@@ -1,5 +1,6 @@
 #include "sys/sys.hpp"
 
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -74,6 +75,8 @@ hook_table make_real_hooks() noexcept {
   t.sendmsg = ::sendmsg;
   t.recvmsg = ::recvmsg;
   t.epoll_create1 = ::epoll_create1;
+  t.sigaction = ::sigaction;
+  t.eventfd = ::eventfd;
   t.epoll_ctl = ::epoll_ctl;
   t.epoll_wait = ::epoll_wait;
   t.fstatat = ::fstatat;
@@ -383,6 +386,16 @@ result<void> syncfs(int fd) {
   return {};
 }
 
+result<void> sigaction(int signal, const struct sigaction* action, struct sigaction* old) {
+  return ZCOPY_VOID_CALL(sigaction, signal, action, old);
+}
+
+result<int> eventfd(unsigned initial, int flags) {
+  int r = retry(syscall_kind::eventfd, [&] { return live_table.eventfd(initial, flags); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+
 result<int> epoll_create1(int flags) {
   int r = retry(syscall_kind::epoll_create1,
                 [&] { return live_table.epoll_create1(flags | EPOLL_CLOEXEC); });
@@ -603,7 +616,7 @@ std::string_view syscall_name(syscall_kind kind) noexcept {
       "fchmodat",       "fchown",          "fchownat",
       "utimensat",      "getdents64",      "mincore",
       "listxattr",      "getxattr",        "fsetxattr",
-      "other"};
+      "rt_sigaction",   "eventfd2",        "other"};
   auto i = static_cast<std::size_t>(kind);
   return i < names.size() ? names[i] : std::string_view("?");
 }

@@ -102,6 +102,8 @@ struct hook_table {
   ssize_t (*sendmsg)(int, const msghdr*, int);
   ssize_t (*recvmsg)(int, msghdr*, int);
   int (*epoll_create1)(int);
+  int (*sigaction)(int, const struct sigaction*, struct sigaction*);
+  int (*eventfd)(unsigned, int);
   int (*epoll_ctl)(int, int, int, epoll_event*);
   int (*epoll_wait)(int, epoll_event*, int, int);
   int (*fstatat)(int, const char*, struct stat*, int);
@@ -205,6 +207,10 @@ result<utsname> uname();
 result<void> syncfs(int fd);
 
 result<int> epoll_create1(int flags);
+// SIGPIPE's disposition for the network services (src/net/worker.cpp), and the eventfd that wakes
+// an event loop.
+result<void> sigaction(int signal, const struct sigaction* action, struct sigaction* old);
+result<int> eventfd(unsigned initial, int flags);
 result<void> epoll_ctl(int epfd, int op, int fd, epoll_event* event);
 // Returns the number of ready events; an interrupted wait returns 0.
 result<int> epoll_wait(int epfd, epoll_event* events, int max_events, int timeout_ms);
