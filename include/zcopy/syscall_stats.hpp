@@ -84,6 +84,8 @@ enum class syscall_kind : unsigned {
   listxattr,
   getxattr,
   fsetxattr,
+  sigaction,  // rt_sigaction
+  eventfd,    // eventfd2
   other,
   count_  // not a call: the number of kinds
 };

@@ -3,15 +3,13 @@
 #include <fmt/core.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <array>
 #include <optional>
-#include <thread>
 #include <unordered_map>
 
-#include "net/loop_thread.hpp"
+#include "net/worker.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/pipe.hpp"
 
@@ -21,9 +19,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// After EMFILE/ENFILE, accepting pauses this long instead of spinning on a listener that stays
-// readable (server.cpp does the same, after nginx).
-constexpr std::chrono::milliseconds accept_pause{100};
 // How often deadlines (connect, idle, grace) are checked: also the epoll_wait timeout.
 constexpr int sweep_ms = 100;
 
@@ -75,23 +70,21 @@ bool is_reset(const std::error_code& ec) {
 
 }  // namespace
 
-struct relay::worker : loop_thread {
+struct relay::worker : net::worker {
   shared_state* shared = nullptr;
   unique_fd epoll;
-  std::vector<unique_fd> listeners;
   std::unordered_map<std::uint64_t, connection> connections;
   std::uint64_t next_id = first_id;
   clock::time_point now;  // taken once per loop turn
-  clock::time_point accept_resume{};
-  bool accept_paused = false;
 
-  std::atomic<std::uint64_t> accepted{0}, refused{0}, backend_failures{0}, closed{0}, open{0},
-      bytes_to_backends{0}, bytes_to_clients{0};
+  std::atomic<std::uint64_t> backend_failures{0}, closed{0}, bytes_to_backends{0},
+      bytes_to_clients{0};
 
   const relay_options& options() const { return shared->options; }
-  void run();
+  std::error_code prepare() override;
+  void run() override;
   void set_accepting(bool on);
-  void accept_all(int listener);
+  void on_listener(int listener);
   void set_interest(connection& c, end which, std::uint32_t want);
   void update_interest(connection& c);
   std::optional<std::size_t> pick_target(const connection& c) const;
@@ -118,7 +111,6 @@ void relay::worker::set_accepting(bool on) {
     ev.data.u64 = 2 * (i + 1);
     (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_MOD, listeners[i].get(), &ev);
   }
-  accept_paused = !on;
 }
 
 void relay::worker::set_interest(connection& c, end which, std::uint32_t want) {
@@ -232,9 +224,7 @@ bool relay::worker::on_connected(connection& c) {
   shared->down_until[c.target].store(0, std::memory_order_relaxed);
   int one = 1;
   (void)sys::setsockopt(c.backend.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct stat socket_stat {};
-  socket_stat.st_mode = S_IFSOCK;
-  const endpoint_info backend_info = describe(c.backend.get(), socket_stat, O_RDWR | O_NONBLOCK);
+  const endpoint_info backend_info = describe_socket(c.backend.get());
 
   transfer_options o;
   o.use = options().engine;  // automatic: splice, then read/write where splice is refused
@@ -335,50 +325,26 @@ void relay::worker::close_connection(connection& c, std::string_view reason) {
   bytes_to_backends += to_backend;
   bytes_to_clients += to_client;
   ++closed;
-  --open;
-  shared->open.fetch_sub(1);
+  release();
   connections.erase(c.id);  // closes both sockets; the jobs put clean pipes back in the pool
 }
 
-void relay::worker::accept_all(int listener) {
-  for (;;) {
-    sockaddr_storage peer{};
-    socklen_t peer_length = sizeof peer;
-    auto fd =
-        sys::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK);
-    if (!fd) {
-      const auto& ec = fd.error();
-      if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-          ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space) {
-        set_accepting(false);
-        accept_resume = now + accept_pause;
-      }
-      return;  // EAGAIN, or an aborted connection: nothing more to take now
-    }
-    unique_fd sock(*fd);
-    if (shared->open.fetch_add(1) >= options().max_connections) {
-      shared->open.fetch_sub(1);
-      ++refused;
-      continue;  // closed right away: the client learns at once instead of waiting
-    }
-    int one = 1;
-    (void)sys::setsockopt(sock.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const std::uint64_t id = next_id++;
-    connection& c = connections[id];
-    c.id = id;
-    struct stat socket_stat {};
-    socket_stat.st_mode = S_IFSOCK;
-    c.client_info = describe(sock.get(), socket_stat, O_RDWR | O_NONBLOCK);
-    c.client = std::move(sock);
-    c.client_text = format_address(peer, true);
-    c.started = now;
-    const std::size_t n = options().targets.size();
-    c.first_target = shared->next_target.fetch_add(1, std::memory_order_relaxed) % n;
-    c.tried.assign(n, false);
-    ++accepted;
-    ++open;
-    start_backend(c);
-  }
+void relay::worker::on_listener(int listener) {
+  const bool go_on =
+      accept_all(listener, now, [this](unique_fd sock, const sockaddr_storage& peer) {
+        const std::uint64_t id = next_id++;
+        connection& c = connections[id];
+        c.id = id;
+        c.client_info = describe_socket(sock.get());
+        c.client = std::move(sock);
+        c.client_text = format_address(peer, true);
+        c.started = now;
+        const std::size_t n = options().targets.size();
+        c.first_target = shared->next_target.fetch_add(1, std::memory_order_relaxed) % n;
+        c.tried.assign(n, false);
+        start_backend(c);
+      });
+  if (!go_on) set_accepting(false);
 }
 
 void relay::worker::sweep() {
@@ -403,15 +369,10 @@ void relay::worker::run() {
   std::array<epoll_event, 256> events{};
   now = clock::now();
   auto next_sweep = now + std::chrono::milliseconds(sweep_ms);
-  std::optional<clock::time_point> stop_deadline;
   for (;;) {
     now = clock::now();
-    if (stopping.load() && !stop_deadline) {
-      for (auto& l : listeners) (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, l.get(), nullptr);
-      listeners.clear();
-      stop_deadline = now + std::chrono::milliseconds(grace_ms.load());
-    }
-    if (stop_deadline && (connections.empty() || now >= *stop_deadline)) break;
+    if (stop_begins(now)) drop_listeners(epoll.get());
+    if (stop_done(now, !connections.empty())) break;
 
     auto r = sys::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()), sweep_ms);
     if (!r) break;
@@ -423,12 +384,12 @@ void relay::worker::run() {
         drain_wake();
       } else if (token < 2 * first_id) {
         const std::size_t index = token / 2 - 1;
-        if (index < listeners.size()) accept_all(listeners[index].get());
+        if (index < listeners.size()) on_listener(listeners[index].get());
       } else {
         on_event(token, ev);
       }
     }
-    if (accept_paused && now >= accept_resume && !stopping.load()) set_accepting(true);
+    if (resume_accepting(now)) set_accepting(true);
     if (now >= next_sweep) {
       sweep();
       next_sweep = now + std::chrono::milliseconds(sweep_ms);
@@ -438,19 +399,34 @@ void relay::worker::run() {
   while (!connections.empty()) close_connection(connections.begin()->second, "shutdown");
 }
 
+std::error_code relay::worker::prepare() {
+  auto ep = sys::epoll_create1(0);
+  if (!ep) return ep.error();
+  epoll.reset(*ep);
+  epoll_event wake_event{};
+  wake_event.events = EPOLLIN;
+  wake_event.data.u64 = wake_token;
+  if (auto c = sys::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &wake_event); !c) {
+    return c.error();
+  }
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = 2 * (i + 1);
+    if (auto c = sys::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listeners[i].get(), &ev); !c) {
+      return c.error();
+    }
+  }
+  return {};
+}
+
 std::expected<std::unique_ptr<relay>, std::error_code> relay::start(relay_options options) {
   if (options.listen.empty() || options.targets.empty()) {
     return std::unexpected(std::make_error_code(std::errc::invalid_argument));
   }
-  // Peers go away mid-stream. splice has no MSG_NOSIGNAL, so a write to a reset socket would
-  // raise SIGPIPE and end the process; while SIGPIPE has its default action it is ignored
-  // instead (server.cpp, nginx), and the write reports EPIPE.
-  struct sigaction current {};
-  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
-    ::signal(SIGPIPE, SIG_IGN);
-  }
-  unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
-  if (threads == 0) threads = 1;
+  // Peers go away mid-reply: a write to a reset socket must be EPIPE, not the end of the process.
+  (void)sys::ignore_sigpipe();
+  const unsigned threads = worker_count(options.threads);
   std::unique_ptr<relay> s(new relay());
   std::vector<endpoint_address> addresses = options.listen;
   const std::size_t targets = options.targets.size();
@@ -460,49 +436,24 @@ std::expected<std::unique_ptr<relay>, std::error_code> relay::start(relay_option
   for (unsigned t = 0; t < threads; ++t) {
     auto w = std::make_unique<worker>();
     w->shared = s->shared_.get();
-    auto ep = sys::epoll_create1(0);
-    if (!ep) return std::unexpected(ep.error());
-    w->epoll.reset(*ep);
-    if (auto ec = w->open_wake(); ec) return std::unexpected(ec);
-    epoll_event wake_event{};
-    wake_event.events = EPOLLIN;
-    wake_event.data.u64 = wake_token;
-    if (auto c = sys::epoll_ctl(w->epoll.get(), EPOLL_CTL_ADD, w->wake.get(), &wake_event); !c) {
-      return std::unexpected(c.error());
+    if (auto ec = s->add_worker(std::move(w), addresses, s->shared_->options.max_connections); ec) {
+      return std::unexpected(ec);
     }
-    auto listeners = listen_all(addresses, t == 0, s->addresses_);
-    if (!listeners) return std::unexpected(listeners.error());
-    w->listeners = std::move(*listeners);
-    for (std::size_t i = 0; i < w->listeners.size(); ++i) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = 2 * (i + 1);
-      if (auto c = sys::epoll_ctl(w->epoll.get(), EPOLL_CTL_ADD, w->listeners[i].get(), &ev); !c) {
-        return std::unexpected(c.error());
-      }
-    }
-    s->workers_.push_back(std::move(w));
   }
-  start_loops(s->workers_);
+  if (auto ec = s->start_workers(); ec) return std::unexpected(ec);
   return s;
 }
 
-void relay::stop(std::chrono::milliseconds grace) {
-  stop_loops(workers_, grace);
-}
-
-void relay::wait() {
-  join_loops(workers_);
-}
-
 relay::~relay() {
+  // Before shared_ goes: the workers use it until they are joined.
   stop(std::chrono::milliseconds{0});
   wait();
 }
 
 relay_stats relay::stats() const {
   relay_stats s;
-  for (auto& w : workers_) {
+  for (auto& base : workers()) {
+    const auto* w = static_cast<const worker*>(base.get());
     s.accepted += w->accepted;
     s.refused += w->refused;
     s.backend_failures += w->backend_failures;

@@ -1,12 +1,12 @@
 // relay: the TCP relay behind `zcopy relay` (HAProxy's tcp mode, socat's TCP-LISTEN → TCP),
 // one epoll loop per worker thread.
 //
-// Each worker owns an epoll instance and its own SO_REUSEPORT listener, like server.cpp. A
-// connection owns two sockets (the client's and the backend's) and two resumable transfers, one
-// per direction (client → backend, backend → client); each transfer owns its pipe (socket →
-// pipe → socket with splice, from the engine's bounded pool) and, after a fallback to
-// read/write, one buffer. Those are the only buffers: a direction that cannot deliver stops
-// reading its source, so memory stays bounded whatever the speeds of the two peers, and TCP's
+// Each worker owns an epoll instance and its own SO_REUSEPORT listener, like server.cpp (both are
+// net::worker loops). A connection owns two sockets (the client's and the backend's) and two
+// resumable transfers, one per direction (client → backend, backend → client); each transfer owns
+// its pipe (socket → pipe → socket with splice, from the engine's bounded pool) and, after a
+// fallback to read/write, one buffer. Those are the only buffers: a direction that cannot deliver
+// stops reading its source, so memory stays bounded whatever the speeds of the two peers, and TCP's
 // own flow control pushes back on the faster one.
 //
 // Backends are tried in round robin (one counter shared by the workers). A backend that refuses,
@@ -17,8 +17,9 @@
 // connection closes when both directions are done, on an error (a reset is passed on as a
 // reset), or after `idle_timeout` without a byte delivered either way.
 //
-// SIGPIPE: splice cannot be told MSG_NOSIGNAL, so `start` sets SIGPIPE to SIG_IGN when it still
-// has its default action (as server.cpp does).
+// The loops share their skeleton with the server's (net/worker.hpp): listeners, admission
+// against max_connections, accept pausing after EMFILE, graceful stop, and SIGPIPE ignored while
+// it has its default action (splice cannot be told MSG_NOSIGNAL).
 #pragma once
 
 #include <atomic>
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "net/listener.hpp"
+#include "net/worker.hpp"
 #include "zcopy/pipe.hpp"
 #include "zcopy/transfer.hpp"
 
@@ -72,29 +74,21 @@ struct relay_stats {
   std::uint64_t bytes_to_clients = 0;
 };
 
-class relay {
+// Stopped (stop, wait) through worker_group.
+class relay : public worker_group {
  public:
   // Binds every address on every worker and starts the workers. invalid_argument without a
   // listen address or a target.
   static std::expected<std::unique_ptr<relay>, std::error_code> start(relay_options options);
-  ~relay();
-  relay(const relay&) = delete;
-  relay& operator=(const relay&) = delete;
+  ~relay() override;
 
-  // The bound addresses ("127.0.0.1:8080"), with ports resolved when 0 was asked for.
-  const std::vector<std::string>& addresses() const noexcept { return addresses_; }
-  // Stops accepting, lets open connections finish for up to `grace`, then closes the rest.
-  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds{5000});
-  // Blocks until every worker has exited.
-  void wait();
   relay_stats stats() const;
 
   struct worker;
-  // What the workers share: the open-connection count (one limit for the relay), the
-  // round-robin counter and, per target, the time until which it is skipped.
+  // What the workers share besides the connection limit (worker_group): the round-robin counter
+  // and, per target, the time until which it is skipped.
   struct shared_state {
     relay_options options;
-    std::atomic<std::size_t> open{0};
     std::atomic<std::size_t> next_target{0};
     std::unique_ptr<std::atomic<std::int64_t>[]> down_until;  // steady_clock ns since epoch
     pipe_pool pipes;  // every connection's pipes (transfer_options::pipes)
@@ -105,8 +99,6 @@ class relay {
  private:
   relay() = default;
   std::unique_ptr<shared_state> shared_;
-  std::vector<std::unique_ptr<worker>> workers_;
-  std::vector<std::string> addresses_;
 };
 
 }  // namespace zcopy::net

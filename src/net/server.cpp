@@ -1,15 +1,9 @@
 #include "net/server.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-
 #include <algorithm>
-#include <atomic>
-#include <thread>
+#include <array>
 #include <unordered_map>
 
-#include "net/loop_thread.hpp"
 #include "net/server_worker.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/error.hpp"
@@ -33,14 +27,12 @@ struct connection : connection_state {
 struct epoll_worker : server::worker {
   unique_fd epoll;
   std::unordered_map<int, connection> connections;
-  clock::time_point accept_resume{};
-  bool accept_paused = false;
 
   std::error_code prepare() override;
   void run() override;
   void watch(int fd, std::uint32_t events, bool add);
   void set_accepting(bool on);
-  void accept_all(int listener);
+  void on_listener(int listener);
   void close_connection(int fd);
   // Body bytes of the current reply that have left so far.
   static std::uint64_t body_bytes(const connection& c);
@@ -54,77 +46,6 @@ struct epoll_worker : server::worker {
 };
 
 }  // namespace
-
-bool server::worker::admit() {
-  if (server_open->fetch_add(1) >= options.max_connections) {
-    server_open->fetch_sub(1);
-    ++refused;
-    return false;
-  }
-  return true;
-}
-
-void server::worker::release() {
-  --open;
-  server_open->fetch_sub(1);
-}
-
-std::expected<transfer_job, std::error_code> server::worker::body_job(
-    const reply& r, const endpoint_info& socket) const {
-  transfer_options o;
-  o.use = options.body_method;
-  o.allow_fallback = options.body_method != method::automatic;
-  o.source_offset = r.offset;
-  o.length = r.length;
-  o.step_limit = options.step_limit;
-  return r.file_info ? transfer_job::create(*r.file_info, socket, std::move(o))
-                     : transfer_job::create(r.file->get(), socket.fd, std::move(o));
-}
-
-bool server::worker::next_reply(connection_state& c) {
-  if (c.input.empty()) return false;
-  std::optional<reply> next;
-  const std::size_t used = c.proto->consume(c.input, next);
-  c.input.erase(0, std::min(used, c.input.size()));
-  if (!next) {
-    // The first bytes of a request start its header timeout; later bytes do not extend it
-    // (a client trickling a byte at a time is cut off like any other: slowloris).
-    if (!c.in_request && (!c.input.empty() || !c.proto->idle())) {
-      c.in_request = true;
-      c.deadline = clock::now() + options.header_timeout;
-    }
-    return false;
-  }
-  c.in_request = false;
-  c.current = std::move(next);
-  return true;
-}
-
-void server::worker::reply_sent(connection_state& c, std::uint64_t body_bytes) {
-  ++replies;
-  c.proto->finished(body_bytes, true);
-  c.current.reset();
-  c.deadline = clock::now() + (c.input.empty() ? options.idle_timeout : options.header_timeout);
-}
-
-void server::worker::reply_cut(connection_state& c, std::uint64_t body_bytes) {
-  if (!c.current) return;
-  if (c.failure) c.proto->failed(c.failure, body_bytes);
-  c.proto->finished(body_bytes, false);
-  c.current.reset();
-}
-
-void server::worker::answer_timeout(connection_state& c, int fd) {
-  if (c.current || (c.input.empty() && c.proto->idle())) return;
-  if (auto r = c.proto->on_timeout()) {
-    (void)sys::send(fd, r->head.data(), r->head.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  }
-}
-
-bool accept_should_pause(const std::error_code& ec) noexcept {
-  return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-         ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space;
-}
 
 std::error_code epoll_worker::prepare() {
   auto ep = sys::epoll_create1(0);
@@ -144,40 +65,22 @@ void epoll_worker::watch(int fd, std::uint32_t events, bool add) {
 
 void epoll_worker::set_accepting(bool on) {
   for (auto& l : listeners) watch(l.get(), on ? std::uint32_t{EPOLLIN} : 0u, false);
-  accept_paused = !on;
 }
 
-void epoll_worker::accept_all(int listener) {
-  for (;;) {
-    sockaddr_storage peer{};
-    socklen_t peer_length = sizeof peer;
-    auto fd =
-        sys::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK);
-    if (!fd) {
-      if (accept_should_pause(fd.error())) {
-        set_accepting(false);
-        accept_resume = clock::now() + accept_pause;
-      }
-      return;  // EAGAIN, or an aborted connection: nothing more to take now
-    }
-    unique_fd sock(*fd);
-    if (!admit()) continue;  // closed right away: the client learns at once instead of waiting
-    int one = 1;
-    (void)sys::setsockopt(sock.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const int raw = sock.get();
-    connection c;
-    c.fd = std::move(sock);
-    struct stat socket_stat {};
-    socket_stat.st_mode = S_IFSOCK;
-    c.socket = describe(raw, socket_stat, O_RDWR | O_NONBLOCK);
-    c.proto = factory(format_address(peer, false));
-    c.deadline = clock::now() + options.header_timeout;
-    c.events = EPOLLIN;
-    watch(raw, c.events, true);
-    connections.emplace(raw, std::move(c));
-    ++accepted;
-    ++open;
-  }
+void epoll_worker::on_listener(int listener) {
+  const bool go_on =
+      accept_all(listener, clock::now(), [this](unique_fd sock, const sockaddr_storage& peer) {
+        const int raw = sock.get();
+        connection c;
+        c.fd = std::move(sock);
+        c.socket = describe_socket(raw);
+        c.proto = factory(format_address(peer, false));
+        c.deadline = clock::now() + options.header_timeout;
+        c.events = EPOLLIN;
+        watch(raw, c.events, true);
+        connections.emplace(raw, std::move(c));
+      });
+  if (!go_on) set_accepting(false);
 }
 
 void epoll_worker::close_connection(int fd) {
@@ -236,7 +139,7 @@ epoll_worker::send_state epoll_worker::send_reply(connection& c) {
   }
   if (has_file) {
     if (!c.body) {
-      auto job = body_job(r, c.socket);
+      auto job = body_job(r, c.socket, options.body_method);
       if (!job) {
         c.failure = job.error();
         return send_state::failed;
@@ -349,12 +252,9 @@ void epoll_worker::sweep(clock::time_point now) {
 void epoll_worker::run() {
   std::array<epoll_event, 256> events{};
   auto next_sweep = clock::now() + std::chrono::seconds(1);
-  std::optional<clock::time_point> stop_deadline;
   for (;;) {
-    if (stopping.load() && !stop_deadline) {
-      for (auto& l : listeners) (void)sys::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, l.get(), nullptr);
-      listeners.clear();
-      stop_deadline = clock::now() + std::chrono::milliseconds(grace_ms.load());
+    if (stop_begins(clock::now())) {
+      drop_listeners(epoll.get());
       // Connections without a reply in flight (idle keep-alive ones, and requests still
       // arriving) are closed now; nginx does the same on a graceful stop.
       std::vector<int> idle;
@@ -363,7 +263,7 @@ void epoll_worker::run() {
       }
       for (int fd : idle) close_connection(fd);
     }
-    if (stop_deadline && (connections.empty() || clock::now() >= *stop_deadline)) break;
+    if (stop_done(clock::now(), !connections.empty())) break;
 
     auto r = sys::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()), 250);
     if (!r) break;
@@ -377,13 +277,13 @@ void epoll_worker::run() {
       }
       if (std::any_of(listeners.begin(), listeners.end(),
                       [fd](const unique_fd& l) { return l.get() == fd; })) {
-        accept_all(fd);
+        on_listener(fd);
         continue;
       }
       auto it = connections.find(fd);
       if (it != connections.end()) on_event(it->second, ev);
     }
-    if (accept_paused && now >= accept_resume && !stopping.load()) set_accepting(true);
+    if (resume_accepting(now)) set_accepting(true);
     if (now >= next_sweep) {
       sweep(now);
       if (options.tick) options.tick();
@@ -400,18 +300,12 @@ std::expected<std::unique_ptr<server>, std::error_code> server::start(server_opt
   if (options.listen.empty()) {
     return std::unexpected(std::make_error_code(std::errc::invalid_argument));
   }
-  // Peers go away mid-reply. sendfile and splice have no MSG_NOSIGNAL, so a write to a reset
-  // socket would raise SIGPIPE and end the process; while SIGPIPE has its default action it is
-  // ignored instead (what nginx does at start-up), and the write reports EPIPE.
-  struct sigaction current {};
-  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
-    ::signal(SIGPIPE, SIG_IGN);
-  }
-  unsigned threads = options.threads ? options.threads : std::thread::hardware_concurrency();
-  if (threads == 0) threads = 1;
+  // Peers go away mid-reply: a write to a reset socket must be EPIPE, not the end of the process.
+  (void)sys::ignore_sigpipe();
   std::unique_ptr<server> s(new server());
   // Port 0 picks a port on the first worker; the others bind the same one.
   std::vector<endpoint_address> addresses = options.listen;
+  const unsigned threads = worker_count(options.threads);
   for (unsigned t = 0; t < threads; ++t) {
     std::unique_ptr<worker> w;
     if (options.engine == loop_engine::io_uring) {
@@ -423,41 +317,22 @@ std::expected<std::unique_ptr<server>, std::error_code> server::start(server_opt
     }
     w->options = options;
     w->factory = factory;
-    w->server_open = &s->open_;
-    if (auto ec = w->open_wake(); ec) return std::unexpected(ec);
-    auto listeners = listen_all(addresses, t == 0, s->addresses_);
-    if (!listeners) return std::unexpected(listeners.error());
-    w->listeners = std::move(*listeners);
-    if (auto ec = w->prepare(); ec) return std::unexpected(ec);
-    s->workers_.push_back(std::move(w));
+    if (auto ec = s->add_worker(std::move(w), addresses, options.max_connections); ec) {
+      return std::unexpected(ec);
+    }
   }
-  start_loops(s->workers_);
-  for (auto& w : s->workers_) {
-    if (auto ec = w->wait_ready(); ec) return std::unexpected(ec);  // ~server stops the others
-  }
+  if (auto ec = s->start_workers(); ec) return std::unexpected(ec);  // ~server stops the others
   return s;
-}
-
-void server::stop(std::chrono::milliseconds grace) {
-  stop_loops(workers_, grace);
-}
-
-void server::wait() {
-  join_loops(workers_);
-}
-
-server::~server() {
-  stop(std::chrono::milliseconds{0});
-  wait();
 }
 
 server_stats server::stats() const {
   server_stats s;
-  for (auto& w : workers_) {
-    s.accepted += w->accepted;
-    s.refused += w->refused;
-    s.replies += w->replies;
-    s.open_connections += w->open;
+  for (auto& w : workers()) {
+    const auto& sw = static_cast<const worker&>(*w);
+    s.accepted += sw.accepted;
+    s.refused += sw.refused;
+    s.replies += sw.replies;
+    s.open_connections += sw.open;
   }
   return s;
 }

@@ -10,7 +10,7 @@
 // bytes into replies (src/http provides the HTTP one).
 //
 // SIGPIPE: sendfile and splice cannot be told MSG_NOSIGNAL, so `start` sets SIGPIPE to SIG_IGN
-// when it still has its default action; a vanished peer then shows up as EPIPE.
+// when it still has its default action (net/worker.hpp); a vanished peer then shows up as EPIPE.
 #pragma once
 
 #include <atomic>
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "net/listener.hpp"
+#include "net/worker.hpp"
 #include "zcopy/fd.hpp"
 #include "zcopy/transfer.hpp"
 
@@ -111,28 +112,18 @@ struct server_stats {
   std::uint64_t open_connections = 0;
 };
 
-class server {
+// Stopped (stop, wait) through worker_group.
+class server : public worker_group {
  public:
   // Binds every address on every worker and starts the workers.
   static std::expected<std::unique_ptr<server>, std::error_code> start(server_options options,
                                                                        protocol_factory factory);
-  ~server();
-
-  // The bound addresses ("127.0.0.1:8080"), with ports resolved when 0 was asked for.
-  const std::vector<std::string>& addresses() const noexcept { return addresses_; }
-  // Stops accepting, lets replies in flight finish for up to `grace`, then closes everything.
-  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds{5000});
-  // Blocks until every worker has exited.
-  void wait();
   server_stats stats() const;
 
   struct worker;
 
  private:
   server() = default;
-  std::atomic<std::size_t> open_{0};  // connections open across all workers
-  std::vector<std::unique_ptr<worker>> workers_;
-  std::vector<std::string> addresses_;
 };
 
 }  // namespace zcopy::net

@@ -7,10 +7,13 @@
 // costs no system call of its own: its recv and the sendmsg of head + body (the open-file cache's
 // mapping) are entries in the ring.
 //
-// File bodies go as linked splice pairs, file → pipe → socket, up to a pipe's capacity per pair
-// (the kernel runs splices on its io-wq threads). A full non-blocking socket answers EAGAIN to the
-// second splice; a POLL_ADD linked before the retry waits for room. Where the kernel lacks
-// IORING_OP_SPLICE, bodies go through the library's transfer_job (sendfile) with POLL_ADD as the
+// A file body is a transfer_job whose rounds a uring_flow (src/transfer/uring_flow.hpp) queues in
+// this ring: linked splice pairs, file → pipe → socket, a pipe's capacity per pair (the kernel runs
+// splices on its io-wq threads), SPLICE_F_MORE while more of the body follows. A full non-blocking
+// socket answers EAGAIN to the second splice; the flow links a POLL_ADD before the retry. The
+// engine's rules judge each round (a zero from the file: truncated, or a file the method cannot
+// read), and a splice the kernel refuses before the first byte (EINVAL) hands the job to its chain
+// (sendfile), as does a kernel without IORING_OP_SPLICE; the job then runs on POLL_ADD as the
 // readiness signal.
 //
 // A peer that half-closed makes every POLL_ADD on its socket complete at once: the kernel adds
@@ -36,12 +39,14 @@
 #include <algorithm>
 #include <array>
 #include <future>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 
 #include "core/uring.hpp"
 #include "sys/sys.hpp"
-#include "zcopy/pipe.hpp"
+#include "transfer/state.hpp"
+#include "transfer/uring_flow.hpp"
 
 namespace zcopy::net {
 
@@ -49,26 +54,31 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// What a completion belongs to: user_data is id << 8 | op. Accepts and the wake poll use the
-// listener's index and 0 as the id.
+// What a completion belongs to: user_data is (id << 8 | op) << 8 | index, the index being the
+// entry's place in a body flow's round (uring_flow's `tag << 8 | index`). Accepts and the wake
+// poll use the listener's index and 0 as the id.
 enum class op : std::uint8_t {
   accept,
   wake,
   recv,
   send,
-  splice_in,
-  splice_out,
+  body,  // an entry of the connection's body flow
   poll_out,
   cancel,
   room,  // the epoll set of connections waiting for room became readable
 };
 
-constexpr std::uint64_t tag(std::uint64_t id, op o) noexcept {
-  return id << 8 | static_cast<std::uint64_t>(o);
+constexpr std::uint64_t flow_tag(std::uint64_t id) noexcept {
+  return id << 8 | static_cast<std::uint64_t>(op::body);
 }
 
-// Entries: every connection has at most three in flight (poll + splice pair, or one recv or
-// send), and the kernel keeps completions that overflow the queue (IORING_FEAT_NODROP).
+constexpr std::uint64_t tag(std::uint64_t id, op o) noexcept {
+  return (id << 8 | static_cast<std::uint64_t>(o)) << 8;
+}
+
+// Entries: every connection has at most three in flight (a body flow's round of depth 1: poll +
+// splice pair; or one recv or send), and the kernel keeps completions that overflow the queue
+// (IORING_FEAT_NODROP).
 constexpr unsigned ring_entries = 1024;
 
 struct connection : connection_state {
@@ -78,18 +88,16 @@ struct connection : connection_state {
   std::unique_ptr<char[]> receive_buffer;
   std::size_t head_sent = 0;    // head bytes sent
   std::size_t memory_sent = 0;  // inline and borrowed body bytes sent
-  std::uint64_t file_read = 0;  // bytes of the file range taken into the pipe
-  std::uint64_t file_sent = 0;  // bytes of the file range that reached the socket
-  std::size_t pipe_inside = 0;
-  pipe_pair pipe;
-  bool wait_writable = false;  // the last splice to the socket said EAGAIN
   // A POLL_ADD came back without POLLOUT (the peer half-closed): room is waited for in the
   // worker's epoll set from now on.
   bool poll_useless = false;
-  bool in_room_set = false;          // registered in that set (armed or not)
-  bool waiting_room = false;         // armed there: nothing of this connection is in the ring
-  bool receive_queued = false;       // a recv is in flight, or linked behind a send
-  std::optional<transfer_job> body;  // bodies without IORING_OP_SPLICE
+  bool in_room_set = false;     // registered in that set (armed or not)
+  bool waiting_room = false;    // armed there: nothing of this connection is in the ring
+  bool receive_queued = false;  // a recv is in flight, or linked behind a send
+  // The file range. The ring moves it while `flow` is set; after a fallback (or without
+  // IORING_OP_SPLICE) transfer_job::run() does, with a POLL_ADD as the readiness signal.
+  std::optional<transfer_job> body;
+  std::optional<detail::uring_flow> flow;
   std::array<iovec, 3> iov{};
   msghdr message{};
   bool closing = false;
@@ -106,8 +114,6 @@ struct uring_worker : server::worker {
   std::unordered_map<std::uint64_t, std::unique_ptr<connection>> connections;
   std::uint64_t next_id = 1;
   std::vector<bool> accept_armed;
-  clock::time_point accept_resume{};
-  bool accept_paused = false;
   std::size_t closing_count = 0;  // connections closed, waiting for their entries
   // Connections whose poll cannot wait for room (poll_useless), EPOLLOUT | EPOLLONESHOT, keyed by
   // id; a POLL_ADD on it is in the ring while `room_armed`.
@@ -126,9 +132,9 @@ struct uring_worker : server::worker {
   io_uring_sqe* entry(connection* c, op o);
   void arm_accept(std::size_t index);
   void arm_wake();
-  // Waits for room on `c`'s socket: a POLL_ADD (linked before the next entry when `link`), or
-  // the epoll set once polls are useless there. False when nothing could be queued.
-  bool wait_for_room(connection& c, bool link);
+  // Waits for room on `c`'s socket: a POLL_ADD, or the epoll set once polls are useless there.
+  // False when nothing could be queued.
+  bool wait_for_room(connection& c);
   void arm_room();
   void on_room();
   void on_completion(const io_uring_cqe& cqe);
@@ -140,8 +146,12 @@ struct uring_worker : server::worker {
   enum class progress { waiting, done, failed };
   progress advance_reply(connection& c);
   progress queue_send(connection& c, bool file_follows);
-  progress queue_file(connection& c);
+  progress start_body(connection& c);
+  progress queue_body(connection& c);
+  void settle_body(connection& c);
   progress run_body_job(connection& c);
+  progress body_finished(connection& c);
+  detail::uring_lane body_lane() const noexcept { return {ring->get(), 1, 0, nullptr}; }
   std::uint64_t body_bytes(const connection& c) const noexcept;
   void finish_reply(connection& c);
   void close_connection(connection& c);
@@ -186,12 +196,11 @@ void uring_worker::arm_wake() {
   }
 }
 
-bool uring_worker::wait_for_room(connection& c, bool link) {
+bool uring_worker::wait_for_room(connection& c) {
   if (!c.poll_useless) {
     io_uring_sqe* poll = entry(&c, op::poll_out);
     if (!poll) return false;
     io_uring_prep_poll_add(poll, c.fd.get(), POLLOUT);
-    if (link) poll->flags |= IOSQE_IO_LINK;
     return true;
   }
   epoll_event ev{};
@@ -236,24 +245,18 @@ void uring_worker::on_room() {
 
 void uring_worker::add_connection(int raw) {
   unique_fd sock(raw);
-  if (stopping.load() || !admit()) return;  // closed right away
-  int one = 1;
-  (void)sys::setsockopt(raw, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (stopping.load() || !admit(raw)) return;  // closed right away
   sockaddr_storage peer{};
   socklen_t peer_length = sizeof peer;
   (void)sys::getpeername(raw, reinterpret_cast<sockaddr*>(&peer), &peer_length);
   auto c = std::make_unique<connection>();
   c->id = next_id++;
   c->fd = std::move(sock);
-  struct stat socket_stat {};
-  socket_stat.st_mode = S_IFSOCK;
-  c->socket = describe(raw, socket_stat, O_RDWR | O_NONBLOCK);
+  c->socket = describe_socket(raw);
   c->proto = factory(format_address(peer, false));
   c->deadline = clock::now() + options.header_timeout;
   connection& ref = *c;
   connections.emplace(c->id, std::move(c));
-  ++accepted;
-  ++open;
   start_receive(ref);
 }
 
@@ -264,9 +267,8 @@ void uring_worker::on_accept(std::size_t index, const io_uring_cqe& cqe) {
     add_connection(cqe.res);
   } else if (cqe.res == -EINVAL && options.multishot_accept && !accept_armed[index]) {
     options.multishot_accept = false;  // a kernel before 5.19: one accept at a time
-  } else if (accept_should_pause(sys::errno_code(-cqe.res))) {
-    accept_paused = true;
-    accept_resume = clock::now() + accept_pause;
+  } else {
+    (void)pause_accepting(sys::errno_code(-cqe.res), clock::now());
   }
   if (!accept_armed[index] && !accept_paused && !stopping.load()) arm_accept(index);
 }
@@ -284,7 +286,7 @@ void uring_worker::start_receive(connection& c) {
 }
 
 std::uint64_t uring_worker::body_bytes(const connection& c) const noexcept {
-  return c.memory_sent + c.file_sent + (c.body ? c.body->result().bytes : 0);
+  return c.memory_sent + (c.body ? c.body->result().bytes : 0);
 }
 
 uring_worker::progress uring_worker::queue_send(connection& c, bool file_follows) {
@@ -320,67 +322,86 @@ uring_worker::progress uring_worker::queue_send(connection& c, bool file_follows
   return progress::waiting;
 }
 
-uring_worker::progress uring_worker::queue_file(connection& c) {
-  const reply& r = *c.current;
-  if (!c.pipe) {
-    auto p = pipe_pool::shared().acquire();
-    if (!p) {
-      c.failure = p.error();
-      return progress::failed;
-    }
-    c.pipe = std::move(*p);
+uring_worker::progress uring_worker::start_body(connection& c) {
+  // io_uring first, so the ring moves the body; the automatic chain after it takes over where
+  // the kernel refuses the splice. Without IORING_OP_SPLICE, the method the options name.
+  auto job = body_job(*c.current, c.socket, splice_ok ? method::io_uring : options.body_method);
+  if (!job) {
+    c.failure = job.error();
+    return progress::failed;
   }
-  const std::uint64_t unread = r.length - c.file_read;
-  if (c.wait_writable) {
-    // The socket was full: wait for room, then retry the splice out of the pipe.
-    c.wait_writable = false;
-    if (c.poll_useless) return wait_for_room(c, false) ? progress::waiting : progress::failed;
-    if (!wait_for_room(c, true)) return progress::failed;
+  c.body.emplace(std::move(*job));
+  if (splice_ok) {
+    auto shape = detail::uring_shape_for(detail::job_access::state(*c.body));
+    if (shape && *shape == detail::flow_shape::splice) c.flow.emplace(*shape, 0);
   }
-  if (c.pipe_inside == 0) {
-    const auto n = static_cast<unsigned>(std::min<std::uint64_t>(unread, c.pipe.capacity()));
-    io_uring_sqe* in = entry(&c, op::splice_in);
-    if (!in) return progress::failed;
-    io_uring_prep_splice(in, r.file->get(), static_cast<std::int64_t>(r.offset + c.file_read),
-                         c.pipe.write_fd(), -1, n, 0);
-    in->flags |= IOSQE_IO_LINK;  // a short or failed read cancels the splice out
-    io_uring_sqe* out = entry(&c, op::splice_out);
-    if (!out) return progress::failed;
-    io_uring_prep_splice(out, c.pipe.read_fd(), -1, c.fd.get(), -1, n,
-                         unread > n ? SPLICE_F_MORE : 0);
-    return progress::waiting;
-  }
-  io_uring_sqe* out = entry(&c, op::splice_out);
-  if (!out) return progress::failed;
-  io_uring_prep_splice(out, c.pipe.read_fd(), -1, c.fd.get(), -1,
-                       static_cast<unsigned>(c.pipe_inside),
-                       c.file_sent + c.pipe_inside < r.length ? SPLICE_F_MORE : 0);
   return progress::waiting;
 }
 
-uring_worker::progress uring_worker::run_body_job(connection& c) {
-  const reply& r = *c.current;
-  if (!c.body) {
-    auto job = body_job(r, c.socket);
-    if (!job) {
-      c.failure = job.error();
+uring_worker::progress uring_worker::queue_body(connection& c) {
+  if (!c.flow->idle()) return progress::waiting;  // a round is in flight
+  detail::transfer_state& st = detail::job_access::state(*c.body);
+  if (detail::finish_if_moved_all(st)) return body_finished(c);
+  if (c.flow->polls_before_drain() && c.poll_useless) {
+    // The socket was full, and a poll wakes at once on this peer: room is waited for in the
+    // epoll set, and the drain that follows goes without a poll.
+    c.flow->poll_before_drain(false);
+    return wait_for_room(c) ? progress::waiting : progress::failed;
+  }
+  const detail::uring_lane lane = body_lane();
+  // The round is one linked chain: it must not be cut by a full queue.
+  if (io_uring_sq_space_left(lane.ring) < c.flow->max_entries(lane)) {
+    if (auto s = ring->submit(0); !s) {
+      c.failure = s.error();
       return progress::failed;
     }
-    c.body.emplace(std::move(*job));
   }
+  auto queued = c.flow->queue(
+      lane, st, st.remaining.value_or(std::numeric_limits<std::uint64_t>::max()), flow_tag(c.id));
+  if (!queued) {
+    c.failure = queued.error();
+    return progress::failed;
+  }
+  c.in_flight += *queued;
+  return progress::waiting;
+}
+
+void uring_worker::settle_body(connection& c) {
+  detail::transfer_state& st = detail::job_access::state(*c.body);
+  const auto out = c.flow->settle(body_lane(), st, flow_tag(c.id));
+  if (!out || c.closing) return;  // closing: the settled round only keeps the pipe's count true
+  // Woken by POLLRDHUP (or an error the next send reports), not by room: the next wait for room
+  // goes through the epoll set.
+  if (auto p = c.flow->last_poll(); p && *p >= 0 && !(*p & POLLOUT)) c.poll_useless = true;
+  if (out->moved > 0) c.deadline = clock::now() + options.send_timeout;
+  switch (detail::judge_round(st, *out)) {
+    case detail::round_verdict::go_on:
+    case detail::round_verdict::done:
+      break;
+    case detail::round_verdict::fall_back:
+      c.flow.reset();  // transfer_job::run() goes on from here
+      break;
+  }
+  drive(c);
+}
+
+uring_worker::progress uring_worker::run_body_job(connection& c) {
   const auto before = c.body->result().bytes;
   const transfer_result t = c.body->run();
   if (t.bytes != before) c.deadline = clock::now() + options.send_timeout;
+  if (t.error || t.complete) return body_finished(c);
+  return wait_for_room(c) ? progress::waiting : progress::failed;
+}
+
+uring_worker::progress uring_worker::body_finished(connection& c) {
+  const transfer_result& t = c.body->result();
   if (t.error) {
     c.failure = t.error;
     return progress::failed;
   }
-  if (t.complete) {
-    if (t.bytes == r.length) return progress::done;
-    c.failure = make_error_code(errc::source_truncated);
-    return progress::failed;
-  }
-  return wait_for_room(c, false) ? progress::waiting : progress::failed;
+  if (t.bytes == c.current->length) return progress::done;
+  c.failure = make_error_code(errc::source_truncated);
+  return progress::failed;
 }
 
 uring_worker::progress uring_worker::advance_reply(connection& c) {
@@ -389,18 +410,17 @@ uring_worker::progress uring_worker::advance_reply(connection& c) {
   const std::size_t memory_body = r.body.size() + r.borrowed_body.size();
   if (c.head_sent < r.head.size() || c.memory_sent < memory_body) return queue_send(c, has_file);
   if (!has_file) return progress::done;
-  if (!splice_ok) return run_body_job(c);
-  if (c.file_sent == r.length) return progress::done;
-  return queue_file(c);
+  if (!c.body && start_body(c) == progress::failed) return progress::failed;
+  if (c.body->done()) return body_finished(c);
+  if (c.flow) return queue_body(c);
+  return run_body_job(c);
 }
 
 void uring_worker::finish_reply(connection& c) {
   reply_sent(c, body_bytes(c));
-  c.body.reset();
+  c.flow.reset();
+  c.body.reset();  // a finished job has given its pipe back
   c.head_sent = c.memory_sent = 0;
-  c.file_read = c.file_sent = 0;
-  if (c.pipe && c.pipe_inside == 0) pipe_pool::shared().release(std::move(c.pipe), 0);
-  c.pipe = {};
 }
 
 void uring_worker::drive(connection& c) {
@@ -450,14 +470,15 @@ void uring_worker::close_connection(connection& c) {
 void uring_worker::completed(connection& c) {
   if (!c.closing || c.in_flight != 0) return;
   --closing_count;
-  if (c.pipe && c.pipe_inside == 0) pipe_pool::shared().release(std::move(c.pipe), 0);
-  connections.erase(c.id);  // closes the socket, the file and a pipe that still holds bytes
+  // Closes the socket and the file; the job gives its pipe back, or closes one holding bytes.
+  connections.erase(c.id);
 }
 
 void uring_worker::on_completion(const io_uring_cqe& cqe) {
   const std::uint64_t data = io_uring_cqe_get_data64(&cqe);
-  const auto o = static_cast<op>(data & 0xff);
-  const std::uint64_t id = data >> 8;
+  const auto o = static_cast<op>(data >> 8 & 0xff);
+  const std::uint64_t id = data >> 16;
+  const auto index = static_cast<unsigned>(data & 0xff);
   if (o == op::accept) return on_accept(static_cast<std::size_t>(id), cqe);
   if (o == op::wake) {
     drain_wake();
@@ -473,8 +494,10 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
   const int res = cqe.res;
   if (c.closing) {
     // Bytes a splice moved while the connection was closing still count for the pipe.
-    if (o == op::splice_in && res > 0) c.pipe_inside += static_cast<std::size_t>(res);
-    if (o == op::splice_out && res > 0) c.pipe_inside -= static_cast<std::size_t>(res);
+    if (o == op::body && c.flow) {
+      c.flow->complete(index, res);
+      if (!c.flow->in_flight()) settle_body(c);
+    }
     completed(c);
     return;
   }
@@ -507,7 +530,7 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
           // own poll for the send wakes on POLLRDHUP): sending again at once spun the loop, issue
           // 17. Room is waited for in the epoll set.
           c.poll_useless = true;
-          if (!wait_for_room(c, false)) close_connection(c);
+          if (!wait_for_room(c)) close_connection(c);
           return;
         }
         c.failure = sys::errno_code(-res);
@@ -523,33 +546,13 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
       c.deadline = clock::now() + options.send_timeout;
       return drive(c);
     }
-    case op::splice_in:
-      // The splice out linked to it reports next; only a failure or the end is noted here.
-      if (res > 0) {
-        c.pipe_inside += static_cast<std::size_t>(res);
-        c.file_read += static_cast<std::uint64_t>(res);
-      } else if (res == 0) {
-        c.failure = make_error_code(errc::source_truncated);
-      } else {
-        c.failure = sys::errno_code(-res);
-      }
+    case op::body:
+      if (!c.flow) return;
+      c.flow->complete(index, res);
+      if (!c.flow->in_flight()) settle_body(c);
       return;
-    case op::splice_out:
-      if (res > 0) {
-        c.pipe_inside -= static_cast<std::size_t>(res);
-        c.file_sent += static_cast<std::uint64_t>(res);
-        c.deadline = clock::now() + options.send_timeout;
-      } else if (res == -EAGAIN) {
-        c.wait_writable = true;
-      } else if (res == 0) {
-        c.failure = make_error_code(std::errc::io_error);  // an empty pipe it was told held bytes
-      } else if (res != -ECANCELED) {
-        c.failure = sys::errno_code(-res);
-      }
-      if (c.failure) return close_connection(c);
-      return drive(c);
     case op::poll_out:
-      // Linked before a splice, which reports; alone, the transfer job waits for it.
+      // The transfer job waits for it.
       if (res < 0 && res != -ECANCELED) {
         c.failure = sys::errno_code(-res);
         return close_connection(c);
@@ -557,8 +560,7 @@ void uring_worker::on_completion(const io_uring_cqe& cqe) {
       // Woken by POLLRDHUP (or an error the next send reports), not by room: the next wait for
       // room goes through the epoll set.
       if (res >= 0 && !(res & POLLOUT)) c.poll_useless = true;
-      if (!splice_ok) return drive(c);
-      return;
+      return drive(c);
     default:
       return;
   }
@@ -613,18 +615,16 @@ void uring_worker::stop_accepting() {
          clock::now() < give_up) {
     reap(std::chrono::milliseconds(100));
   }
-  listeners.clear();
+  drop_listeners(-1);
 }
 
 void uring_worker::loop() {
   arm_wake();
   for (std::size_t i = 0; i < listeners.size(); ++i) arm_accept(i);
   auto next_sweep = clock::now() + std::chrono::seconds(1);
-  std::optional<clock::time_point> stop_deadline;
   for (;;) {
-    if (stopping.load() && !stop_deadline) {
+    if (stop_begins(clock::now())) {
       stop_accepting();
-      stop_deadline = clock::now() + std::chrono::milliseconds(grace_ms.load());
       // Connections without a reply in flight are closed now, as the epoll loop does.
       std::vector<connection*> idle;
       for (auto& [id, c] : connections) {
@@ -632,14 +632,11 @@ void uring_worker::loop() {
       }
       for (connection* c : idle) close_connection(*c);
     }
-    if (stop_deadline && (connections.size() == closing_count || clock::now() >= *stop_deadline)) {
-      break;
-    }
+    if (stop_done(clock::now(), connections.size() != closing_count)) break;
     arm_room();
     reap(std::chrono::milliseconds(250));
     const auto now = clock::now();
-    if (accept_paused && now >= accept_resume && !stopping.load()) {
-      accept_paused = false;
+    if (resume_accepting(now)) {
       for (std::size_t i = 0; i < listeners.size(); ++i) {
         if (!accept_armed[i]) arm_accept(i);
       }

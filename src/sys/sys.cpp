@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 #include <sys/eventfd.h>
-
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -77,6 +76,8 @@ hook_table make_real_hooks() noexcept {
   t.sendmsg = ::sendmsg;
   t.recvmsg = ::recvmsg;
   t.epoll_create1 = ::epoll_create1;
+  t.sigaction = ::sigaction;
+  t.eventfd = ::eventfd;
   t.epoll_ctl = ::epoll_ctl;
   t.epoll_wait = ::epoll_wait;
   t.fstatat = ::fstatat;
@@ -386,6 +387,16 @@ result<void> syncfs(int fd) {
   return {};
 }
 
+result<void> sigaction(int signal, const struct sigaction* action, struct sigaction* old) {
+  return ZCOPY_VOID_CALL(sigaction, signal, action, old);
+}
+
+result<int> eventfd(unsigned initial, int flags) {
+  int r = retry(syscall_kind::eventfd, [&] { return live_table.eventfd(initial, flags); });
+  if (r < 0) return fail(errno);
+  return r;
+}
+
 result<int> epoll_create1(int flags) {
   int r = retry(syscall_kind::epoll_create1,
                 [&] { return live_table.epoll_create1(flags | EPOLL_CLOEXEC); });
@@ -547,12 +558,6 @@ result<int> sigwait(const sigset_t& set) {
   }
 }
 
-result<void> sigaction(int signo, const struct sigaction* action, struct sigaction* old) {
-  count(syscall_kind::other);
-  if (::sigaction(signo, action, old) != 0) return fail(errno);
-  return {};
-}
-
 result<void> ignore_sigpipe() {
   struct sigaction current {};
   if (auto r = sys::sigaction(SIGPIPE, nullptr, &current); !r) return r;
@@ -575,13 +580,6 @@ result<struct statfs> statfs(const char* path) {
     if (::statfs(path, &st) == 0) return st;
     if (errno != EINTR) return fail(errno);
   }
-}
-
-result<int> eventfd(unsigned initial, int flags) {
-  count(syscall_kind::other);
-  const int fd = ::eventfd(initial, flags);
-  if (fd < 0) return fail(errno);
-  return fd;
 }
 
 #undef ZCOPY_SIZE_CALL
@@ -660,7 +658,7 @@ std::string_view syscall_name(syscall_kind kind) noexcept {
       "fchmodat",       "fchown",          "fchownat",
       "utimensat",      "getdents64",      "mincore",
       "listxattr",      "getxattr",        "fsetxattr",
-      "other"};
+      "rt_sigaction",   "eventfd2",        "other"};
   auto i = static_cast<std::size_t>(kind);
   return i < names.size() ? names[i] : std::string_view("?");
 }

@@ -102,6 +102,8 @@ struct hook_table {
   ssize_t (*sendmsg)(int, const msghdr*, int);
   ssize_t (*recvmsg)(int, msghdr*, int);
   int (*epoll_create1)(int);
+  int (*sigaction)(int, const struct sigaction*, struct sigaction*);
+  int (*eventfd)(unsigned, int);
   int (*epoll_ctl)(int, int, int, epoll_event*);
   int (*epoll_wait)(int, epoll_event*, int, int);
   int (*fstatat)(int, const char*, struct stat*, int);
@@ -205,6 +207,10 @@ result<utsname> uname();
 result<void> syncfs(int fd);
 
 result<int> epoll_create1(int flags);
+// SIGPIPE's disposition for the network services (src/net/worker.cpp), and the eventfd that wakes
+// an event loop.
+result<void> sigaction(int signal, const struct sigaction* action, struct sigaction* old);
+result<int> eventfd(unsigned initial, int flags);
 result<void> epoll_ctl(int epfd, int op, int fd, epoll_event* event);
 // Returns the number of ready events; an interrupted wait returns 0.
 result<int> epoll_wait(int epfd, epoll_event* events, int max_events, int timeout_ms);
@@ -244,10 +250,9 @@ mode_t umask(mode_t mask) noexcept;
 
 // Signals and the terminal, counted as `other`, not hookable (nothing to inject there).
 // pthread_sigmask(3) on the calling thread; sigwait(3) returns the signal taken (it does not fail
-// with EINTR); sigaction(2) with either pointer null to read or set only.
+// with EINTR).
 result<void> pthread_sigmask(int how, const sigset_t* set, sigset_t* old);
 result<int> sigwait(const sigset_t& set);
-result<void> sigaction(int signo, const struct sigaction* action, struct sigaction* old);
 // SIGPIPE ignored when it still has its default action (a write to a closed socket or pipe then
 // fails with EPIPE instead of killing the process); a handler the program installed is kept.
 result<void> ignore_sigpipe();
@@ -255,8 +260,6 @@ result<void> ignore_sigpipe();
 bool isatty(int fd) noexcept;
 // statfs(2) by path.
 result<struct statfs> statfs(const char* path);
-// eventfd(2).
-result<int> eventfd(unsigned initial, int flags);
 
 // io_uring (liburing), counted as io_uring_setup and io_uring_enter. `uring_submit` retries EINTR
 // and returns how many entries were submitted; `uring_submit_wait` submits and waits at most

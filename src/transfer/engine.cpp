@@ -315,6 +315,18 @@ void finish(transfer_state& st) {
 
 }  // namespace
 
+std::error_code fall_back(transfer_state& st, std::error_code why) {
+  if (st.chain_index + 1 >= st.chain.size()) return why;
+  const method m = st.current();
+  const method next = st.chain[st.chain_index + 1];
+  st.result.fallbacks.push_back({m, next, why, st.result.bytes});
+  if (auto e = rescue_pipe(st)) return e;
+  leave_method(st, m);
+  ++st.chain_index;
+  st.method_moved = 0;
+  return {};
+}
+
 eof_verdict judge_end_of_source(const transfer_state& st) {
   if (!st.size_known || st.src.offset >= st.expected_end) return eof_verdict::complete;
   // A zero before the end this transfer planned for. Either the file shrank (truncated under
@@ -531,19 +543,10 @@ transfer_result transfer_job::run() {
     }
 
     if (out.kind == step_kind::unsupported) {
-      if (st.chain_index + 1 >= st.chain.size()) {
-        st.result.error = out.error;
-        break;
-      }
-      const method next = st.chain[st.chain_index + 1];
-      st.result.fallbacks.push_back({m, next, out.error, st.result.bytes});
-      if (auto e = rescue_pipe(st)) {
+      if (auto e = fall_back(st, out.error)) {
         st.result.error = e;
         break;
       }
-      leave_method(st, m);
-      ++st.chain_index;
-      st.method_moved = 0;
       continue;
     }
 

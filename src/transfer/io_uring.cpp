@@ -52,7 +52,7 @@ std::error_code run_uring_round(uring_context& ctx, uring_flow& flow, transfer_s
       flow.complete(static_cast<unsigned>(cqe.user_data & 0xff), cqe.res);
     });
     if (!flow.in_flight()) {
-      out = flow.settle(ctx, st, tag);
+      out = flow.settle(lane_of(ctx), st, tag);
       continue;
     }
     if (auto s = sys::uring_submit(r, 1); !s) {
@@ -87,7 +87,7 @@ step_outcome step_io_uring(transfer_state& st, std::uint64_t budget) {
   std::uint64_t moved = 0;
   step_outcome result = step_outcome::progress(0);
   for (;;) {
-    auto queued = flow.queue(ctx, st, budget - std::min(budget, moved), 0);
+    auto queued = flow.queue(lane_of(ctx), st, budget - std::min(budget, moved), 0);
     if (!queued) {
       result = step_outcome::failed(queued.error());
       break;

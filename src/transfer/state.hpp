@@ -126,6 +126,11 @@ void leave_method(transfer_state& st, method m);
 // complete, the source was truncated under it, or this method cannot read it (fall back).
 enum class eof_verdict { complete, truncated, fall_back };
 eof_verdict judge_end_of_source(const transfer_state& st);
+// Leaves the current method for the next one in the chain, from the current offsets (bytes a
+// pipe holds are read again from a file, or kept for the buffered methods), recorded in the
+// result's fallbacks with `why`. Returns `why` when the chain has no next method, or what went
+// wrong rescuing the pipe.
+std::error_code fall_back(transfer_state& st, std::error_code why);
 // Adds a step's outcome to the result (bytes, per-method bytes, remaining, progress callback).
 void account_step(transfer_state& st, method m, const step_outcome& out);
 // Ends a transfer: trailing hole, the method's resources, the descriptors' positions.

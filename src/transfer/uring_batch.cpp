@@ -128,37 +128,16 @@ struct uring_batch::impl {
     return true;
   }
 
-  // What one settled round means for the transfer (the engine's run() loop, per outcome).
+  // What one settled round means for the transfer (the engine's rules, uring_flow.hpp).
   void handle(entry& e, const detail::step_outcome& out) {
-    using detail::step_kind;
-    detail::account_step(*e.st, method::io_uring, out);
-    switch (out.kind) {
-      case step_kind::progressed:
-      case step_kind::blocked_read:
-      case step_kind::blocked_write:  // the next drain is a POLL_ADD linked to the splice
+    switch (detail::judge_round(*e.st, out)) {
+      case detail::round_verdict::go_on:
         return;
-      case step_kind::end_of_source:
-        if (e.st->in_flight() > 0) return;
-        switch (detail::judge_end_of_source(*e.st)) {
-          case detail::eof_verdict::complete:
-            e.st->result.complete = true;
-            finish(e);
-            return;
-          case detail::eof_verdict::truncated:
-            e.st->result.error = errc::source_truncated;
-            finish(e);
-            return;
-          case detail::eof_verdict::fall_back:
-            hand_to_engine(e);
-            return;
-        }
-        return;
-      case step_kind::unsupported:
-        hand_to_engine(e);
-        return;
-      case step_kind::failed:
-        e.st->result.error = out.error;
+      case detail::round_verdict::done:
         finish(e);
+        return;
+      case detail::round_verdict::fall_back:
+        hand_to_engine(e);
         return;
     }
   }
@@ -167,18 +146,18 @@ struct uring_batch::impl {
   std::error_code drive(entry& e, std::size_t index) {
     detail::transfer_state& st = *e.st;
     while (!e.done && !e.flow->in_flight()) {
-      if (auto ec = reserve(e.flow->max_entries(ctx))) return ec;
+      const detail::uring_lane lane = detail::lane_of(ctx);
+      if (auto ec = reserve(e.flow->max_entries(lane))) return ec;
       if (!e.flow->idle()) {
-        if (auto out = e.flow->settle(ctx, st, index)) handle(e, *out);
+        if (auto out = e.flow->settle(lane, st, index)) handle(e, *out);
         continue;
       }
-      if (st.remaining && *st.remaining == 0 && st.in_flight() == 0) {
-        st.result.complete = true;
+      if (detail::finish_if_moved_all(st)) {
         finish(e);
         break;
       }
       const std::uint64_t budget = st.remaining.value_or(std::numeric_limits<std::uint64_t>::max());
-      auto queued = e.flow->queue(ctx, st, budget, index);
+      auto queued = e.flow->queue(lane, st, budget, index);
       if (!queued) {
         st.result.error = queued.error();
         finish(e);

@@ -90,12 +90,13 @@ std::expected<flow_shape, std::error_code> uring_shape_for(const transfer_state&
   return flow_shape::rw;
 }
 
-std::expected<unsigned, std::error_code> uring_flow::queue(uring_context& ctx, transfer_state& st,
-                                                           std::uint64_t budget,
+std::expected<unsigned, std::error_code> uring_flow::queue(const uring_lane& lane,
+                                                           transfer_state& st, std::uint64_t budget,
                                                            std::uint64_t tag) {
-  io_uring* r = ctx.ring().get();
+  io_uring* r = lane.ring;
   ops_ = 0;
   done_ = 0;
+  polled_ = false;
   res_.fill(0);
   auto sqe_for = [&](unsigned index) {
     io_uring_sqe* sqe = io_uring_get_sqe(r);
@@ -104,6 +105,13 @@ std::expected<unsigned, std::error_code> uring_flow::queue(uring_context& ctx, t
   };
   auto busy = [] {
     return std::unexpected(std::make_error_code(std::errc::device_or_resource_busy));
+  };
+  // SPLICE_F_MORE while more of the budget follows the bytes a splice sends (MSG_MORE: a partial
+  // segment waits for them instead of leaving alone); the last one goes out at once. Only a
+  // transfer of known length says so: a corked end of an open-ended one would wait for the
+  // 200 ms timer. The budget, not `remaining`: callers account a round after it settles.
+  auto more_after = [&](std::uint64_t sent_by_then) -> unsigned {
+    return st.remaining && budget > sent_by_then ? SPLICE_F_MORE : 0;
   };
 
   if (shape_ == flow_shape::splice) {
@@ -124,20 +132,22 @@ std::expected<unsigned, std::error_code> uring_flow::queue(uring_context& ctx, t
         if (!p) return busy();
         io_uring_prep_poll_add(p, st.dst.fd(), POLLOUT);
         p->flags |= IOSQE_IO_LINK;
+        polled_ = true;
       }
       io_uring_sqe* s = sqe_for(ops_++);
       if (!s) return busy();
-      io_uring_prep_splice(s, st.pipe.read_fd(), -1, st.dst.fd(),
-                           static_cast<std::int64_t>(dst_off),
-                           static_cast<unsigned>(st.pipe_inside), SPLICE_F_MOVE);
+      io_uring_prep_splice(
+          s, st.pipe.read_fd(), -1, st.dst.fd(), static_cast<std::int64_t>(dst_off),
+          static_cast<unsigned>(st.pipe_inside), SPLICE_F_MOVE | more_after(st.pipe_inside));
       return ops_;
     }
     phase_ = phase::pairs;
-    const std::size_t cap = std::min(st.pipe.capacity(), ctx.chunk() * ctx.depth());
+    const std::size_t per_pair =
+        lane.chunk ? std::min(st.pipe.capacity(), lane.chunk * lane.depth) : st.pipe.capacity();
     std::uint64_t planned = 0;
     io_uring_sqe* last = nullptr;
-    for (unsigned k = 0; k < ctx.depth() && planned < budget; ++k) {
-      const auto n = static_cast<unsigned>(std::min<std::uint64_t>(cap, budget - planned));
+    for (unsigned k = 0; k < lane.depth && planned < budget; ++k) {
+      const auto n = static_cast<unsigned>(std::min<std::uint64_t>(per_pair, budget - planned));
       io_uring_sqe* a = sqe_for(ops_++);
       if (!a) return busy();
       io_uring_prep_splice(a, st.src.fd(), static_cast<std::int64_t>(st.src.offset + planned),
@@ -145,11 +155,12 @@ std::expected<unsigned, std::error_code> uring_flow::queue(uring_context& ctx, t
       a->flags |= IOSQE_IO_LINK;
       io_uring_sqe* b = sqe_for(ops_++);
       if (!b) return busy();
+      planned += n;
       io_uring_prep_splice(b, st.pipe.read_fd(), -1, st.dst.fd(),
-                           static_cast<std::int64_t>(dst_off), n, SPLICE_F_MOVE);
+                           static_cast<std::int64_t>(dst_off), n,
+                           SPLICE_F_MOVE | more_after(planned));
       b->flags |= IOSQE_IO_LINK;
       last = b;
-      planned += n;
     }
     if (!last) phase_ = phase::idle;
     if (last) last->flags &= static_cast<std::uint8_t>(~IOSQE_IO_LINK);  // the chain ends here
@@ -159,8 +170,9 @@ std::expected<unsigned, std::error_code> uring_flow::queue(uring_context& ctx, t
   // rw: the reads of this round.
   if (budget == 0) return 0u;
   phase_ = phase::reads;
+  uring_context& ctx = *lane.buffers;
   const bool fixed = ctx.fixed() && st.src.positional && st.dst.positional;
-  const unsigned reads = st.src.positional ? ctx.depth() : 1;
+  const unsigned reads = st.src.positional ? lane.depth : 1;
   const std::size_t chunk = std::min(ctx.chunk(), st.chunk_or(ctx.chunk()));
   std::uint64_t planned = 0;
   for (unsigned i = 0; i < reads && planned < budget; ++i) {
@@ -186,7 +198,7 @@ void uring_flow::complete(unsigned index, int res) noexcept {
   ++done_;
 }
 
-std::optional<step_outcome> uring_flow::settle(uring_context& ctx, transfer_state& st,
+std::optional<step_outcome> uring_flow::settle(const uring_lane& lane, transfer_state& st,
                                                std::uint64_t tag) {
   const phase was = phase_;
   phase_ = phase::idle;
@@ -196,9 +208,9 @@ std::optional<step_outcome> uring_flow::settle(uring_context& ctx, transfer_stat
     case phase::drain:
       return settle_drain(st);
     case phase::reads:
-      return settle_reads(ctx, st, tag);
+      return settle_reads(lane, st, tag);
     case phase::writes:
-      return settle_writes(ctx, st);
+      return settle_writes(lane, st);
     case phase::idle:
       break;
   }
@@ -257,9 +269,11 @@ step_outcome uring_flow::settle_pairs(transfer_state& st) {
 }
 
 step_outcome uring_flow::settle_drain(transfer_state& st) {
-  const unsigned at = poll_first_ ? 1 : 0;
+  const unsigned at = polled_ ? 1 : 0;
   int res = res_[at];
-  if (poll_first_ && res_[0] < 0) res = res_[0];  // the poll failed: its error, not -ECANCELED
+  last_poll_.reset();
+  if (polled_) last_poll_ = res_[0];
+  if (polled_ && res_[0] < 0) res = res_[0];  // the poll failed: its error, not -ECANCELED
   poll_first_ = false;
   if (res == -EAGAIN) {
     poll_first_ = true;
@@ -270,13 +284,15 @@ step_outcome uring_flow::settle_drain(transfer_state& st) {
     if (means_unsupported(ec) && st.method_moved == 0) return step_outcome::unsupported(ec);
     return step_outcome::failed(ec);
   }
+  // Nothing out of a pipe said to hold bytes: the count is wrong, and retrying would spin.
+  if (res == 0) return step_outcome::failed(make_error_code(std::errc::io_error));
   const auto n = static_cast<std::size_t>(res);
   st.pipe_inside -= std::min(n, st.pipe_inside);
   if (st.dst.positional) st.dst.offset += n;
   return step_outcome::progress(n);
 }
 
-std::optional<step_outcome> uring_flow::settle_reads(uring_context& ctx, transfer_state& st,
+std::optional<step_outcome> uring_flow::settle_reads(const uring_lane& lane, transfer_state& st,
                                                      std::uint64_t tag) {
   // Keep the buffers up to the first short read: later ones would leave a gap.
   const unsigned reads = ops_;
@@ -303,7 +319,7 @@ std::optional<step_outcome> uring_flow::settle_reads(uring_context& ctx, transfe
   }
   if (read_total_ == 0) return step_outcome::eof();
   if (st.src.positional) st.src.offset += read_total_;
-  auto q = queue_writes(ctx, st, tag);
+  auto q = queue_writes(lane, st, tag);
   if (!q) {
     if (st.src.positional) st.src.offset -= read_total_;
     return step_outcome::failed(q.error());
@@ -311,10 +327,11 @@ std::optional<step_outcome> uring_flow::settle_reads(uring_context& ctx, transfe
   return std::nullopt;
 }
 
-std::expected<unsigned, std::error_code> uring_flow::queue_writes(uring_context& ctx,
+std::expected<unsigned, std::error_code> uring_flow::queue_writes(const uring_lane& lane,
                                                                   transfer_state& st,
                                                                   std::uint64_t tag) {
-  io_uring* r = ctx.ring().get();
+  io_uring* r = lane.ring;
+  uring_context& ctx = *lane.buffers;
   const bool fixed = ctx.fixed() && st.src.positional && st.dst.positional;
   phase_ = phase::writes;
   ops_ = 0;
@@ -342,7 +359,8 @@ std::expected<unsigned, std::error_code> uring_flow::queue_writes(uring_context&
   return ops_;
 }
 
-step_outcome uring_flow::settle_writes(uring_context& ctx, transfer_state& st) {
+step_outcome uring_flow::settle_writes(const uring_lane& lane, transfer_state& st) {
+  uring_context& ctx = *lane.buffers;
   std::uint64_t moved = 0;
   auto fail = [&](std::error_code ec) {
     // Bytes read but not written: a file source is rewound so the result says exactly what
@@ -376,6 +394,52 @@ step_outcome uring_flow::settle_writes(uring_context& ctx, transfer_state& st) {
     }
   }
   return step_outcome::progress(moved);
+}
+
+bool finish_if_moved_all(transfer_state& st) {
+  if (!st.remaining || *st.remaining != 0 || st.in_flight() != 0) return false;
+  st.result.complete = true;
+  finish_transfer(st);
+  return true;
+}
+
+round_verdict judge_round(transfer_state& st, const step_outcome& out) {
+  account_step(st, method::io_uring, out);
+  std::error_code refusal = out.error;
+  switch (out.kind) {
+    case step_kind::progressed:
+    case step_kind::blocked_read:
+    case step_kind::blocked_write:  // the next drain waits for room
+      return round_verdict::go_on;
+    case step_kind::end_of_source:
+      if (st.in_flight() > 0) return round_verdict::go_on;  // the pipe still holds bytes
+      switch (judge_end_of_source(st)) {
+        case eof_verdict::complete:
+          st.result.complete = true;
+          finish_transfer(st);
+          return round_verdict::done;
+        case eof_verdict::truncated:
+          st.result.error = errc::source_truncated;
+          finish_transfer(st);
+          return round_verdict::done;
+        case eof_verdict::fall_back:
+          refusal = errc::unexpected_eof;
+          break;
+      }
+      break;
+    case step_kind::unsupported:
+      break;
+    case step_kind::failed:
+      st.result.error = out.error;
+      finish_transfer(st);
+      return round_verdict::done;
+  }
+  if (auto ec = fall_back(st, refusal)) {
+    st.result.error = ec;
+    finish_transfer(st);
+    return round_verdict::done;
+  }
+  return round_verdict::fall_back;
 }
 
 }  // namespace zcopy::detail

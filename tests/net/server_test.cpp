@@ -367,6 +367,21 @@ class Server : public ::testing::TestWithParam<loop_engine> {
       wait_open(0);
     }
   }
+  // One worker sends a 3 MiB file twice to a client with a small receive buffer, so the body has
+  // to wait for room: both arrive byte-exact.
+  void two_large_bodies_arrive_whole() {
+    auto big = test::random_bytes((3u << 20) + 17, seed_);
+    test::write_file(dir_ / "big", big);
+    start({.threads = 1});
+    auto c = connect_client();
+    small_receive_buffer(c.get());  // the socket fills: the transfer has to wait for room
+    send_text(c.get(), "FILE big\nFILE big\n");
+    for (int round = 0; round < 2; ++round) {
+      EXPECT_EQ(read_line(c.get()), "SIZE " + std::to_string(big.size()));
+      auto got = read_n(c.get(), big.size());
+      EXPECT_TRUE(test::same_bytes(big, std::as_bytes(std::span(got))));
+    }
+  }
   // Two ticks of the worker while the test holds its connections still: it must be waiting.
   static void expect_quiet(worker_load& load, std::string_view what) {
     const auto stuck = load.over_ticks(2);
@@ -382,6 +397,15 @@ class Server : public ::testing::TestWithParam<loop_engine> {
   std::uint64_t seed_ = test::test_seed();
   std::shared_ptr<recorder> rec_ = std::make_shared<recorder>();
   std::unique_ptr<server> server_;
+};
+
+// Replaced syscall hooks go back only once the workers have stopped (they read the table).
+struct stop_then_restore_hooks {
+  std::unique_ptr<server>& running;
+  ~stop_then_restore_hooks() {
+    running.reset();
+    sys::restore_hooks();
+  }
 };
 
 // Pipelined requests in one packet are answered in order, file bodies byte-exact.
@@ -801,17 +825,7 @@ TEST_P(Server, BodiesWithoutTheSpliceOpcode) {
   struct unhide {
     ~unhide() { detail::hide_uring_op_for_testing(IORING_OP_SPLICE, false); }
   } restore;
-  auto big = test::random_bytes((3u << 20) + 17, seed_);
-  test::write_file(dir_ / "big", big);
-  start({.threads = 1});
-  auto c = connect_client();
-  small_receive_buffer(c.get());  // the socket fills: the transfer has to wait for room
-  send_text(c.get(), "FILE big\nFILE big\n");
-  for (int round = 0; round < 2; ++round) {
-    EXPECT_EQ(read_line(c.get()), "SIZE " + std::to_string(big.size()));
-    auto got = read_n(c.get(), big.size());
-    EXPECT_TRUE(test::same_bytes(big, std::as_bytes(std::span(got))));
-  }
+  two_large_bodies_arrive_whole();
 }
 
 // The same path with a half-closed client that does not read for a while: the transfer job's
@@ -822,6 +836,30 @@ TEST_P(Server, HalfClosedClientWithoutTheSpliceOpcodeCostsNothing) {
     ~unhide() { detail::hide_uring_op_for_testing(IORING_OP_SPLICE, false); }
   } restore;
   half_closed_client_costs_nothing();
+}
+
+// Splices the kernel refuses before the first byte (EINVAL, as for a descriptor that cannot
+// splice: an unknown splice flag set on every queued splice through the syscall seam) hand each
+// body to its transfer job's chain (sendfile), which waits for room with POLL_ADD; the bytes are
+// the same.
+TEST_P(Server, RefusedSplicesFallBackToTheJobsChain) {
+  static auto spoil = [](io_uring* r) {
+    for (unsigned i = r->sq.sqe_head; i != r->sq.sqe_tail; ++i) {
+      io_uring_sqe& sqe = r->sq.sqes[i & r->sq.ring_mask];
+      if (sqe.opcode == IORING_OP_SPLICE) sqe.splice_flags |= 1u << 20;
+    }
+  };
+  sys::hooks().io_uring_submit_and_wait = [](io_uring* r, unsigned wait_nr) {
+    spoil(r);
+    return sys::real_hooks().io_uring_submit_and_wait(r, wait_nr);
+  };
+  sys::hooks().io_uring_submit_and_wait_timeout =
+      [](io_uring* r, io_uring_cqe** cqe, unsigned wait_nr, __kernel_timespec* ts, sigset_t* mask) {
+        spoil(r);
+        return sys::real_hooks().io_uring_submit_and_wait_timeout(r, cqe, wait_nr, ts, mask);
+      };
+  stop_then_restore_hooks restore{server_};
+  two_large_bodies_arrive_whole();
 }
 
 // A kernel without multishot accept (before 5.19) gets one accept re-armed after each.
@@ -847,14 +885,7 @@ TEST_P(Server, BusyRingIsReapedAndServingGoesOn) {
         if (busy_left.fetch_sub(1) > 0) return -EBUSY;
         return sys::real_hooks().io_uring_submit_and_wait_timeout(r, cqe, wait_nr, ts, mask);
       };
-  // The hooks go back only once the workers have stopped (they read the table).
-  struct stop_then_restore {
-    std::unique_ptr<server>& running;
-    ~stop_then_restore() {
-      running.reset();
-      sys::restore_hooks();
-    }
-  } restore{server_};
+  stop_then_restore_hooks restore{server_};
   auto data = test::random_bytes(200'000, seed_);
   test::write_file(dir_ / "f", data);
   start({.threads = 1});
