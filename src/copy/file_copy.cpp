@@ -345,8 +345,20 @@ std::error_code copy_data(job& j) {
 
 namespace {
 
-std::unexpected<copy_error> fail(std::error_code ec, const char* op, const fs::path& p) {
-  return std::unexpected(make_copy_error(ec, op, p));
+std::unexpected<copy_error> fail(std::error_code ec, copy_step step, const fs::path& p) {
+  return std::unexpected(make_copy_error(ec, step, p));
+}
+
+copy_step step_of(destination_step step) {
+  switch (step) {
+    case destination_step::stat:
+      return copy_step::stat;
+    case destination_step::read_link:
+      return copy_step::read_link;
+    case destination_step::open:
+      return copy_step::open;
+  }
+  return copy_step::open;
 }
 
 // DEST's directory as a path, for messages only (built when an error needs it, not per file).
@@ -363,16 +375,15 @@ std::expected<std::pair<unique_fd, struct stat>, copy_error> open_source(int dir
   // writer where the stop request is seen). It stays on: it has no effect on regular files
   // (open(2)), and clearing it would cost two fcntl calls per file of a tree.
   auto src = unique_fd::openat(dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-  if (!src) return fail(src.error(), "open", source);
+  if (!src) return fail(src.error(), copy_step::open, source);
   auto src_stat = sys::fstat(src->get());
-  if (!src_stat) return fail(src_stat.error(), "stat", source);
+  if (!src_stat) return fail(src_stat.error(), copy_step::stat, source);
   if (S_ISDIR(src_stat->st_mode))
-    return fail(std::make_error_code(std::errc::is_a_directory), "copy", source);
+    return fail(std::make_error_code(std::errc::is_a_directory), copy_step::copy, source);
   const mode_t type = src_stat->st_mode & S_IFMT;
   const bool readable_special = type == S_IFIFO || type == S_IFCHR || type == S_IFBLK;
   if (!S_ISREG(src_stat->st_mode) && !(special && readable_special)) {
-    return fail(std::make_error_code(std::errc::operation_not_supported),
-                "cannot copy special file", source);
+    return fail(errc::special_file_refused, copy_step::copy, source);
   }
   return std::pair{std::move(*src), *src_stat};
 }
@@ -411,9 +422,9 @@ std::optional<std::unexpected<copy_error>> move_data(job& j, const struct stat& 
   settle(j.result);
   if (!S_ISREG(j.src_stat.st_mode)) j.result.size = j.result.bytes;
   if (!data_error) return std::nullopt;
-  const char* op = j.options.reflink == reflink_mode::always ? "reflink" : "copy";
-  if (data_error == errc::cancelled) op = "copy";
-  return fail(data_error, op, j.dest);
+  copy_step step = j.options.reflink == reflink_mode::always ? copy_step::reflink : copy_step::copy;
+  if (data_error == errc::cancelled) step = copy_step::copy;
+  return fail(data_error, step, j.dest);
 }
 
 // A source written while it was read may have given a copy that mixes two versions of it (a
@@ -425,15 +436,15 @@ std::optional<std::unexpected<copy_error>> check_source_unchanged(int src_fd,
                                                                   const fs::path& source,
                                                                   const fs::path& dest,
                                                                   const copy_options& options) {
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
+  if (cancelled(options.stop)) return fail(errc::cancelled, copy_step::copy, dest);
   if (!S_ISREG(src_stat.st_mode)) return std::nullopt;
   auto after = sys::fstat(src_fd);
-  if (!after) return fail(after.error(), "stat", source);
+  if (!after) return fail(after.error(), copy_step::stat, source);
   if (after->st_size != src_stat.st_size || after->st_mtim.tv_sec != src_stat.st_mtim.tv_sec ||
       after->st_mtim.tv_nsec != src_stat.st_mtim.tv_nsec ||
       after->st_ctim.tv_sec != src_stat.st_ctim.tv_sec ||
       after->st_ctim.tv_nsec != src_stat.st_ctim.tv_nsec) {
-    return fail(errc::source_changed, "copy", source);
+    return fail(errc::source_changed, copy_step::copy, source);
   }
   return std::nullopt;
 }
@@ -465,21 +476,20 @@ std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct s
   destination at_dest;
   if (!extra.dest_absent) {
     auto looked = look_at_destination(dir, name, dest, !options.replace_symlink);
-    if (!looked) return fail(looked.error().second, looked.error().first, dest);
+    if (!looked) return fail(looked.error().second, step_of(looked.error().first), dest);
     at_dest = std::move(*looked);
   }
   using kind = destination::kind;
   if (at_dest.what == kind::dangling) {
-    return fail(std::make_error_code(std::errc::no_such_file_or_directory),
-                "not writing through dangling symlink", dest);
+    return fail(errc::dangling_symlink, copy_step::open, dest);
   }
   if (at_dest.what == kind::linked) return copy_file_impl(source, at_dest.target, options, extra);
   const bool exists = at_dest.what != kind::absent;
   if (exists && at_dest.st.st_dev == src_stat.st_dev && at_dest.st.st_ino == src_stat.st_ino) {
-    return fail(std::make_error_code(std::errc::invalid_argument), "same file", dest);
+    return fail(errc::same_file, copy_step::copy, dest);
   }
   if (at_dest.what == kind::directory) {
-    return fail(std::make_error_code(std::errc::is_a_directory), "overwrite", dest);
+    return fail(errc::non_directory_over_directory, copy_step::copy, dest);
   }
   if (exists && extra.no_replace) {
     *extra.skipped = true;
@@ -527,7 +537,7 @@ std::expected<file_copy_result, copy_error> replace(int src_fd, const struct sta
       return {};
     });
     if (!named) {
-      return fail(named.error(), "create",
+      return fail(named.error(), copy_step::create,
                   parent_of(dest) / (std::string(".") + name + ".zcopy-*"));
     }
     tmp.emplace(std::move(*named));
@@ -536,9 +546,9 @@ std::expected<file_copy_result, copy_error> replace(int src_fd, const struct sta
   // Both ends described from what is known (the source's fstat, the new file's), so the engine
   // does not classify them again: three calls per end saved on every file of a tree.
   auto tmp_stat = sys::fstat(tmp_fd.get());
-  if (!tmp_stat) return fail(tmp_stat.error(), "stat", dest);
+  if (!tmp_stat) return fail(tmp_stat.error(), copy_step::stat, dest);
   auto src_info = describe_source(src_fd, src_stat);
-  if (!src_info) return fail(src_info.error(), "stat", source);
+  if (!src_info) return fail(src_info.error(), copy_step::stat, source);
   job j{source, dest,         options,
         src_fd, tmp_fd.get(), src_stat,
         {},     *src_info,    describe(tmp_fd.get(), *tmp_stat, O_WRONLY)};
@@ -548,7 +558,7 @@ std::expected<file_copy_result, copy_error> replace(int src_fd, const struct sta
   // inode that cp writes into.
   if (dest_stat && S_ISREG(dest_stat->st_mode)) {
     if (auto e = keep_attributes(dir, name, tmp_fd.get()); e)
-      return fail(e, "keep attributes", dest);
+      return fail(e, copy_step::keep_attributes, dest);
   }
 
   // Metadata: the copy replaces DEST, so without `preserve` it keeps what DEST had (cp writes
@@ -579,9 +589,9 @@ std::expected<file_copy_result, copy_error> replace(int src_fd, const struct sta
   }
 
   if (options.fsync) {
-    if (auto r = sys::fsync(tmp_fd.get()); !r) return fail(r.error(), "fsync", dest);
+    if (auto r = sys::fsync(tmp_fd.get()); !r) return fail(r.error(), copy_step::fsync, dest);
   }
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
+  if (cancelled(options.stop)) return fail(errc::cancelled, copy_step::copy, dest);
 
   if (!tmp) {
     // The unnamed copy gets DEST's name. linkat never replaces: a DEST that appeared meanwhile
@@ -596,26 +606,26 @@ std::expected<file_copy_result, copy_error> replace(int src_fd, const struct sta
         auto r = link_unnamed(tmp_fd.get(), dir, n.c_str());
         return r ? std::error_code{} : r.error();
       });
-      if (!named) return fail(named.error(), "link", dest);
+      if (!named) return fail(named.error(), copy_step::link, dest);
       tmp.emplace(std::move(*named));
     } else if (!linked) {
-      return fail(linked.error(), "link", dest);
+      return fail(linked.error(), copy_step::link, dest);
     } else {
       if (auto c = tmp_fd.close(); c) {
         // DEST did not exist before: taking the name back leaves things as they were.
         (void)sys::unlinkat(dir, name.c_str(), 0);
-        return fail(c, "close", dest);
+        return fail(c, copy_step::close, dest);
       }
       if (options.fsync) {
-        if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent_of(dest));
+        if (auto r = sys::fsync(dir); !r) return fail(r.error(), copy_step::fsync, parent_of(dest));
       }
       return std::move(j.result);
     }
   }
-  if (auto c = tmp_fd.close(); c) return fail(c, "close", dest);
+  if (auto c = tmp_fd.close(); c) return fail(c, copy_step::close, dest);
 
   if (!extra.no_replace) {
-    if (auto e = keep_backup(dir, name, options); e) return fail(e, "backup", dest);
+    if (auto e = keep_backup(dir, name, options); e) return fail(e, copy_step::backup, dest);
   }
   // -n without racing a concurrent creator: RENAME_NOREPLACE, where the filesystem has it.
   auto renamed = sys::renameat2(dir, tmp->name().c_str(), dir, name.c_str(),
@@ -632,12 +642,12 @@ std::expected<file_copy_result, copy_error> replace(int src_fd, const struct sta
       *extra.skipped = true;
       return file_copy_result{};
     }
-    return fail(renamed.error(), "rename", dest);
+    return fail(renamed.error(), copy_step::rename, dest);
   }
   tmp->commit();
   if (options.fsync) {
     // The rename is durable only once the directory is.
-    if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent_of(dest));
+    if (auto r = sys::fsync(dir); !r) return fail(r.error(), copy_step::fsync, parent_of(dest));
   }
   return std::move(j.result);
 }
@@ -653,21 +663,22 @@ std::expected<file_copy_result, copy_error> write_in_place(
   auto opened = open_in_place(dir, name, at_dest, options.stop);
   if (!opened) {
     const std::error_code ec = opened.error().second;
-    return fail(ec, ec == errc::cancelled ? "copy" : opened.error().first, dest);
+    return fail(ec, ec == errc::cancelled ? copy_step::copy : step_of(opened.error().first), dest);
   }
   unique_fd out = std::move(opened->first);
   std::optional<struct stat> out_stat = opened->second;
   if (regular) {
-    if (auto r = sys::ftruncate(out.get(), 0); !r) return fail(r.error(), "truncate", dest);
+    if (auto r = sys::ftruncate(out.get(), 0); !r)
+      return fail(r.error(), copy_step::truncate, dest);
     out_stat->st_size = 0;
     out_stat->st_blocks = 0;
   }
   auto src_info = describe_source(src_fd, src_stat);
-  if (!src_info) return fail(src_info.error(), "stat", source);
+  if (!src_info) return fail(src_info.error(), copy_step::stat, source);
   auto out_info = regular ? std::expected<endpoint_info, std::error_code>(
                                 describe(out.get(), *out_stat, O_WRONLY | O_NONBLOCK))
                           : classify(out.get());
-  if (!out_info) return fail(out_info.error(), "stat", dest);
+  if (!out_info) return fail(out_info.error(), copy_step::stat, dest);
   job j{source, dest, options, src_fd, out.get(), src_stat, {}, *src_info, *out_info};
   if (auto e = move_data(j, *out_stat)) return *e;
   if (auto e = check_source_unchanged(src_fd, src_stat, source, dest, options)) return *e;
@@ -683,9 +694,9 @@ std::expected<file_copy_result, copy_error> write_in_place(
     }
   }
   if (options.fsync && seekable(*out_stat)) {
-    if (auto r = sys::fsync(out.get()); !r) return fail(r.error(), "fsync", dest);
+    if (auto r = sys::fsync(out.get()); !r) return fail(r.error(), copy_step::fsync, dest);
   }
-  if (auto c = out.close(); c) return fail(c, "close", dest);
+  if (auto c = out.close(); c) return fail(c, copy_step::close, dest);
   return std::move(j.result);
 }
 
@@ -696,17 +707,18 @@ std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& sourc
                                                            const copy_options& options,
                                                            const file_copy_extra& extra) {
   if (extra.skipped) *extra.skipped = false;
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+  if (cancelled(options.stop)) return fail(errc::cancelled, copy_step::copy, source);
   auto src = open_source(AT_FDCWD, source.c_str(), source, extra.special_source);
   if (!src) return std::unexpected(src.error());
 
   const fs::path parent = parent_of(dest);
   const std::string name = dest.filename().string();
   if (name.empty() || name == "." || name == "..") {
-    return fail(std::make_error_code(std::errc::is_a_directory), "open", dest);
+    return fail(std::make_error_code(std::errc::is_a_directory), copy_step::open, dest);
   }
   auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
-  if (!dir) return fail(dir.error(), "create", dest);  // cp names the file it could not create
+  if (!dir)
+    return fail(dir.error(), copy_step::create, dest);  // cp names the file it could not create
   return copy_open(src->first.get(), src->second, dir->get(), name, source, dest, options, extra);
 }
 
@@ -717,7 +729,7 @@ std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const c
                                                          const copy_options& options,
                                                          const file_copy_extra& extra) {
   if (extra.skipped) *extra.skipped = false;
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+  if (cancelled(options.stop)) return fail(errc::cancelled, copy_step::copy, source);
   if (extra.source_fd >= 0 && extra.source_stat != nullptr) {
     return copy_open(extra.source_fd, *extra.source_stat, dest_dir, dest_name, source, dest,
                      options, extra);

@@ -76,11 +76,11 @@ struct final_metadata {
 };
 
 // Applies `meta` to an open file (owner first: chown clears the setuid bits that chmod sets).
-// Returns the failing operation's name with the error.
-std::expected<void, std::pair<const char*, std::error_code>> apply_metadata(
+// Returns the failing step with the error.
+std::expected<void, std::pair<copy_step, std::error_code>> apply_metadata(
     int fd, const final_metadata& meta);
 // The same by name (for directories, symlinks: AT_SYMLINK_NOFOLLOW, where chmod does not apply).
-std::expected<void, std::pair<const char*, std::error_code>> apply_metadata_at(
+std::expected<void, std::pair<copy_step, std::error_code>> apply_metadata_at(
     int dirfd, const char* name, const final_metadata& meta, bool symlink);
 
 // The permission bits a new copy gets when the mode is not preserved: the source's, without
@@ -143,9 +143,9 @@ std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const c
                                                          const copy_options& options,
                                                          const file_copy_extra& extra);
 
-inline copy_error make_copy_error(std::error_code code, std::string operation,
+inline copy_error make_copy_error(std::error_code code, copy_step step,
                                   std::filesystem::path path) {
-  return copy_error{code, std::move(operation), std::move(path)};
+  return copy_error{code, step, std::move(path)};
 }
 
 }  // namespace zcopy::detail

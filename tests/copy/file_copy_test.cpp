@@ -151,7 +151,7 @@ TEST_F(FileCopy, BackupFallsBackToARenameAndFailsCleanly) {
     } else {
       ASSERT_FALSE(r);
       EXPECT_EQ(r.error().code, std::errc::io_error);
-      EXPECT_EQ(r.error().operation, "backup");
+      EXPECT_EQ(r.error().step, copy_step::backup);
       EXPECT_TRUE(same_bytes(data_[name], read_file(dir_ / name)));
       EXPECT_EQ(names_in(dir_.path()), before);
     }
@@ -197,7 +197,7 @@ TEST_F(FileCopy, WritesThroughADestSymlinkAndRefusesADanglingOne) {
   fs::create_symlink(dir_ / "missing", dir_ / "dangling");
   auto d = zcopy::copy_file(src, dir_ / "dangling");
   ASSERT_FALSE(d);
-  EXPECT_EQ(d.error().operation, "not writing through dangling symlink");
+  EXPECT_EQ(d.error().code, make_error_code(errc::dangling_symlink));
   EXPECT_TRUE(fs::is_symlink(dir_ / "dangling"));
   EXPECT_FALSE(fs::exists(dir_ / "missing"));
 }
@@ -244,7 +244,7 @@ TEST_F(FileCopy, RefusesTheSameFileThroughLinks) {
     auto r = zcopy::copy_file(src, dir_ / name);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::invalid_argument);
-    EXPECT_EQ(r.error().operation, "same file");
+    EXPECT_EQ(r.error().code, make_error_code(errc::same_file));
   }
   EXPECT_TRUE(same_bytes(data_["src"], read_file(src)));
   EXPECT_TRUE(fs::is_symlink(dir_ / "soft"));
@@ -258,6 +258,8 @@ TEST_F(FileCopy, RefusesDirectories) {
   auto into_dir = zcopy::copy_file(src, dir_ / "d");
   ASSERT_FALSE(into_dir);
   EXPECT_EQ(into_dir.error().code, std::errc::is_a_directory);
+  EXPECT_EQ(into_dir.error().code, make_error_code(errc::non_directory_over_directory));
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(dir_ / "d")));
   auto from_dir = zcopy::copy_file(dir_ / "d", dir_ / "x");
   ASSERT_FALSE(from_dir);
   EXPECT_EQ(from_dir.error().code, std::errc::is_a_directory);
@@ -270,7 +272,7 @@ TEST_F(FileCopy, RefusesAFifoWithoutOpeningItForReading) {
   auto r = zcopy::copy_file(dir_ / "fifo", dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::operation_not_supported);
-  EXPECT_EQ(r.error().operation, "cannot copy special file");
+  EXPECT_EQ(r.error().code, make_error_code(errc::special_file_refused));
   EXPECT_FALSE(fs::exists(dir_ / "dest"));
 }
 
@@ -300,7 +302,7 @@ TEST_F(FileCopy, NoSpaceMidCopyLeavesDestAndNoTemporary) {
     auto r = zcopy::copy_file(src, dir_ / "dest", o);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
-    EXPECT_EQ(r.error().operation, "copy");
+    EXPECT_EQ(r.error().step, copy_step::copy);
     EXPECT_EQ(r.error().path, dir_ / "dest");
     EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
     EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
@@ -338,7 +340,7 @@ TEST_F(FileCopy, OpenFailureNamesTheSource) {
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::permission_denied);
-  EXPECT_EQ(r.error().operation, "open");
+  EXPECT_EQ(r.error().step, copy_step::open);
   EXPECT_EQ(r.error().path, src);
   EXPECT_EQ(r.error().message(), "open '" + src.string() + "': Permission denied");
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
@@ -356,7 +358,7 @@ TEST_F(FileCopy, RenameFailureRemovesTheTemporary) {
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::io_error);
-  EXPECT_EQ(r.error().operation, "rename");
+  EXPECT_EQ(r.error().step, copy_step::rename);
   EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
 }
@@ -387,7 +389,7 @@ TEST_F(FileCopy, LinkFailureLeavesNothing) {
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
-  EXPECT_EQ(r.error().operation, "link");
+  EXPECT_EQ(r.error().step, copy_step::link);
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
 }
 
@@ -434,7 +436,7 @@ TEST_F(FileCopy, WithoutUnnamedFilesANamedTemporaryIsUsed) {
   };
   auto failed = zcopy::copy_file(src, dir_ / "other");
   ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.error().operation, "rename");
+  EXPECT_EQ(failed.error().step, copy_step::rename);
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
 }
 
@@ -462,7 +464,7 @@ TEST_F(FileCopy, CloseFailureAfterTheLinkRemovesDest) {
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::io_error);
-  EXPECT_EQ(r.error().operation, "close");
+  EXPECT_EQ(r.error().step, copy_step::close);
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
 }
 
@@ -651,7 +653,7 @@ TEST_F(FileCopy, ReflinkAlwaysFailsCleanlyWithoutSupport) {
   o.reflink = reflink_mode::always;
   auto r = zcopy::copy_file(src, dir_ / "dest", o);
   if (r) GTEST_SKIP() << "this filesystem supports reflinks";
-  EXPECT_EQ(r.error().operation, "reflink");
+  EXPECT_EQ(r.error().step, copy_step::reflink);
   EXPECT_TRUE(r.error().code == std::errc::operation_not_supported ||
               r.error().code == std::errc::inappropriate_io_control_operation ||
               r.error().code == std::errc::cross_device_link ||
@@ -693,12 +695,55 @@ TEST_F(FileCopy, ForcedMethodIsUsedAlone) {
   EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
 }
 
-TEST(CopyError, MessageNamesOperationAndPath) {
-  const copy_error e{std::make_error_code(std::errc::no_space_on_device), "copy", "/a/b"};
+TEST(CopyError, MessageNamesStepAndPath) {
+  const copy_error e{std::make_error_code(std::errc::no_space_on_device), copy_step::copy, "/a/b"};
   EXPECT_EQ(e.message(), "copy '/a/b': No space left on device");
+  const copy_error refused{errc::dangling_symlink, copy_step::open, "/a/b"};
+  EXPECT_EQ(refused.message(), "open '/a/b': not writing through dangling symlink");
+  const copy_error metadata{std::make_error_code(std::errc::permission_denied),
+                            copy_step::keep_attributes, "/c"};
+  EXPECT_EQ(metadata.message(), "keep attributes '/c': Permission denied");
 }
 
 // The engine's allow_reflink: the automatic chain, and a forced method's fallbacks, lose reflink.
+// The refusals are zcopy's own codes, each equal to the errno cp reports for it, so code that
+// tests for, say, std::errc::is_a_directory still matches.
+TEST(CopyErrc, RefusalsCompareEqualToTheirErrno) {
+  const std::pair<errc, std::errc> table[] = {
+      {errc::same_file, std::errc::invalid_argument},
+      {errc::into_itself, std::errc::invalid_argument},
+      {errc::dangling_symlink, std::errc::no_such_file_or_directory},
+      {errc::special_file_refused, std::errc::operation_not_supported},
+      {errc::non_directory_over_directory, std::errc::is_a_directory},
+      {errc::directory_over_non_directory, std::errc::not_a_directory},
+      {errc::relative_symlink_elsewhere, std::errc::invalid_argument},
+      {errc::directory_loop, std::errc::too_many_symbolic_link_levels},
+      {errc::directory_omitted, std::errc::is_a_directory},
+      {errc::directory_changed, std::errc::resource_unavailable_try_again},
+      {errc::destination_changed, std::errc::resource_unavailable_try_again},
+  };
+  std::set<std::string> messages;
+  for (const auto& [own, posix] : table) {
+    const std::error_code ec = make_error_code(own);
+    SCOPED_TRACE(ec.message());
+    EXPECT_EQ(ec, posix);
+    EXPECT_EQ(ec.category(), zcopy_category());
+    EXPECT_NE(ec.message(), "unknown zcopy error");
+    messages.insert(ec.message());
+  }
+  EXPECT_EQ(messages.size(), std::size(table));  // each names itself
+}
+
+// Every step has its own name in messages.
+TEST(CopyStep, NamesAreDistinct) {
+  std::set<std::string_view> names;
+  for (int i = 0; i <= static_cast<int>(copy_step::rename); ++i) {
+    names.insert(to_string(static_cast<copy_step>(i)));
+  }
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(copy_step::rename) + 1);
+  EXPECT_EQ(to_string(copy_step::read_directory), "read directory");
+}
+
 TEST(TransferOptions, AllowReflinkFalseLeavesReflinkOutOfTheChain) {
   test::temp_dir dir;
   unique_fd a = write_file(dir / "a", random_bytes(5000, test::test_seed()));
@@ -827,7 +872,7 @@ TEST_F(FileCopy, DanglingSymlinkDestIsRefused) {
   fs::create_symlink(dir_ / "nowhere", dir_ / "dest");
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().operation, "not writing through dangling symlink");
+  EXPECT_EQ(r.error().code, make_error_code(errc::dangling_symlink));
   EXPECT_FALSE(fs::exists(dir_ / "nowhere"));
 }
 
@@ -849,28 +894,48 @@ TEST_F(FileCopy, InPlaceKeepsTheInodeAndItsHardLinks) {
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest", "other"}));
 }
 
-// --inplace onto a symlink planted at DEST after it was looked at: the open does not follow it.
-TEST_F(FileCopy, InPlaceDoesNotFollowALinkPlantedMeanwhile) {
+// --inplace onto a DEST swapped between the look at it and the open: the copy writes into the file
+// it looked at or into nothing. A symlink planted there is not followed; another file renamed
+// over it is refused (errc::destination_changed). Neither the victim nor the newcomer changes.
+TEST_F(FileCopy, InPlaceWritesOnlyIntoTheDestItLookedAt) {
   const fs::path src = make("src", 4000);
-  make("dest", 100, 1);
-  make("victim", 100, 2);
   copy_options o;
   o.in_place = true;
-  test::fault_scope scope;
-  // DEST is swapped for a link to another file between the look and the open.
   static fs::path dest, victim;
+  static bool plant_symlink;
   dest = dir_ / "dest";
   victim = dir_ / "victim";
-  sys::hooks().openat = [](int d, const char* p, int fl, mode_t m) -> int {
-    if ((fl & O_WRONLY) != 0 && std::string_view(p) == "dest") {
-      fs::remove(dest);
-      fs::create_symlink(victim, dest);
+  for (const bool symlink : {true, false}) {
+    SCOPED_TRACE(symlink ? "symlink planted" : "file renamed over DEST");
+    make("dest", 100, 1);
+    make("victim", 100, 2);
+    plant_symlink = symlink;
+    test::fault_scope scope;
+    sys::hooks().openat = [](int d, const char* p, int fl, mode_t m) -> int {
+      if ((fl & O_WRONLY) != 0 && std::string_view(p) == "dest" && !fs::is_symlink(dest)) {
+        if (plant_symlink) {
+          fs::remove(dest);
+          fs::create_symlink(victim, dest);
+        } else if (fs::exists(victim)) {
+          fs::rename(victim, dest);
+        }
+      }
+      return sys::real_hooks().openat(d, p, fl, m);
+    };
+    auto r = zcopy::copy_file(src, dir_ / "dest", o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().step, copy_step::open);
+    EXPECT_EQ(r.error().path, dir_ / "dest");
+    if (symlink) {
+      EXPECT_TRUE(same_bytes(data_["victim"], read_file(dir_ / "victim")));
+    } else {
+      EXPECT_EQ(r.error().code, make_error_code(errc::destination_changed));
+      EXPECT_EQ(r.error().code, std::errc::resource_unavailable_try_again);
+      EXPECT_TRUE(same_bytes(data_["victim"], read_file(dir_ / "dest")));
+      EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
     }
-    return sys::real_hooks().openat(d, p, fl, m);
-  };
-  auto r = zcopy::copy_file(src, dir_ / "dest", o);
-  ASSERT_FALSE(r);
-  EXPECT_TRUE(same_bytes(data_["victim"], read_file(dir_ / "victim")));
+    fs::remove(dir_ / "dest");
+  }
 }
 
 // A replaced DEST keeps its extended attributes and its ACL (the copy is a new inode, so they are
@@ -946,7 +1011,7 @@ TEST_F(FileCopy, AttributeFailuresAreSkippedOrFailTheCopyCleanly) {
   auto r = zcopy::copy_file(src, dest);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::io_error);
-  EXPECT_EQ(r.error().operation, "keep attributes");
+  EXPECT_EQ(r.error().step, copy_step::keep_attributes);
   EXPECT_TRUE(same_bytes(data_["dest"], read_file(dest)));
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
 }
