@@ -23,6 +23,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "core/temp_entry.hpp"
@@ -99,8 +100,6 @@ inline mode_t new_entry_mode(mode_t source_mode, const preserve_options& preserv
 // The file copy behind copy_file(), plus what copy_tree needs.
 struct file_copy_extra {
   bool no_replace = false;  // -n: never replace an existing DEST (RENAME_NOREPLACE)
-  // Set when DEST existed and -n kept it: the copy did nothing (not an error).
-  bool* skipped = nullptr;
   // The caller knows DEST does not exist (copy_tree: its directory was made by this copy), so
   // DEST is not looked up first. Should a name appear meanwhile, linkat refuses to replace it
   // and the copy goes on as for an existing DEST.
@@ -128,20 +127,22 @@ std::expected<unique_fd, std::error_code> open_no_symlinks(int root,
 // or the process may not read or set is left out; other errors are returned.
 std::error_code keep_attributes(int dir, const std::string& name, int to);
 
-std::expected<file_copy_result, copy_error> copy_file_impl(const std::filesystem::path& source,
-                                                           const std::filesystem::path& dest,
-                                                           const copy_options& options,
-                                                           const file_copy_extra& extra);
+// -n found something at DEST: it stays, nothing was copied, and that is not an error.
+struct kept_existing {};
+using file_copy_outcome = std::variant<file_copy_result, kept_existing>;
+
+std::expected<file_copy_outcome, copy_error> copy_file_impl(const std::filesystem::path& source,
+                                                            const std::filesystem::path& dest,
+                                                            const copy_options& options,
+                                                            const file_copy_extra& extra);
 
 // The same with both directories open (copy_tree): SOURCE is `source_name` in `source_dir`,
 // DEST is `dest_name` in `dest_dir`; the paths only name them in messages. Saves opening and
 // closing DEST's directory and resolving two full paths for every file of a tree.
-std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const char* source_name,
-                                                         int dest_dir, const std::string& dest_name,
-                                                         const std::filesystem::path& source,
-                                                         const std::filesystem::path& dest,
-                                                         const copy_options& options,
-                                                         const file_copy_extra& extra);
+std::expected<file_copy_outcome, copy_error> copy_file_at(
+    int source_dir, const char* source_name, int dest_dir, const std::string& dest_name,
+    const std::filesystem::path& source, const std::filesystem::path& dest,
+    const copy_options& options, const file_copy_extra& extra);
 
 inline copy_error make_copy_error(std::error_code code, copy_step step,
                                   std::filesystem::path path) {

@@ -267,7 +267,6 @@ void tree_copier::copy_file_now(const file_job& job, bool special_source) {
       return;
     }
   }
-  bool was_skipped = false;
   // Once a clone between two filesystems was refused as unsupported, the other files between the
   // same two are not offered (one ioctl per file saved; GNU cp tries every file).
   const std::pair devices{job.st.st_dev, job.dest_dev};
@@ -297,7 +296,6 @@ void tree_copier::copy_file_now(const file_job& job, bool special_source) {
   auto r = detail::copy_file_at(job.source_dir->get(), job.source_name.c_str(), job.dest_dir->get(),
                                 job.dest_name, job.source, job.dest, *file_options,
                                 {.no_replace = options_.no_clobber,
-                                 .skipped = &was_skipped,
                                  .dest_absent = job.dest_fresh,
                                  .source_fd = job.source_fd ? job.source_fd.get() : -1,
                                  .source_stat = job.source_fd ? &job.st : nullptr,
@@ -311,8 +309,10 @@ void tree_copier::copy_file_now(const file_job& job, bool special_source) {
     if (observer_.on_error) observer_.on_error(r.error());
     return;
   }
+  const auto* file = std::get_if<file_copy_result>(&*r);
+  if (file == nullptr) return skipped(job.source, job.dest);  // -n kept DEST
   if (may_learn && !skip_clone) {
-    for (const fallback_record& f : r->fallbacks) {
+    for (const fallback_record& f : file->fallbacks) {
       if (f.from == method::reflink && clone_unsupported(f.reason)) {
         std::lock_guard guard(walk_lock_);
         if (std::find(no_clone_.begin(), no_clone_.end(), devices) == no_clone_.end()) {
@@ -321,11 +321,7 @@ void tree_copier::copy_file_now(const file_job& job, bool special_source) {
       }
     }
   }
-  if (was_skipped) {
-    skipped(job.source, job.dest);
-    return;
-  }
-  copied(job.source, job.dest, entry_kind::file, &*r);
+  copied(job.source, job.dest, entry_kind::file, file);
 }
 
 void tree_copier::push(task t) {

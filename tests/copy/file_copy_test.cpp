@@ -2,6 +2,7 @@
 // syscall seam (DEST untouched, no temporary file left), cancellation, sparse modes, metadata,
 // parallel ranges and reflink modes.
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "copy/internal.hpp"
@@ -72,6 +74,15 @@ mode_t current_umask() {
   const mode_t m = ::umask(022);
   ::umask(m);
   return m;
+}
+
+// openat for a filesystem without O_TMPFILE: copies take the named temporary file.
+int openat_without_tmpfile(int dirfd, const char* path, int flags, mode_t mode) {
+  if ((flags & O_TMPFILE) == O_TMPFILE) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  return sys::real_hooks().openat(dirfd, path, flags, mode);
 }
 
 class FileCopy : public ::testing::Test {
@@ -167,12 +178,10 @@ TEST_F(FileCopy, DestAbsentButPresentIsReplacedWholeOrKept) {
     SCOPED_TRACE(no_replace ? "-n" : "replace");
     make("dest", 3000, 7);
     unique_fd src_dir = test::open_or_die(dir_.path(), O_RDONLY | O_DIRECTORY);
-    bool skipped = false;
-    auto r = detail::copy_file_at(
-        src_dir.get(), "src", src_dir.get(), "dest", src, dir_ / "dest", copy_options{},
-        {.no_replace = no_replace, .skipped = &skipped, .dest_absent = true});
+    auto r = detail::copy_file_at(src_dir.get(), "src", src_dir.get(), "dest", src, dir_ / "dest",
+                                  copy_options{}, {.no_replace = no_replace, .dest_absent = true});
     ASSERT_TRUE(r) << r.error().message();
-    EXPECT_EQ(skipped, no_replace);
+    EXPECT_EQ(std::holds_alternative<detail::kept_existing>(*r), no_replace);
     EXPECT_TRUE(same_bytes(no_replace ? data_["dest"] : data_["src"], read_file(dir_ / "dest")));
     EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
   }
@@ -418,13 +427,7 @@ TEST_F(FileCopy, DestAppearingBeforeTheLinkIsReplaced) {
 TEST_F(FileCopy, WithoutUnnamedFilesANamedTemporaryIsUsed) {
   const fs::path src = make("src", 300'000);
   test::fault_scope faults;
-  sys::hooks().openat = [](int dirfd, const char* path, int flags, mode_t mode) {
-    if ((flags & O_TMPFILE) == O_TMPFILE) {
-      errno = EOPNOTSUPP;
-      return -1;
-    }
-    return sys::real_hooks().openat(dirfd, path, flags, mode);
-  };
+  sys::hooks().openat = openat_without_tmpfile;
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
@@ -438,6 +441,50 @@ TEST_F(FileCopy, WithoutUnnamedFilesANamedTemporaryIsUsed) {
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().step, copy_step::rename);
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// -n with the named temporary file: a DEST that appears before the rename is kept, whether the
+// filesystem refuses it with RENAME_NOREPLACE (EEXIST) or has no RENAME_NOREPLACE (EINVAL: a
+// look, then a plain rename). Where nothing appeared, the copy gets the name. The temporary file
+// is gone in every case.
+TEST_F(FileCopy, NoReplaceKeepsADestThatAppearsBeforeTheRename) {
+  const fs::path src = make("src", 150'000);
+  static bool noreplace_supported;
+  static fs::path racer;
+  test::fault_scope faults;
+  sys::hooks().openat = openat_without_tmpfile;
+  sys::hooks().renameat2 = [](int olddir, const char* from, int newdir, const char* to,
+                              unsigned flags) {
+    if (!racer.empty() && !fs::exists(racer)) test::write_file(racer, random_bytes(100, 9));
+    if ((flags & RENAME_NOREPLACE) != 0 && !noreplace_supported) {
+      errno = EINVAL;
+      return -1;
+    }
+    return sys::real_hooks().renameat2(olddir, from, newdir, to, flags);
+  };
+  unique_fd dir = test::open_or_die(dir_.path(), O_RDONLY | O_DIRECTORY);
+  for (const bool supported : {true, false}) {
+    SCOPED_TRACE(supported ? "RENAME_NOREPLACE" : "no RENAME_NOREPLACE");
+    noreplace_supported = supported;
+    racer = dir_ / "dest";
+    auto kept = detail::copy_file_at(dir.get(), "src", dir.get(), "dest", src, dir_ / "dest",
+                                     copy_options{}, {.no_replace = true, .dest_absent = true});
+    ASSERT_TRUE(kept) << kept.error().message();
+    EXPECT_TRUE(std::holds_alternative<detail::kept_existing>(*kept));
+    EXPECT_TRUE(same_bytes(random_bytes(100, 9), read_file(dir_ / "dest")));
+    EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+    fs::remove(dir_ / "dest");
+
+    racer.clear();
+    auto copied = detail::copy_file_at(dir.get(), "src", dir.get(), "dest", src, dir_ / "dest",
+                                       copy_options{}, {.no_replace = true, .dest_absent = true});
+    ASSERT_TRUE(copied) << copied.error().message();
+    ASSERT_TRUE(std::holds_alternative<file_copy_result>(*copied));
+    EXPECT_EQ(std::get<file_copy_result>(*copied).bytes, 150'000u);
+    EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+    EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+    fs::remove(dir_ / "dest");
+  }
 }
 
 // Closing the linked copy fails (a delayed write error): the name it was given is taken back.
