@@ -50,6 +50,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -130,22 +131,55 @@ struct file_copy_result {
   bool in_place = false;
 };
 
-// A failure with where it happened: the operation ("open", "copy", "rename", ...) and the path it
-// concerned, plus the system's error.
+// The step of a copy that failed. A condition the copy checks for itself (same file, a
+// directory into itself, a dangling DEST symlink, ...) is not a step: it is the error code
+// (zcopy::errc, error.hpp), and the step says where it was found.
+enum class copy_step {
+  open,             // opening SOURCE, DEST or a directory of either
+  stat,             // stat of SOURCE, DEST or the new file
+  read,             // reading a file's contents (same_contents)
+  read_directory,   // getdents64 of a source directory
+  read_link,        // readlink of a source symlink or of a DEST symlink chain
+  map,              // mapping a file (same_contents)
+  compare,          // same_contents on what it cannot compare (not a regular file)
+  copy,             // the data (and where a refusal is found: what is to be copied)
+  reflink,          // the data under reflink_mode::always
+  create,           // the temporary file beside DEST, or DEST's directory
+  create_symlink,   // a symlink made for SOURCE (-P, -s)
+  mkdir,            // a directory of DEST
+  mknod,            // a FIFO or device recreated (special_files)
+  link,             // a hard link (-l, kept hard links) or the new file given its name
+  truncate,         // DEST written in place, cut to 0 first
+  keep_attributes,  // the replaced DEST's extended attributes and ACLs carried over
+  set_owner,
+  set_mode,
+  set_times,
+  fsync,
+  close,
+  backup,  // --backup: DEST given its backup name
+  rename,  // the finished copy renamed over DEST
+};
+
+// The step's name as messages print it ("open", "read directory", "keep attributes", ...).
+std::string_view to_string(copy_step step) noexcept;
+
+// A failure with where it happened: the step and the path it concerned, plus the error (the
+// system's, or a zcopy::errc condition).
 struct copy_error {
   std::error_code code;
-  std::string operation;
+  copy_step step = copy_step::copy;
   std::filesystem::path path;
   std::string message() const;  // "copy '/a/b': No space left on device"
 };
 
 // Copies the regular file `source` to `dest` (a file path, not a directory) as described above.
 // Fails without touching `dest` when source and dest are the same file (same device and inode,
-// through any links): errc::invalid_argument with operation "same file". A DEST that is a symlink
+// through any links): errc::same_file. A DEST that is a symlink
 // is written through as cp writes through it: the link stays and its final target is replaced by
-// the copy; a dangling one is refused (operation "not writing through dangling symlink"). Without
+// the copy; a dangling one is refused (errc::dangling_symlink). Without
 // `preserve.ownership` a replaced DEST keeps its owner where the process may set it (cp keeps it by
-// writing in place). Other sources (directory, FIFO, device) are refused without being read. Call
+// writing in place). Other sources are refused without being read: a directory with
+// std::errc::is_a_directory, a FIFO or a device with errc::special_file_refused. Call
 // it as zcopy::copy_file: with two paths and no options, argument-dependent lookup also finds
 // std::filesystem::copy_file and the call is ambiguous.
 std::expected<file_copy_result, copy_error> copy_file(const std::filesystem::path& source,
@@ -216,12 +250,17 @@ struct tree_summary {
 // does). A FIFO or device `source` is read to its end into a regular DEST unless
 // `special_files` recreates it (cp without and with -R); inside a tree, without
 // `special_files`, such entries are refused and never opened. Refuses, before anything is
-// written, to copy an entry onto itself (an existing DEST that is SOURCE, through hard links or,
-// when SOURCE is followed, symlinks; a symlink copied as a symlink onto the file it names):
-// errc::invalid_argument, operation "same file"; and to copy a directory into itself or below
-// itself (errc::invalid_argument, operation "into itself"). With `parents`, `dest` is the
-// directory the copy goes under (see tree_options). Returns the summary; entry errors are in it
-// and went to the observer.
+// written, to copy an entry onto itself (errc::same_file: an existing DEST that is SOURCE,
+// through hard links or, when SOURCE is followed, symlinks; a symlink copied as a symlink onto
+// the file it names) and a directory into itself or below itself (errc::into_itself). Other
+// refusals reported for entries: errc::directory_omitted (a directory without `recursive`),
+// errc::special_file_refused, errc::non_directory_over_directory and
+// errc::directory_over_non_directory (DEST is of the other kind), errc::relative_symlink_elsewhere
+// (-s), errc::directory_loop (a link back to an ancestor), errc::directory_changed (a directory
+// swapped during the walk) and, with `parents`, errc::outside_directory (a ".." in SOURCE). Each
+// compares equal to the std::errc that cp's errno would be (EINVAL, EISDIR, ELOOP, ...). With
+// `parents`, `dest` is the directory the copy goes under (see tree_options). Returns the summary;
+// entry errors are in it and went to the observer.
 tree_summary copy_tree(const std::filesystem::path& source, const std::filesystem::path& dest,
                        const tree_options& options, const tree_observer& observer = {});
 

@@ -25,6 +25,19 @@ enum class errc {
   symlink_leaves_root,    // `zcopy serve`: a symlink on the path points outside ROOT, or is
                           // absolute (openat2 RESOLVE_BENEATH says EXDEV for both)
   symlink_not_followed,   // `zcopy serve` without openat2: every symlink is refused
+  // cp's refusals (copy.hpp): conditions a copy checks for, not failures of a system call.
+  same_file,                     // SOURCE and DEST are one file (device and inode)
+  into_itself,                   // a directory copied into itself or below itself
+  dangling_symlink,              // DEST is a symlink to nothing: not written through
+  special_file_refused,          // a FIFO, device or socket where only files are copied
+  non_directory_over_directory,  // DEST is a directory and SOURCE is not
+  directory_over_non_directory,  // SOURCE is a directory and DEST is not
+  relative_symlink_elsewhere,    // -s with a relative SOURCE, DEST outside the current directory
+  directory_loop,                // following links led back to a directory being copied
+  directory_omitted,             // a directory given without `recursive`
+  directory_changed,             // a source directory replaced between its stat and its open
+  destination_changed,           // DEST replaced between the look at it and its open
+  outside_directory,             // --parents: a ".." in SOURCE would put the copy outside DEST
 };
 
 const std::error_category& zcopy_category() noexcept;

@@ -345,8 +345,20 @@ std::error_code copy_data(job& j) {
 
 namespace {
 
-std::unexpected<copy_error> fail(std::error_code ec, const char* op, const fs::path& p) {
-  return std::unexpected(make_copy_error(ec, op, p));
+std::unexpected<copy_error> fail(std::error_code ec, copy_step step, const fs::path& p) {
+  return std::unexpected(make_copy_error(ec, step, p));
+}
+
+copy_step step_of(destination_step step) {
+  switch (step) {
+    case destination_step::stat:
+      return copy_step::stat;
+    case destination_step::read_link:
+      return copy_step::read_link;
+    case destination_step::open:
+      return copy_step::open;
+  }
+  return copy_step::open;
 }
 
 // DEST's directory as a path, for messages only (built when an error needs it, not per file).
@@ -363,16 +375,15 @@ std::expected<std::pair<unique_fd, struct stat>, copy_error> open_source(int dir
   // writer where the stop request is seen). It stays on: it has no effect on regular files
   // (open(2)), and clearing it would cost two fcntl calls per file of a tree.
   auto src = unique_fd::openat(dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-  if (!src) return fail(src.error(), "open", source);
+  if (!src) return fail(src.error(), copy_step::open, source);
   auto src_stat = sys::fstat(src->get());
-  if (!src_stat) return fail(src_stat.error(), "stat", source);
+  if (!src_stat) return fail(src_stat.error(), copy_step::stat, source);
   if (S_ISDIR(src_stat->st_mode))
-    return fail(std::make_error_code(std::errc::is_a_directory), "copy", source);
+    return fail(std::make_error_code(std::errc::is_a_directory), copy_step::copy, source);
   const mode_t type = src_stat->st_mode & S_IFMT;
   const bool readable_special = type == S_IFIFO || type == S_IFCHR || type == S_IFBLK;
   if (!S_ISREG(src_stat->st_mode) && !(special && readable_special)) {
-    return fail(std::make_error_code(std::errc::operation_not_supported),
-                "cannot copy special file", source);
+    return fail(errc::special_file_refused, copy_step::copy, source);
   }
   return std::pair{std::move(*src), *src_stat};
 }
@@ -403,328 +414,354 @@ std::expected<endpoint_info, std::error_code> describe_source(int fd, const stru
   return classify(fd);
 }
 
-// The data of SOURCE into `j.tmp` (the new file, or DEST itself when written in place).
-std::optional<std::unexpected<copy_error>> move_data(job& j, const struct stat& sink_stat) {
-  j.result.size = S_ISREG(j.src_stat.st_mode) ? static_cast<std::uint64_t>(j.src_stat.st_size) : 0;
-  const bool streams = !S_ISREG(j.src_stat.st_mode) || !S_ISREG(sink_stat.st_mode);
-  const std::error_code data_error = streams ? stream_copy(j, sink_stat) : copy_data(j);
-  settle(j.result);
-  if (!S_ISREG(j.src_stat.st_mode)) j.result.size = j.result.bytes;
-  if (!data_error) return std::nullopt;
-  const char* op = j.options.reflink == reflink_mode::always ? "reflink" : "copy";
-  if (data_error == errc::cancelled) op = "copy";
-  return fail(data_error, op, j.dest);
-}
+// One file copy's fixed inputs: SOURCE open and checked, DEST as `name` in the open directory
+// `dir` (DEST's); the paths only name them in messages.
+struct endpoints {
+  int src_fd;
+  const struct stat& src_stat;
+  int dir;
+  const std::string& name;
+  const fs::path& source;
+  const fs::path& dest;
+};
 
+// The phases of one file copy, each returning what it did:
+//   1. copy_open: what stands at DEST decides how the copy is written (replace or
+//      write_in_place), or that it is refused or (-n) not made;
+//   2. copy_contents: the data (copy_data or stream_copy) into the new file or DEST itself, then
+//      the source checked for changes;
+//   3. the metadata (replacement_metadata, in_place_metadata), fsync;
+//   4. put_in_place: the new file gets DEST's name (link_new, rename_over), or -n finds DEST
+//      there and keeps it.
+
+// Phase 2: the data of SOURCE into `sink` (the new file, or DEST itself when written in place).
 // A source written while it was read may have given a copy that mixes two versions of it (a
 // rename over it does not matter: the open file is the old one). Its size, mtime and ctime are
 // compared with the stat taken before the copy; a change fails this file (tar's "file changed as
 // we read it") and DEST stays as it was. A FIFO or a device has no version to compare.
-std::optional<std::unexpected<copy_error>> check_source_unchanged(int src_fd,
-                                                                  const struct stat& src_stat,
-                                                                  const fs::path& source,
-                                                                  const fs::path& dest,
-                                                                  const copy_options& options) {
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
-  if (!S_ISREG(src_stat.st_mode)) return std::nullopt;
-  auto after = sys::fstat(src_fd);
-  if (!after) return fail(after.error(), "stat", source);
-  if (after->st_size != src_stat.st_size || after->st_mtim.tv_sec != src_stat.st_mtim.tv_sec ||
-      after->st_mtim.tv_nsec != src_stat.st_mtim.tv_nsec ||
-      after->st_ctim.tv_sec != src_stat.st_ctim.tv_sec ||
-      after->st_ctim.tv_nsec != src_stat.st_ctim.tv_nsec) {
-    return fail(errc::source_changed, "copy", source);
+std::expected<file_copy_result, copy_error> copy_contents(const endpoints& e, int sink,
+                                                          const endpoint_info& sink_info,
+                                                          const struct stat& sink_stat,
+                                                          const copy_options& options) {
+  auto src_info = describe_source(e.src_fd, e.src_stat);
+  if (!src_info) return fail(src_info.error(), copy_step::stat, e.source);
+  job j{e.source, e.dest, options, e.src_fd, sink, e.src_stat, {}, *src_info, sink_info};
+  const bool regular_source = S_ISREG(e.src_stat.st_mode);
+  j.result.size = regular_source ? static_cast<std::uint64_t>(e.src_stat.st_size) : 0;
+  const bool streams = !regular_source || !S_ISREG(sink_stat.st_mode);
+  const std::error_code data_error = streams ? stream_copy(j, sink_stat) : copy_data(j);
+  settle(j.result);
+  if (!regular_source) j.result.size = j.result.bytes;
+  if (data_error) {
+    const bool reflink_only =
+        options.reflink == reflink_mode::always && data_error != errc::cancelled;
+    return fail(data_error, reflink_only ? copy_step::reflink : copy_step::copy, e.dest);
   }
-  return std::nullopt;
+
+  if (cancelled(options.stop)) return fail(errc::cancelled, copy_step::copy, e.dest);
+  if (!regular_source) return std::move(j.result);
+  auto after = sys::fstat(e.src_fd);
+  if (!after) return fail(after.error(), copy_step::stat, e.source);
+  const struct stat& before = e.src_stat;
+  if (after->st_size != before.st_size || after->st_mtim.tv_sec != before.st_mtim.tv_sec ||
+      after->st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
+      after->st_ctim.tv_sec != before.st_ctim.tv_sec ||
+      after->st_ctim.tv_nsec != before.st_ctim.tv_nsec) {
+    return fail(errc::source_changed, copy_step::copy, e.source);
+  }
+  return std::move(j.result);
 }
 
-// The copy of an open, checked SOURCE to `name` in the open directory `dir` (DEST's), in phases:
-// what stands at DEST decides how it is written (copy_open), then the data (copy_data or
-// stream_copy), the source checked for changes, the metadata, and the new file put in place
-// (replace) or the existing one written into (write_in_place).
-std::expected<file_copy_result, copy_error> replace(int src_fd, const struct stat& src_stat,
-                                                    int dir, const std::string& name,
-                                                    const fs::path& source, const fs::path& dest,
-                                                    const copy_options& options,
-                                                    const file_copy_extra& extra,
-                                                    const destination& at_dest);
-std::expected<file_copy_result, copy_error> write_in_place(
-    int src_fd, const struct stat& src_stat, int dir, const std::string& name,
-    const fs::path& source, const fs::path& dest, const copy_options& options,
-    const file_copy_extra& extra, const destination& at_dest);
+// The file a replacing copy is written to before it gets DEST's name.
+struct temporary_file {
+  unique_fd fd;
+  std::optional<temp_entry> name;  // empty: unnamed (O_TMPFILE), nothing to remove on failure
+};
 
-std::expected<file_copy_result, copy_error> copy_open(int src_fd, const struct stat& src_stat,
-                                                      int dir, const std::string& name,
-                                                      const fs::path& source, const fs::path& dest,
-                                                      const copy_options& options,
-                                                      const file_copy_extra& extra) {
-  // A DEST that is a symlink is written through, as cp does: the link stays, its target gets the
-  // copy (renamed over the target, in the target's directory). A dangling one is refused like
-  // cp's "not writing through dangling symlink". One lstat answers for the common cases (missing,
-  // or a plain file); only a symlink costs more.
-  destination at_dest;
-  if (!extra.dest_absent) {
-    auto looked = look_at_destination(dir, name, dest, !options.replace_symlink);
-    if (!looked) return fail(looked.error().second, looked.error().first, dest);
-    at_dest = std::move(*looked);
+// A new DEST is copied into an unnamed file (O_TMPFILE) that is linked in under DEST's name once
+// complete: one directory entry written instead of two (create, then rename), and nothing to
+// remove after a failure or a kill. Replacing an existing DEST needs the named temporary file
+// and rename(2), which swaps atomically; so do filesystems without O_TMPFILE.
+std::expected<temporary_file, copy_error> make_temporary(const endpoints& e, mode_t mode,
+                                                         bool dest_exists) {
+  temporary_file tmp;
+  if (!dest_exists) {
+    if (auto fd = unique_fd::openat(e.dir, ".", O_TMPFILE | O_WRONLY | O_NOCTTY, mode)) {
+      tmp.fd = std::move(*fd);
+      return tmp;
+    }
   }
-  using kind = destination::kind;
-  if (at_dest.what == kind::dangling) {
-    return fail(std::make_error_code(std::errc::no_such_file_or_directory),
-                "not writing through dangling symlink", dest);
+  auto named = create_temp(e.dir, e.name, [&](const std::string& n) -> std::error_code {
+    auto fd = unique_fd::openat(e.dir, n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, mode);
+    if (!fd) return fd.error();
+    tmp.fd = std::move(*fd);
+    return {};
+  });
+  if (!named) {
+    return fail(named.error(), copy_step::create,
+                parent_of(e.dest) / (std::string(".") + e.name + ".zcopy-*"));
   }
-  if (at_dest.what == kind::linked) return copy_file_impl(source, at_dest.target, options, extra);
-  const bool exists = at_dest.what != kind::absent;
-  if (exists && at_dest.st.st_dev == src_stat.st_dev && at_dest.st.st_ino == src_stat.st_ino) {
-    return fail(std::make_error_code(std::errc::invalid_argument), "same file", dest);
-  }
-  if (at_dest.what == kind::directory) {
-    return fail(std::make_error_code(std::errc::is_a_directory), "overwrite", dest);
-  }
-  if (exists && extra.no_replace) {
-    *extra.skipped = true;
-    return file_copy_result{};
-  }
-  if (at_dest.what == kind::special || (at_dest.what == kind::regular && options.in_place)) {
-    return write_in_place(src_fd, src_stat, dir, name, source, dest, options, extra, at_dest);
-  }
-  return replace(src_fd, src_stat, dir, name, source, dest, options, extra, at_dest);
+  tmp.name.emplace(std::move(*named));
+  return tmp;
 }
 
-std::expected<file_copy_result, copy_error> replace(int src_fd, const struct stat& src_stat,
-                                                    int dir, const std::string& name,
-                                                    const fs::path& source, const fs::path& dest,
-                                                    const copy_options& options,
-                                                    const file_copy_extra& extra,
-                                                    const destination& at_dest) {
-  // DEST as it is now: a regular file, a symlink replaced itself, or nothing.
-  std::optional<struct stat> dest_stat;
-  if (at_dest.what != destination::kind::absent) dest_stat = at_dest.st;
+// Phase 3 for a replacing copy: it takes DEST's place, so without `preserve` it keeps what DEST
+// had (cp writes into the existing file, which keeps its mode and owner). `made` is the new
+// file's fstat.
+final_metadata replacement_metadata(const struct stat& src, const std::optional<struct stat>& dest,
+                                    const struct stat& made, const preserve_options& preserve) {
+  const bool regular_dest = dest && S_ISREG(dest->st_mode);
+  final_metadata meta;
+  if (preserve.mode) {
+    meta.mode = src.st_mode & 07777;
+  } else if (regular_dest) {
+    meta.mode = dest->st_mode & 07777 & ~mode_t{S_ISUID | S_ISGID};
+  } else {
+    meta.mode = new_entry_mode(src.st_mode, preserve);
+  }
+  if (preserve.ownership) {
+    meta.owner = std::pair{src.st_uid, src.st_gid};
+  } else if (regular_dest && (made.st_uid != dest->st_uid || made.st_gid != dest->st_gid)) {
+    meta.owner = std::pair{dest->st_uid, dest->st_gid};
+  }
+  // Already right (created with it, and no chown since, which could clear setgid bits, nor an ACL
+  // kept from DEST, which sets the group bits).
+  if (meta.mode && !meta.owner && !dest && *meta.mode == (made.st_mode & 07777)) {
+    meta.mode.reset();
+  }
+  if (preserve.timestamps) meta.times = std::array{src.st_atim, src.st_mtim};
+  return meta;
+}
 
+// Phase 3 for a regular DEST written in place: it keeps its own mode and owner unless the
+// source's are asked for.
+final_metadata in_place_metadata(const struct stat& src, const preserve_options& preserve) {
+  final_metadata meta;
+  if (preserve.mode) meta.mode = src.st_mode & 07777;
+  if (preserve.ownership) meta.owner = std::pair{src.st_uid, src.st_gid};
+  if (preserve.timestamps) meta.times = std::array{src.st_atim, src.st_mtim};
+  return meta;
+}
+
+// What phase 4 did: DEST is the new file, or (-n) a DEST found there stays and the copy is gone.
+enum class placement { named, kept };
+
+// Phase 4, named temporary: renamed over DEST, after DEST got its backup name. -n without racing a
+// concurrent creator: RENAME_NOREPLACE, where the filesystem has it.
+std::expected<placement, copy_error> rename_over(temporary_file& tmp, const endpoints& e,
+                                                 const copy_options& options, bool no_replace) {
+  if (auto c = tmp.fd.close(); c) return fail(c, copy_step::close, e.dest);
+  if (!no_replace) {
+    if (auto b = keep_backup(e.dir, e.name, options); b) return fail(b, copy_step::backup, e.dest);
+  }
+  const char* from = tmp.name->name().c_str();
+  auto renamed =
+      sys::renameat2(e.dir, from, e.dir, e.name.c_str(), no_replace ? RENAME_NOREPLACE : 0);
+  if (!renamed && no_replace && renamed.error() == std::errc::invalid_argument) {
+    // No RENAME_NOREPLACE here: a look, then a plain rename (a creator in between is replaced).
+    if (sys::fstatat(e.dir, e.name.c_str(), AT_SYMLINK_NOFOLLOW)) return placement::kept;
+    renamed = sys::renameat2(e.dir, from, e.dir, e.name.c_str(), 0);
+  }
+  if (!renamed) {
+    if (no_replace && renamed.error() == std::errc::file_exists) return placement::kept;
+    return fail(renamed.error(), copy_step::rename, e.dest);
+  }
+  tmp.name->commit();
+  return placement::named;
+}
+
+// Phase 4, unnamed file: linkat gives it DEST's name and never replaces. A DEST that appeared
+// meanwhile is kept under -n, and otherwise replaced through a temporary name and rename(2).
+std::expected<placement, copy_error> link_new(temporary_file& tmp, const endpoints& e,
+                                              const copy_options& options, bool no_replace) {
+  auto linked = link_unnamed(tmp.fd.get(), e.dir, e.name.c_str());
+  if (linked) {
+    if (auto c = tmp.fd.close(); c) {
+      // DEST did not exist before: taking the name back leaves things as they were.
+      (void)sys::unlinkat(e.dir, e.name.c_str(), 0);
+      return fail(c, copy_step::close, e.dest);
+    }
+    return placement::named;
+  }
+  if (linked.error() != std::errc::file_exists)
+    return fail(linked.error(), copy_step::link, e.dest);
+  if (no_replace) return placement::kept;
+  auto named = create_temp(e.dir, e.name, [&](const std::string& n) -> std::error_code {
+    auto r = link_unnamed(tmp.fd.get(), e.dir, n.c_str());
+    return r ? std::error_code{} : r.error();
+  });
+  if (!named) return fail(named.error(), copy_step::link, e.dest);
+  tmp.name.emplace(std::move(*named));
+  return rename_over(tmp, e, options, no_replace);
+}
+
+std::expected<placement, copy_error> put_in_place(temporary_file& tmp, const endpoints& e,
+                                                  const copy_options& options, bool no_replace) {
+  auto placed =
+      tmp.name ? rename_over(tmp, e, options, no_replace) : link_new(tmp, e, options, no_replace);
+  if (!placed || *placed == placement::kept) return placed;
+  if (options.fsync) {
+    // The new name is durable only once the directory is.
+    if (auto r = sys::fsync(e.dir); !r) return fail(r.error(), copy_step::fsync, parent_of(e.dest));
+  }
+  return placed;
+}
+
+// A new file beside DEST, filled, given its metadata, then DEST's name. `dest_stat`: DEST as it is
+// now (a regular file, or a symlink replaced itself), none when absent.
+std::expected<file_copy_outcome, copy_error> replace(const endpoints& e,
+                                                     const std::optional<struct stat>& dest_stat,
+                                                     const copy_options& options, bool no_replace) {
   // A new DEST without -p gets the source's mode masked by the umask, which is what open() makes
   // of it: created that way, the file needs no fchmod (one call per file of a tree). Otherwise
   // 0600 until the final mode is set.
   const mode_t create_mode = !options.preserve.mode && !dest_stat
-                                 ? new_entry_mode(src_stat.st_mode, options.preserve)
+                                 ? new_entry_mode(e.src_stat.st_mode, options.preserve)
                                  : mode_t{0600};
-  // A new DEST is copied into an unnamed file (O_TMPFILE) that is linked in under DEST's name once
-  // complete: one directory entry written instead of two (create, then rename), and nothing to
-  // remove after a failure or a kill. Replacing an existing DEST needs the named temporary file
-  // and rename(2), which swaps atomically; so do filesystems without O_TMPFILE.
-  unique_fd tmp_fd;
-  std::optional<temp_entry> tmp;
-  if (!dest_stat) {
-    if (auto fd = unique_fd::openat(dir, ".", O_TMPFILE | O_WRONLY | O_NOCTTY, create_mode)) {
-      tmp_fd = std::move(*fd);
-    }
-  }
-  if (!tmp_fd) {
-    auto named = create_temp(dir, name, [&](const std::string& n) -> std::error_code {
-      auto fd =
-          unique_fd::openat(dir, n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, create_mode);
-      if (!fd) return fd.error();
-      tmp_fd = std::move(*fd);
-      return {};
-    });
-    if (!named) {
-      return fail(named.error(), "create",
-                  parent_of(dest) / (std::string(".") + name + ".zcopy-*"));
-    }
-    tmp.emplace(std::move(*named));
-  }
+  auto tmp = make_temporary(e, create_mode, dest_stat.has_value());
+  if (!tmp) return std::unexpected(tmp.error());
 
   // Both ends described from what is known (the source's fstat, the new file's), so the engine
   // does not classify them again: three calls per end saved on every file of a tree.
-  auto tmp_stat = sys::fstat(tmp_fd.get());
-  if (!tmp_stat) return fail(tmp_stat.error(), "stat", dest);
-  auto src_info = describe_source(src_fd, src_stat);
-  if (!src_info) return fail(src_info.error(), "stat", source);
-  job j{source, dest,         options,
-        src_fd, tmp_fd.get(), src_stat,
-        {},     *src_info,    describe(tmp_fd.get(), *tmp_stat, O_WRONLY)};
-  if (auto e = move_data(j, *tmp_stat)) return *e;
-  if (auto e = check_source_unchanged(src_fd, src_stat, source, dest, options)) return *e;
+  auto tmp_stat = sys::fstat(tmp->fd.get());
+  if (!tmp_stat) return fail(tmp_stat.error(), copy_step::stat, e.dest);
+  auto copied = copy_contents(e, tmp->fd.get(), describe(tmp->fd.get(), *tmp_stat, O_WRONLY),
+                              *tmp_stat, options);
+  if (!copied) return std::unexpected(copied.error());
+
   // The replaced DEST's extended attributes and ACLs go with its name, as they would stay on the
   // inode that cp writes into.
   if (dest_stat && S_ISREG(dest_stat->st_mode)) {
-    if (auto e = keep_attributes(dir, name, tmp_fd.get()); e)
-      return fail(e, "keep attributes", dest);
-  }
-
-  // Metadata: the copy replaces DEST, so without `preserve` it keeps what DEST had (cp writes
-  // into the existing file, which keeps its mode and owner).
-  final_metadata meta;
-  if (options.preserve.mode) {
-    meta.mode = src_stat.st_mode & 07777;
-  } else if (dest_stat && S_ISREG(dest_stat->st_mode)) {
-    meta.mode = dest_stat->st_mode & 07777 & ~mode_t{S_ISUID | S_ISGID};
-  } else {
-    meta.mode = new_entry_mode(src_stat.st_mode, options.preserve);
-  }
-  if (options.preserve.ownership) {
-    meta.owner = std::pair{src_stat.st_uid, src_stat.st_gid};
-  } else if (dest_stat && S_ISREG(dest_stat->st_mode)) {
-    if (tmp_stat->st_uid != dest_stat->st_uid || tmp_stat->st_gid != dest_stat->st_gid) {
-      meta.owner = std::pair{dest_stat->st_uid, dest_stat->st_gid};
+    if (auto k = keep_attributes(e.dir, e.name, tmp->fd.get()); k) {
+      return fail(k, copy_step::keep_attributes, e.dest);
     }
   }
-  // Already right (created with it, and no chown since, which could clear setgid bits, nor an ACL
-  // kept from DEST, which sets the group bits).
-  if (meta.mode && !meta.owner && !dest_stat && *meta.mode == (tmp_stat->st_mode & 07777)) {
-    meta.mode.reset();
+  const final_metadata meta =
+      replacement_metadata(e.src_stat, dest_stat, *tmp_stat, options.preserve);
+  if (auto m = apply_metadata(tmp->fd.get(), meta); !m) {
+    return fail(m.error().second, m.error().first, e.dest);
   }
-  if (options.preserve.timestamps) meta.times = std::array{src_stat.st_atim, src_stat.st_mtim};
-  if (auto m = apply_metadata(tmp_fd.get(), meta); !m) {
-    return fail(m.error().second, m.error().first, dest);
-  }
-
   if (options.fsync) {
-    if (auto r = sys::fsync(tmp_fd.get()); !r) return fail(r.error(), "fsync", dest);
+    if (auto r = sys::fsync(tmp->fd.get()); !r) return fail(r.error(), copy_step::fsync, e.dest);
   }
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", dest);
+  if (cancelled(options.stop)) return fail(errc::cancelled, copy_step::copy, e.dest);
 
-  if (!tmp) {
-    // The unnamed copy gets DEST's name. linkat never replaces: a DEST that appeared meanwhile
-    // is kept under -n, and otherwise replaced through a temporary name and rename(2).
-    auto linked = link_unnamed(tmp_fd.get(), dir, name.c_str());
-    if (!linked && linked.error() == std::errc::file_exists) {
-      if (extra.no_replace) {
-        *extra.skipped = true;
-        return file_copy_result{};
-      }
-      auto named = create_temp(dir, name, [&](const std::string& n) -> std::error_code {
-        auto r = link_unnamed(tmp_fd.get(), dir, n.c_str());
-        return r ? std::error_code{} : r.error();
-      });
-      if (!named) return fail(named.error(), "link", dest);
-      tmp.emplace(std::move(*named));
-    } else if (!linked) {
-      return fail(linked.error(), "link", dest);
-    } else {
-      if (auto c = tmp_fd.close(); c) {
-        // DEST did not exist before: taking the name back leaves things as they were.
-        (void)sys::unlinkat(dir, name.c_str(), 0);
-        return fail(c, "close", dest);
-      }
-      if (options.fsync) {
-        if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent_of(dest));
-      }
-      return std::move(j.result);
-    }
-  }
-  if (auto c = tmp_fd.close(); c) return fail(c, "close", dest);
-
-  if (!extra.no_replace) {
-    if (auto e = keep_backup(dir, name, options); e) return fail(e, "backup", dest);
-  }
-  // -n without racing a concurrent creator: RENAME_NOREPLACE, where the filesystem has it.
-  auto renamed = sys::renameat2(dir, tmp->name().c_str(), dir, name.c_str(),
-                                extra.no_replace ? RENAME_NOREPLACE : 0);
-  if (!renamed && extra.no_replace && renamed.error() == std::errc::invalid_argument) {
-    if (sys::fstatat(dir, name.c_str(), AT_SYMLINK_NOFOLLOW)) {
-      *extra.skipped = true;
-      return file_copy_result{};
-    }
-    renamed = sys::renameat2(dir, tmp->name().c_str(), dir, name.c_str(), 0);
-  }
-  if (!renamed) {
-    if (extra.no_replace && renamed.error() == std::errc::file_exists) {
-      *extra.skipped = true;
-      return file_copy_result{};
-    }
-    return fail(renamed.error(), "rename", dest);
-  }
-  tmp->commit();
-  if (options.fsync) {
-    // The rename is durable only once the directory is.
-    if (auto r = sys::fsync(dir); !r) return fail(r.error(), "fsync", parent_of(dest));
-  }
-  return std::move(j.result);
+  auto placed = put_in_place(*tmp, e, options, no_replace);
+  if (!placed) return std::unexpected(placed.error());
+  if (*placed == placement::kept) return kept_existing{};
+  return std::move(*copied);
 }
 
 // DEST itself written into: a device node, a FIFO, what /dev/stdout leads to, or a regular file
 // under --inplace. Its inode, links, attributes and open handles stay; the guarantee that a
 // failed copy leaves DEST as it was does not hold here (copy.hpp).
-std::expected<file_copy_result, copy_error> write_in_place(
-    int src_fd, const struct stat& src_stat, int dir, const std::string& name,
-    const fs::path& source, const fs::path& dest, const copy_options& options,
-    const file_copy_extra&, const destination& at_dest) {
+std::expected<file_copy_result, copy_error> write_in_place(const endpoints& e,
+                                                           const destination& at_dest,
+                                                           const copy_options& options) {
   const bool regular = at_dest.what == destination::kind::regular;
-  auto opened = open_in_place(dir, name, at_dest, options.stop);
+  auto opened = open_in_place(e.dir, e.name, at_dest, options.stop);
   if (!opened) {
     const std::error_code ec = opened.error().second;
-    return fail(ec, ec == errc::cancelled ? "copy" : opened.error().first, dest);
+    return fail(ec, ec == errc::cancelled ? copy_step::copy : step_of(opened.error().first),
+                e.dest);
   }
   unique_fd out = std::move(opened->first);
-  std::optional<struct stat> out_stat = opened->second;
+  struct stat out_stat = opened->second;
   if (regular) {
-    if (auto r = sys::ftruncate(out.get(), 0); !r) return fail(r.error(), "truncate", dest);
-    out_stat->st_size = 0;
-    out_stat->st_blocks = 0;
+    if (auto r = sys::ftruncate(out.get(), 0); !r)
+      return fail(r.error(), copy_step::truncate, e.dest);
+    out_stat.st_size = 0;
+    out_stat.st_blocks = 0;
   }
-  auto src_info = describe_source(src_fd, src_stat);
-  if (!src_info) return fail(src_info.error(), "stat", source);
   auto out_info = regular ? std::expected<endpoint_info, std::error_code>(
-                                describe(out.get(), *out_stat, O_WRONLY | O_NONBLOCK))
+                                describe(out.get(), out_stat, O_WRONLY | O_NONBLOCK))
                           : classify(out.get());
-  if (!out_info) return fail(out_info.error(), "stat", dest);
-  job j{source, dest, options, src_fd, out.get(), src_stat, {}, *src_info, *out_info};
-  if (auto e = move_data(j, *out_stat)) return *e;
-  if (auto e = check_source_unchanged(src_fd, src_stat, source, dest, options)) return *e;
-  j.result.in_place = true;
+  if (!out_info) return fail(out_info.error(), copy_step::stat, e.dest);
+  auto copied = copy_contents(e, out.get(), *out_info, out_stat, options);
+  if (!copied) return copied;
+  copied->in_place = true;
   if (regular) {
-    // The file keeps its own mode and owner unless the source's are asked for.
-    final_metadata meta;
-    if (options.preserve.mode) meta.mode = src_stat.st_mode & 07777;
-    if (options.preserve.ownership) meta.owner = std::pair{src_stat.st_uid, src_stat.st_gid};
-    if (options.preserve.timestamps) meta.times = std::array{src_stat.st_atim, src_stat.st_mtim};
-    if (auto m = apply_metadata(out.get(), meta); !m) {
-      return fail(m.error().second, m.error().first, dest);
+    if (auto m = apply_metadata(out.get(), in_place_metadata(e.src_stat, options.preserve)); !m) {
+      return fail(m.error().second, m.error().first, e.dest);
     }
   }
-  if (options.fsync && seekable(*out_stat)) {
-    if (auto r = sys::fsync(out.get()); !r) return fail(r.error(), "fsync", dest);
+  if (options.fsync && seekable(out_stat)) {
+    if (auto r = sys::fsync(out.get()); !r) return fail(r.error(), copy_step::fsync, e.dest);
   }
-  if (auto c = out.close(); c) return fail(c, "close", dest);
-  return std::move(j.result);
+  if (auto c = out.close(); c) return fail(c, copy_step::close, e.dest);
+  return copied;
+}
+
+// Phase 1. A DEST that is a symlink is written through, as cp does: the link stays, its target
+// gets the copy (renamed over the target, in the target's directory). A dangling one is refused
+// like cp's "not writing through dangling symlink". One lstat answers for the common cases
+// (missing, or a plain file); only a symlink costs more.
+std::expected<file_copy_outcome, copy_error> copy_open(const endpoints& e,
+                                                       const copy_options& options,
+                                                       const file_copy_extra& extra) {
+  destination at_dest;
+  if (!extra.dest_absent) {
+    auto looked = look_at_destination(e.dir, e.name, e.dest, !options.replace_symlink);
+    if (!looked) return fail(looked.error().second, step_of(looked.error().first), e.dest);
+    at_dest = std::move(*looked);
+  }
+  using kind = destination::kind;
+  switch (at_dest.what) {
+    case kind::dangling:
+      return fail(errc::dangling_symlink, copy_step::open, e.dest);
+    case kind::linked:
+      return copy_file_impl(e.source, at_dest.target, options, extra);
+    case kind::absent:
+      return replace(e, std::nullopt, options, extra.no_replace);
+    default:
+      break;
+  }
+  if (at_dest.st.st_dev == e.src_stat.st_dev && at_dest.st.st_ino == e.src_stat.st_ino) {
+    return fail(errc::same_file, copy_step::copy, e.dest);
+  }
+  if (at_dest.what == kind::directory) {
+    return fail(errc::non_directory_over_directory, copy_step::copy, e.dest);
+  }
+  if (extra.no_replace) return kept_existing{};
+  if (at_dest.what == kind::special || (at_dest.what == kind::regular && options.in_place)) {
+    return write_in_place(e, at_dest, options);
+  }
+  return replace(e, at_dest.st, options, extra.no_replace);
 }
 
 }  // namespace
 
-std::expected<file_copy_result, copy_error> copy_file_impl(const fs::path& source,
-                                                           const fs::path& dest,
-                                                           const copy_options& options,
-                                                           const file_copy_extra& extra) {
-  if (extra.skipped) *extra.skipped = false;
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+std::expected<file_copy_outcome, copy_error> copy_file_impl(const fs::path& source,
+                                                            const fs::path& dest,
+                                                            const copy_options& options,
+                                                            const file_copy_extra& extra) {
+  if (cancelled(options.stop)) return fail(errc::cancelled, copy_step::copy, source);
   auto src = open_source(AT_FDCWD, source.c_str(), source, extra.special_source);
   if (!src) return std::unexpected(src.error());
 
   const fs::path parent = parent_of(dest);
   const std::string name = dest.filename().string();
   if (name.empty() || name == "." || name == "..") {
-    return fail(std::make_error_code(std::errc::is_a_directory), "open", dest);
+    return fail(std::make_error_code(std::errc::is_a_directory), copy_step::open, dest);
   }
   auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
-  if (!dir) return fail(dir.error(), "create", dest);  // cp names the file it could not create
-  return copy_open(src->first.get(), src->second, dir->get(), name, source, dest, options, extra);
+  // cp names the file it could not create.
+  if (!dir) return fail(dir.error(), copy_step::create, dest);
+  return copy_open({src->first.get(), src->second, dir->get(), name, source, dest}, options, extra);
 }
 
-std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const char* source_name,
-                                                         int dest_dir, const std::string& dest_name,
-                                                         const fs::path& source,
-                                                         const fs::path& dest,
-                                                         const copy_options& options,
-                                                         const file_copy_extra& extra) {
-  if (extra.skipped) *extra.skipped = false;
-  if (cancelled(options.stop)) return fail(errc::cancelled, "copy", source);
+std::expected<file_copy_outcome, copy_error> copy_file_at(
+    int source_dir, const char* source_name, int dest_dir, const std::string& dest_name,
+    const fs::path& source, const fs::path& dest, const copy_options& options,
+    const file_copy_extra& extra) {
+  if (cancelled(options.stop)) return fail(errc::cancelled, copy_step::copy, source);
   if (extra.source_fd >= 0 && extra.source_stat != nullptr) {
-    return copy_open(extra.source_fd, *extra.source_stat, dest_dir, dest_name, source, dest,
+    return copy_open({extra.source_fd, *extra.source_stat, dest_dir, dest_name, source, dest},
                      options, extra);
   }
   auto src = open_source(source_dir, source_name, source, extra.special_source);
   if (!src) return std::unexpected(src.error());
-  return copy_open(src->first.get(), src->second, dest_dir, dest_name, source, dest, options,
+  return copy_open({src->first.get(), src->second, dest_dir, dest_name, source, dest}, options,
                    extra);
 }
 
@@ -733,7 +770,10 @@ std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const c
 std::expected<file_copy_result, copy_error> copy_file(const std::filesystem::path& source,
                                                       const std::filesystem::path& dest,
                                                       const copy_options& options) {
-  return detail::copy_file_impl(source, dest, options, {});
+  auto r = detail::copy_file_impl(source, dest, options, {});
+  if (!r) return std::unexpected(r.error());
+  // Only -n (no_replace, not offered here) keeps an existing DEST.
+  return std::get<file_copy_result>(std::move(*r));
 }
 
 }  // namespace zcopy

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "core/temp_entry.hpp"
@@ -77,11 +78,11 @@ struct final_metadata {
 };
 
 // Applies `meta` to an open file (owner first: chown clears the setuid bits that chmod sets).
-// Returns the failing operation's name with the error.
-std::expected<void, std::pair<const char*, std::error_code>> apply_metadata(
+// Returns the failing step with the error.
+std::expected<void, std::pair<copy_step, std::error_code>> apply_metadata(
     int fd, const final_metadata& meta);
 // The same by name (for directories, symlinks: AT_SYMLINK_NOFOLLOW, where chmod does not apply).
-std::expected<void, std::pair<const char*, std::error_code>> apply_metadata_at(
+std::expected<void, std::pair<copy_step, std::error_code>> apply_metadata_at(
     int dirfd, const char* name, const final_metadata& meta, bool symlink);
 
 // The permission bits a new copy gets when the mode is not preserved: the source's, without
@@ -100,8 +101,6 @@ inline mode_t new_entry_mode(mode_t source_mode, const preserve_options& preserv
 // The file copy behind copy_file(), plus what copy_tree needs.
 struct file_copy_extra {
   bool no_replace = false;  // -n: never replace an existing DEST (RENAME_NOREPLACE)
-  // Set when DEST existed and -n kept it: the copy did nothing (not an error).
-  bool* skipped = nullptr;
   // The caller knows DEST does not exist (copy_tree: its directory was made by this copy), so
   // DEST is not looked up first. Should a name appear meanwhile, linkat refuses to replace it
   // and the copy goes on as for an existing DEST.
@@ -129,20 +128,22 @@ std::expected<unique_fd, std::error_code> open_no_symlinks(int root,
 // or the process may not read or set is left out; other errors are returned.
 std::error_code keep_attributes(int dir, const std::string& name, int to);
 
-std::expected<file_copy_result, copy_error> copy_file_impl(const std::filesystem::path& source,
-                                                           const std::filesystem::path& dest,
-                                                           const copy_options& options,
-                                                           const file_copy_extra& extra);
+// -n found something at DEST: it stays, nothing was copied, and that is not an error.
+struct kept_existing {};
+using file_copy_outcome = std::variant<file_copy_result, kept_existing>;
+
+std::expected<file_copy_outcome, copy_error> copy_file_impl(const std::filesystem::path& source,
+                                                            const std::filesystem::path& dest,
+                                                            const copy_options& options,
+                                                            const file_copy_extra& extra);
 
 // The same with both directories open (copy_tree): SOURCE is `source_name` in `source_dir`,
 // DEST is `dest_name` in `dest_dir`; the paths only name them in messages. Saves opening and
 // closing DEST's directory and resolving two full paths for every file of a tree.
-std::expected<file_copy_result, copy_error> copy_file_at(int source_dir, const char* source_name,
-                                                         int dest_dir, const std::string& dest_name,
-                                                         const std::filesystem::path& source,
-                                                         const std::filesystem::path& dest,
-                                                         const copy_options& options,
-                                                         const file_copy_extra& extra);
+std::expected<file_copy_outcome, copy_error> copy_file_at(
+    int source_dir, const char* source_name, int dest_dir, const std::string& dest_name,
+    const std::filesystem::path& source, const std::filesystem::path& dest,
+    const copy_options& options, const file_copy_extra& extra);
 
 // --parents (src/copy/parents.cpp): SOURCE as a path under the destination directory ("/a/b" →
 // "a/b"); empty when a ".." component would take the copy outside it.
@@ -155,9 +156,9 @@ tree_summary copy_with_parents(const std::filesystem::path& source,
                                const std::filesystem::path& directory, const tree_options& options,
                                const tree_observer& observer, const copy_tree_function& copy);
 
-inline copy_error make_copy_error(std::error_code code, std::string operation,
+inline copy_error make_copy_error(std::error_code code, copy_step step,
                                   std::filesystem::path path) {
-  return copy_error{code, std::move(operation), std::move(path)};
+  return copy_error{code, step, std::move(path)};
 }
 
 }  // namespace zcopy::detail

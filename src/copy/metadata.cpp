@@ -19,8 +19,61 @@
 
 namespace zcopy {
 
+std::string_view to_string(copy_step step) noexcept {
+  switch (step) {
+    case copy_step::open:
+      return "open";
+    case copy_step::stat:
+      return "stat";
+    case copy_step::read:
+      return "read";
+    case copy_step::read_directory:
+      return "read directory";
+    case copy_step::read_link:
+      return "read link";
+    case copy_step::map:
+      return "map";
+    case copy_step::compare:
+      return "compare";
+    case copy_step::copy:
+      return "copy";
+    case copy_step::reflink:
+      return "reflink";
+    case copy_step::create:
+      return "create";
+    case copy_step::create_symlink:
+      return "create symlink";
+    case copy_step::mkdir:
+      return "mkdir";
+    case copy_step::mknod:
+      return "mknod";
+    case copy_step::link:
+      return "link";
+    case copy_step::truncate:
+      return "truncate";
+    case copy_step::keep_attributes:
+      return "keep attributes";
+    case copy_step::set_owner:
+      return "set owner";
+    case copy_step::set_mode:
+      return "set mode";
+    case copy_step::set_times:
+      return "set times";
+    case copy_step::fsync:
+      return "fsync";
+    case copy_step::close:
+      return "close";
+    case copy_step::backup:
+      return "backup";
+    case copy_step::rename:
+      return "rename";
+  }
+  return "copy";
+}
+
 std::string copy_error::message() const {
-  return operation + " '" + path.string() + "': " + code.message();
+  std::string out(to_string(step));
+  return out + " '" + path.string() + "': " + code.message();
 }
 
 namespace detail {
@@ -173,46 +226,46 @@ std::error_code change_owner(Chown&& chown, uid_t uid, gid_t gid) {
 
 }  // namespace
 
-std::expected<void, std::pair<const char*, std::error_code>> apply_metadata(
+std::expected<void, std::pair<copy_step, std::error_code>> apply_metadata(
     int fd, const final_metadata& meta) {
   if (meta.owner) {
     if (auto ec = change_owner([&](uid_t u, gid_t g) { return sys::fchown(fd, u, g); },
                                meta.owner->first, meta.owner->second)) {
-      return std::unexpected(std::pair{"set owner", ec});
+      return std::unexpected(std::pair{copy_step::set_owner, ec});
     }
   }
   if (meta.mode) {
     if (auto r = sys::fchmod(fd, *meta.mode); !r) {
-      return std::unexpected(std::pair{"set mode", r.error()});
+      return std::unexpected(std::pair{copy_step::set_mode, r.error()});
     }
   }
   if (meta.times) {
     if (auto r = sys::futimens(fd, meta.times->data()); !r) {
-      return std::unexpected(std::pair{"set times", r.error()});
+      return std::unexpected(std::pair{copy_step::set_times, r.error()});
     }
   }
   return {};
 }
 
-std::expected<void, std::pair<const char*, std::error_code>> apply_metadata_at(
+std::expected<void, std::pair<copy_step, std::error_code>> apply_metadata_at(
     int dirfd, const char* name, const final_metadata& meta, bool symlink) {
   const int nofollow = symlink ? AT_SYMLINK_NOFOLLOW : 0;
   if (meta.owner) {
     if (auto ec = change_owner(
             [&](uid_t u, gid_t g) { return sys::fchownat(dirfd, name, u, g, nofollow); },
             meta.owner->first, meta.owner->second)) {
-      return std::unexpected(std::pair{"set owner", ec});
+      return std::unexpected(std::pair{copy_step::set_owner, ec});
     }
   }
   // A symlink's own mode cannot be changed on Linux (and is never consulted).
   if (meta.mode && !symlink) {
     if (auto r = sys::fchmodat(dirfd, name, *meta.mode, 0); !r) {
-      return std::unexpected(std::pair{"set mode", r.error()});
+      return std::unexpected(std::pair{copy_step::set_mode, r.error()});
     }
   }
   if (meta.times) {
     if (auto r = sys::utimensat(dirfd, name, meta.times->data(), nofollow); !r) {
-      return std::unexpected(std::pair{"set times", r.error()});
+      return std::unexpected(std::pair{copy_step::set_times, r.error()});
     }
   }
   return {};

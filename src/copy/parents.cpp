@@ -10,12 +10,12 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include <string>
 #include <vector>
 
 #include "copy/internal.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/copy.hpp"
+#include "zcopy/error.hpp"
 #include "zcopy/fd.hpp"
 
 namespace zcopy::detail {
@@ -44,17 +44,17 @@ tree_summary copy_with_parents(const fs::path& source, const fs::path& directory
                                const tree_options& options, const tree_observer& observer,
                                const copy_tree_function& copy) {
   tree_summary summary;
-  auto fail = [&](std::error_code ec, std::string operation, const fs::path& path) {
+  auto fail = [&](std::error_code ec, copy_step step, const fs::path& path) {
     ++summary.errors;
-    if (observer.on_error) observer.on_error(make_copy_error(ec, std::move(operation), path));
+    if (observer.on_error) observer.on_error(make_copy_error(ec, step, path));
     return summary;
   };
   const fs::path rel = parents_path(source);
   if (rel.empty()) {
-    return fail(std::make_error_code(std::errc::invalid_argument), "outside the directory", source);
+    return fail(make_error_code(errc::outside_directory), copy_step::copy, source);
   }
   auto opened = unique_fd::open(directory.c_str(), O_RDONLY | O_DIRECTORY);
-  if (!opened) return fail(opened.error(), "open", directory);
+  if (!opened) return fail(opened.error(), copy_step::open, directory);
   unique_fd passed = std::move(*opened);  // the last existing directory on the way
   int at = passed.get();                  // the directory the next component is looked up in
 
@@ -69,27 +69,27 @@ tree_summary copy_with_parents(const fs::path& source, const fs::path& directory
     const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
     if (auto existing = sys::fstatat(at, part.c_str(), AT_SYMLINK_NOFOLLOW)) {
       if (!S_ISDIR(existing->st_mode)) {
-        return fail(std::make_error_code(std::errc::not_a_directory), "create directory", to);
+        return fail(std::make_error_code(std::errc::not_a_directory), copy_step::mkdir, to);
       }
       auto next = unique_fd::openat(at, part.c_str(), flags);
-      if (!next) return fail(next.error(), "open", to);
+      if (!next) return fail(next.error(), copy_step::open, to);
       passed = std::move(*next);
       at = passed.get();
       continue;
     } else if (existing.error() != std::errc::no_such_file_or_directory) {
-      return fail(existing.error(), "stat", to);
+      return fail(existing.error(), copy_step::stat, to);
     }
     auto source_dir = sys::fstatat(AT_FDCWD, from.c_str(), 0);
-    if (!source_dir) return fail(source_dir.error(), "stat", from);
+    if (!source_dir) return fail(source_dir.error(), copy_step::stat, from);
     if (!S_ISDIR(source_dir->st_mode)) {
-      return fail(std::make_error_code(std::errc::not_a_directory), "stat", from);
+      return fail(std::make_error_code(std::errc::not_a_directory), copy_step::stat, from);
     }
     const mode_t mode = ((source_dir->st_mode & 07777) & ~umask_now) | S_IRWXU;
     if (auto r = sys::mkdirat(at, part.c_str(), mode); !r) {
-      return fail(r.error(), "create directory", to);
+      return fail(r.error(), copy_step::mkdir, to);
     }
     auto next = unique_fd::openat(at, part.c_str(), flags);
-    if (!next) return fail(next.error(), "open", to);
+    if (!next) return fail(next.error(), copy_step::open, to);
     made.push_back(made_parent{std::move(*next), to, *source_dir});
     at = made.back().dir.get();
   }

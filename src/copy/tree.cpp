@@ -119,13 +119,13 @@ class tree_copier {
   bool stopped() const {
     return options_.file.stop.stop_possible() && options_.file.stop.stop_requested();
   }
-  void error(std::error_code ec, std::string operation, const fs::path& path) {
+  void error(std::error_code ec, copy_step step, const fs::path& path) {
     {
       std::lock_guard guard(summary_lock_);
       ++summary_.errors;
     }
     if (observer_.on_error) {
-      observer_.on_error(detail::make_copy_error(ec, std::move(operation), path));
+      observer_.on_error(detail::make_copy_error(ec, step, path));
     }
   }
   void skipped(const fs::path& source, const fs::path& dest) {
@@ -217,12 +217,12 @@ class tree_copier {
                               const fs::path& dest);
   template <class Make, class Wanted>
   void place_link(int dest_dirfd, const std::string& dest_name, const fs::path& source,
-                  const fs::path& dest, const char* operation, entry_kind kind, Wanted&& is_wanted,
+                  const fs::path& dest, copy_step step, entry_kind kind, Wanted&& is_wanted,
                   Make&& make);
   // Builds an entry under a temporary name with `make`, applies `meta`, renames it over DEST.
   template <class Make>
   std::optional<copy_error> build_and_rename(int dest_dirfd, const std::string& dest_name,
-                                             const fs::path& dest, const char* operation,
+                                             const fs::path& dest, copy_step step,
                                              const final_metadata& meta, bool symlink, Make&& make);
   void make_links();
   void apply_directory_metadata();
@@ -268,7 +268,6 @@ void tree_copier::copy_file_now(const file_job& job, bool special_source) {
       return;
     }
   }
-  bool was_skipped = false;
   // Once a clone between two filesystems was refused as unsupported, the other files between the
   // same two are not offered (one ioctl per file saved; GNU cp tries every file).
   const std::pair devices{job.st.st_dev, job.dest_dev};
@@ -298,7 +297,6 @@ void tree_copier::copy_file_now(const file_job& job, bool special_source) {
   auto r = detail::copy_file_at(job.source_dir->get(), job.source_name.c_str(), job.dest_dir->get(),
                                 job.dest_name, job.source, job.dest, *file_options,
                                 {.no_replace = options_.no_clobber,
-                                 .skipped = &was_skipped,
                                  .dest_absent = job.dest_fresh,
                                  .source_fd = job.source_fd ? job.source_fd.get() : -1,
                                  .source_stat = job.source_fd ? &job.st : nullptr,
@@ -312,8 +310,10 @@ void tree_copier::copy_file_now(const file_job& job, bool special_source) {
     if (observer_.on_error) observer_.on_error(r.error());
     return;
   }
+  const auto* file = std::get_if<file_copy_result>(&*r);
+  if (file == nullptr) return skipped(job.source, job.dest);  // -n kept DEST
   if (may_learn && !skip_clone) {
-    for (const fallback_record& f : r->fallbacks) {
+    for (const fallback_record& f : file->fallbacks) {
       if (f.from == method::reflink && clone_unsupported(f.reason)) {
         std::lock_guard guard(walk_lock_);
         if (std::find(no_clone_.begin(), no_clone_.end(), devices) == no_clone_.end()) {
@@ -322,11 +322,7 @@ void tree_copier::copy_file_now(const file_job& job, bool special_source) {
       }
     }
   }
-  if (was_skipped) {
-    skipped(job.source, job.dest);
-    return;
-  }
-  copied(job.source, job.dest, entry_kind::file, &*r);
+  copied(job.source, job.dest, entry_kind::file, file);
 }
 
 void tree_copier::push(task t) {
@@ -367,19 +363,19 @@ void tree_copier::run_tasks() {
 template <class Make>
 std::optional<copy_error> tree_copier::build_and_rename(int dest_dirfd,
                                                         const std::string& dest_name,
-                                                        const fs::path& dest, const char* operation,
+                                                        const fs::path& dest, copy_step step,
                                                         const final_metadata& meta, bool symlink,
                                                         Make&& make) {
   auto tmp = detail::create_temp(dest_dirfd, dest_name, make);
-  if (!tmp) return detail::make_copy_error(tmp.error(), operation, dest);
+  if (!tmp) return detail::make_copy_error(tmp.error(), step, dest);
   if (auto m = detail::apply_metadata_at(dest_dirfd, tmp->name().c_str(), meta, symlink); !m) {
     return detail::make_copy_error(m.error().second, m.error().first, dest);
   }
   if (auto e = detail::keep_backup(dest_dirfd, dest_name, options_.file); e) {
-    return detail::make_copy_error(e, "backup", dest);
+    return detail::make_copy_error(e, copy_step::backup, dest);
   }
   if (auto r = sys::renameat2(dest_dirfd, tmp->name().c_str(), dest_dirfd, dest_name.c_str()); !r) {
-    return detail::make_copy_error(r.error(), "rename", dest);
+    return detail::make_copy_error(r.error(), copy_step::rename, dest);
   }
   tmp->commit();
   return std::nullopt;
@@ -392,7 +388,7 @@ void tree_copier::make_symlink(int src_dirfd, const char* name, const struct sta
   std::string target(std::max<std::size_t>(static_cast<std::size_t>(st.st_size) + 1, 256), '\0');
   for (;;) {
     auto n = sys::readlinkat(src_dirfd, name, target.data(), target.size());
-    if (!n) return error(n.error(), "read link", source);
+    if (!n) return error(n.error(), copy_step::read_link, source);
     if (*n < target.size()) {
       target.resize(*n);
       break;
@@ -401,12 +397,12 @@ void tree_copier::make_symlink(int src_dirfd, const char* name, const struct sta
   }
   final_metadata meta = metadata_for(st, true);
   meta.mode.reset();
-  auto e = build_and_rename(dest_dirfd, dest_name, dest, "create symlink", meta, true,
+  auto e = build_and_rename(dest_dirfd, dest_name, dest, copy_step::create_symlink, meta, true,
                             [&](const std::string& n) -> std::error_code {
                               auto r = sys::symlinkat(target.c_str(), dest_dirfd, n.c_str());
                               return r ? std::error_code{} : r.error();
                             });
-  if (e) return error(e->code, e->operation, e->path);
+  if (e) return error(e->code, e->step, e->path);
   copied(source, dest, entry_kind::symlink, nullptr);
 }
 
@@ -417,22 +413,22 @@ void tree_copier::make_symlink(int src_dirfd, const char* name, const struct sta
 // leave the temporary name behind.
 template <class Make, class Wanted>
 void tree_copier::place_link(int dest_dirfd, const std::string& dest_name, const fs::path& source,
-                             const fs::path& dest, const char* operation, entry_kind kind,
+                             const fs::path& dest, copy_step step, entry_kind kind,
                              Wanted&& is_wanted, Make&& make) {
   const std::error_code direct = make(dest_name);
   if (direct == std::errc::file_exists) {
     if (options_.no_clobber) return skipped(source, dest);  // appeared since keep_existing
     auto d = sys::fstatat(dest_dirfd, dest_name.c_str(), AT_SYMLINK_NOFOLLOW);
     if (d && S_ISDIR(d->st_mode)) {
-      return error(std::make_error_code(std::errc::is_a_directory), "overwrite", dest);
+      return error(errc::non_directory_over_directory, step, dest);
     }
     if (!d || !is_wanted(*d)) {
-      auto e = build_and_rename(dest_dirfd, dest_name, dest, operation, {},
-                                kind == entry_kind::symlink, make);
-      if (e) return error(e->code, e->operation, e->path);
+      auto e = build_and_rename(dest_dirfd, dest_name, dest, step, {}, kind == entry_kind::symlink,
+                                make);
+      if (e) return error(e->code, e->step, e->path);
     }
   } else if (direct) {
-    return error(direct, operation, dest);
+    return error(direct, step, dest);
   }
   copied(source, dest, kind, nullptr);
 }
@@ -444,7 +440,7 @@ void tree_copier::make_hard_link(int src_dirfd, const char* name, const struct s
                                  const std::string& dest_name, const fs::path& dest) {
   const int follow = options_.symlinks_as_links ? 0 : AT_SYMLINK_FOLLOW;
   place_link(
-      dest_dirfd, dest_name, source, dest, "link", entry_kind::hard_link,
+      dest_dirfd, dest_name, source, dest, copy_step::link, entry_kind::hard_link,
       [&](const struct stat& d) { return d.st_dev == st.st_dev && d.st_ino == st.st_ino; },
       [&](const std::string& n) -> std::error_code {
         auto r = sys::linkat(src_dirfd, name, dest_dirfd, n.c_str(), follow);
@@ -460,12 +456,11 @@ void tree_copier::make_symlink_to_source(const fs::path& source, int dest_dirfd,
     auto here = sys::fstatat(AT_FDCWD, ".", 0);
     auto there = sys::fstat(dest_dirfd);
     if (!here || !there || here->st_dev != there->st_dev || here->st_ino != there->st_ino) {
-      return error(std::make_error_code(std::errc::invalid_argument),
-                   "can make relative symbolic links only in current directory", dest);
+      return error(errc::relative_symlink_elsewhere, copy_step::create_symlink, dest);
     }
   }
   place_link(
-      dest_dirfd, dest_name, source, dest, "create symlink", entry_kind::symlink,
+      dest_dirfd, dest_name, source, dest, copy_step::create_symlink, entry_kind::symlink,
       [](const struct stat&) { return false; },
       [&](const std::string& n) -> std::error_code {
         auto r = sys::symlinkat(source.c_str(), dest_dirfd, n.c_str());
@@ -477,17 +472,16 @@ void tree_copier::make_special(const struct stat& st, const fs::path& source, in
                                const std::string& dest_name, const fs::path& dest) {
   if (!options_.special_files) {
     // Never opened: reading a FIFO would block, reading a device could be endless.
-    return error(std::make_error_code(std::errc::operation_not_supported),
-                 "cannot copy special file", source);
+    return error(errc::special_file_refused, copy_step::copy, source);
   }
   const final_metadata meta = metadata_for(st, true);
-  auto e = build_and_rename(dest_dirfd, dest_name, dest, "mknod", meta, false,
+  auto e = build_and_rename(dest_dirfd, dest_name, dest, copy_step::mknod, meta, false,
                             [&](const std::string& n) -> std::error_code {
                               auto r = sys::mknodat(dest_dirfd, n.c_str(),
                                                     (st.st_mode & S_IFMT) | 0600, st.st_rdev);
                               return r ? std::error_code{} : r.error();
                             });
-  if (e) return error(e->code, e->operation, e->path);
+  if (e) return error(e->code, e->step, e->path);
   copied(source, dest, entry_kind::special, nullptr);
 }
 
@@ -497,7 +491,7 @@ std::optional<bool> tree_copier::make_directory(int dest_dirfd, const char* name
   bool created = true;
   if (auto r = sys::mkdirat(dest_dirfd, name, 0700); !r) {
     if (r.error() != std::errc::file_exists) {
-      error(r.error(), "mkdir", dest);
+      error(r.error(), copy_step::mkdir, dest);
       return std::nullopt;
     }
     // An existing directory is merged into, as cp does; anything else in its place, a symlink to
@@ -506,8 +500,7 @@ std::optional<bool> tree_copier::make_directory(int dest_dirfd, const char* name
     // source's modes and owners, wherever it points.
     auto d = sys::fstatat(dest_dirfd, name, AT_SYMLINK_NOFOLLOW);
     if (!d || !S_ISDIR(d->st_mode)) {
-      error(d ? std::make_error_code(std::errc::not_a_directory) : d.error(),
-            "cannot overwrite non-directory with directory", dest);
+      error(errc::directory_over_non_directory, copy_step::mkdir, dest);
       return std::nullopt;
     }
     created = false;
@@ -567,24 +560,25 @@ void tree_copier::make_links() {
     if (stopped()) return;
     auto dir = open_dest_dir(l.dest_rel.parent_path(), O_RDONLY | O_DIRECTORY);
     if (!dir) {
-      error(dir.error(), "open", l.dest.parent_path());
+      error(dir.error(), copy_step::open, l.dest.parent_path());
       continue;
     }
     auto first_dir = open_dest_dir(l.first_rel.parent_path(), O_PATH | O_DIRECTORY);
     if (!first_dir) {
-      error(first_dir.error(), "open", l.first_dest.parent_path());
+      error(first_dir.error(), copy_step::open, l.first_dest.parent_path());
       continue;
     }
     const std::string name = l.dest_rel.filename().string();
     const std::string first_name = l.first_rel.filename().string();
     if (keep_existing(dir->get(), name.c_str(), l.st, l.source, l.dest)) continue;
-    auto e = build_and_rename(
-        dir->get(), name, l.dest, "link", {}, false, [&](const std::string& n) -> std::error_code {
-          auto r = sys::linkat(first_dir->get(), first_name.c_str(), dir->get(), n.c_str(), 0);
-          return r ? std::error_code{} : r.error();
-        });
+    auto e = build_and_rename(dir->get(), name, l.dest, copy_step::link, {}, false,
+                              [&](const std::string& n) -> std::error_code {
+                                auto r = sys::linkat(first_dir->get(), first_name.c_str(),
+                                                     dir->get(), n.c_str(), 0);
+                                return r ? std::error_code{} : r.error();
+                              });
     if (e) {
-      error(e->code, e->operation, e->path);
+      error(e->code, e->step, e->path);
       continue;
     }
     copied(l.source, l.dest, entry_kind::hard_link, nullptr);
@@ -597,7 +591,7 @@ void tree_copier::apply_directory_metadata() {
     // Through a descriptor of the directory itself, reached without symlinks: a directory
     // swapped for a link to another one since it was filled does not pass its owner and mode on.
     auto dir = open_dest_dir(it->dest_rel, O_RDONLY | O_DIRECTORY);
-    std::expected<void, std::pair<const char*, std::error_code>> m;
+    std::expected<void, std::pair<copy_step, std::error_code>> m;
     if (dir) {
       m = detail::apply_metadata(dir->get(), it->meta);
     } else if (dir.error() == std::errc::permission_denied) {
@@ -605,13 +599,13 @@ void tree_copier::apply_directory_metadata() {
       // reached through its /proc name.
       dir = open_dest_dir(it->dest_rel, O_PATH | O_DIRECTORY);
       if (!dir) {
-        error(dir.error(), "open", it->dest);
+        error(dir.error(), copy_step::open, it->dest);
         continue;
       }
       const std::string self = "/proc/self/fd/" + std::to_string(dir->get());
       m = detail::apply_metadata_at(AT_FDCWD, self.c_str(), it->meta, false);
     } else {
-      error(dir.error(), "open", it->dest);
+      error(dir.error(), copy_step::open, it->dest);
       continue;
     }
     if (!m) error(m.error().second, m.error().first, it->dest);
@@ -686,25 +680,24 @@ void tree_copier::copy_directory(const dir_task& t) {
       O_RDONLY | O_NOCTTY | O_NONBLOCK | (options_.symlinks_as_links ? O_NOFOLLOW : 0);
   const int open_flags = O_RDONLY | O_DIRECTORY | (options_.symlinks_as_links ? O_NOFOLLOW : 0);
   auto src_fd = unique_fd::open(t.source.c_str(), open_flags);
-  if (!src_fd) return error(src_fd.error(), "open", t.source);
+  if (!src_fd) return error(src_fd.error(), copy_step::open, t.source);
   auto here = sys::fstat(src_fd->get());
-  if (!here) return error(here.error(), "stat", t.source);
+  if (!here) return error(here.error(), copy_step::stat, t.source);
   if (std::pair{here->st_dev, here->st_ino} != t.identity.back()) {
     // Replaced between the walk's stat and this open: not what the walk decided to copy.
-    return error(std::make_error_code(std::errc::resource_unavailable_try_again),
-                 "directory changed during the copy", t.source);
+    return error(errc::directory_changed, copy_step::open, t.source);
   }
   auto dest_fd = open_dest_dir(t.dest_rel, O_RDONLY | O_DIRECTORY);
-  if (!dest_fd) return error(dest_fd.error(), "open", t.dest);
+  if (!dest_fd) return error(dest_fd.error(), copy_step::open, t.dest);
   auto dest_here = sys::fstat(dest_fd->get());
-  if (!dest_here) return error(dest_here.error(), "stat", t.dest);
+  if (!dest_here) return error(dest_here.error(), copy_step::stat, t.dest);
   detail::dir_reader reader(detail::share(std::move(*src_fd)));
   const detail::shared_dir dest_dir = detail::share(std::move(*dest_fd));
 
   for (;;) {
     if (stopped()) return;
     auto next = reader.next();
-    if (!next) return error(next.error(), "read directory", t.source);
+    if (!next) return error(next.error(), copy_step::read_directory, t.source);
     if (!*next) return;
     const std::string name(next->value().name);
     fs::path source = t.source / name;
@@ -727,7 +720,7 @@ void tree_copier::copy_directory(const dir_task& t) {
     }
     auto st = sys::fstatat(reader.fd(), name.c_str(), stat_flags);
     if (!st) {
-      error(st.error(), "stat", source);
+      error(st.error(), copy_step::stat, source);
       continue;
     }
     if (!S_ISDIR(st->st_mode)) {
@@ -738,8 +731,7 @@ void tree_copier::copy_directory(const dir_task& t) {
     // Following links, a link to an ancestor would recurse forever.
     const std::pair id{st->st_dev, st->st_ino};
     if (std::find(t.identity.begin(), t.identity.end(), id) != t.identity.end()) {
-      error(std::make_error_code(std::errc::too_many_symbolic_link_levels), "directory loop",
-            source);
+      error(errc::directory_loop, copy_step::copy, source);
       continue;
     }
     const auto created = make_directory(dest_dir->get(), name.c_str(), *st, source, dest, dest_rel);
@@ -761,7 +753,7 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
   auto st =
       sys::fstatat(AT_FDCWD, source.c_str(), options_.symlinks_as_links ? AT_SYMLINK_NOFOLLOW : 0);
   if (!st) {
-    error(st.error(), "stat", source);
+    error(st.error(), copy_step::stat, source);
     return summary_;
   }
   const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
@@ -769,21 +761,21 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
 
   // A directory onto itself is "into itself" (below), as cp says it.
   if (!S_ISDIR(st->st_mode) && same_file(source, *st, dest)) {
-    error(std::make_error_code(std::errc::invalid_argument), "same file", dest);
+    error(make_error_code(errc::same_file), copy_step::copy, dest);
     return summary_;
   }
   if (S_ISDIR(st->st_mode)) {
     if (!options_.recursive) {
-      error(std::make_error_code(std::errc::is_a_directory), "omitting directory", source);
+      error(errc::directory_omitted, copy_step::copy, source);
       return summary_;
     }
     if (into_itself(source, *st, dest)) {
-      error(std::make_error_code(std::errc::invalid_argument), "into itself", dest);
+      error(errc::into_itself, copy_step::copy, dest);
       return summary_;
     }
     auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
     if (!dir) {
-      error(dir.error(), "open", parent);
+      error(dir.error(), copy_step::open, parent);
       return summary_;
     }
     dest_root_ = std::move(*dir);
@@ -794,7 +786,7 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
   } else {
     auto dir = unique_fd::open(parent.c_str(), O_RDONLY | O_DIRECTORY);
     if (!dir) {
-      error(dir.error(), "open", parent);
+      error(dir.error(), copy_step::open, parent);
       return summary_;
     }
 
@@ -802,7 +794,7 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
         source.parent_path().empty() ? fs::path(".") : source.parent_path();
     auto src_dir = unique_fd::open(source_parent.c_str(), O_RDONLY | O_DIRECTORY);
     if (!src_dir) {
-      error(src_dir.error(), "open", source_parent);
+      error(src_dir.error(), copy_step::open, source_parent);
       return summary_;
     }
     // A FIFO or a device named without -R is read like a file (cp: "cp /dev/null f" makes an
@@ -832,7 +824,7 @@ tree_summary tree_copier::run(const fs::path& source_arg, const fs::path& dest_a
   }
   run_tasks();
   for (auto& h : helpers) h.join();
-  if (stopped()) error(make_error_code(errc::cancelled), "copy", source);
+  if (stopped()) error(make_error_code(errc::cancelled), copy_step::copy, source);
   make_links();
   apply_directory_metadata();
   return summary_;

@@ -30,17 +30,17 @@ struct opened {
 
 std::expected<opened, copy_error> open_for_hashing(const std::filesystem::path& path) {
   auto fd = unique_fd::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK);
-  if (!fd) return std::unexpected(detail::make_copy_error(fd.error(), "open", path));
+  if (!fd) return std::unexpected(detail::make_copy_error(fd.error(), copy_step::open, path));
   auto st = sys::fstat(fd->get());
-  if (!st) return std::unexpected(detail::make_copy_error(st.error(), "stat", path));
+  if (!st) return std::unexpected(detail::make_copy_error(st.error(), copy_step::stat, path));
   if (!S_ISREG(st->st_mode)) {
     return std::unexpected(detail::make_copy_error(
-        std::make_error_code(std::errc::invalid_argument), "compare", path));
+        std::make_error_code(std::errc::invalid_argument), copy_step::compare, path));
   }
   hash_state h(XXH3_createState());
   if (!h || XXH3_128bits_reset(h.get()) != XXH_OK) {
     return std::unexpected(detail::make_copy_error(
-        std::make_error_code(std::errc::not_enough_memory), "compare", path));
+        std::make_error_code(std::errc::not_enough_memory), copy_step::compare, path));
   }
   return opened{std::move(*fd), static_cast<std::uint64_t>(st->st_size), std::move(h)};
 }
@@ -48,12 +48,12 @@ std::expected<opened, copy_error> open_for_hashing(const std::filesystem::path& 
 std::expected<void, copy_error> hash_window(opened& f, const std::filesystem::path& path,
                                             std::uint64_t offset, std::size_t length) {
   auto m = mapping::map(f.fd.get(), map_access::read_only, offset, length);
-  if (!m) return std::unexpected(detail::make_copy_error(m.error(), "map", path));
+  if (!m) return std::unexpected(detail::make_copy_error(m.error(), copy_step::map, path));
   (void)m->advise(map_advice::sequential);
   XXH3_128bits_update(f.hash.get(), m->data(), m->size());
   if (m->truncated()) {
     return std::unexpected(
-        detail::make_copy_error(make_error_code(errc::mapping_truncated), "read", path));
+        detail::make_copy_error(make_error_code(errc::mapping_truncated), copy_step::read, path));
   }
   return {};
 }

@@ -32,17 +32,29 @@ destination::kind kind_of(mode_t mode) {
 
 }  // namespace
 
-std::expected<destination, std::pair<const char*, std::error_code>> look_at_destination(
+std::string_view to_string(destination_step step) noexcept {
+  switch (step) {
+    case destination_step::stat:
+      return "stat";
+    case destination_step::read_link:
+      return "readlink";
+    case destination_step::open:
+      return "open";
+  }
+  return "open";
+}
+
+std::expected<destination, std::pair<destination_step, std::error_code>> look_at_destination(
     int dirfd, const std::string& name, const fs::path& path, bool follow_symlinks) {
-  using result = std::expected<destination, std::pair<const char*, std::error_code>>;
-  auto failed = [](const char* op, std::error_code ec) -> result {
+  using result = std::expected<destination, std::pair<destination_step, std::error_code>>;
+  auto failed = [](destination_step op, std::error_code ec) -> result {
     return std::unexpected(std::pair{op, ec});
   };
   destination d;
   auto l = sys::fstatat(dirfd, name.c_str(), AT_SYMLINK_NOFOLLOW);
   if (!l) {
     if (l.error() == std::errc::no_such_file_or_directory) return d;
-    return failed("stat", l.error());
+    return failed(destination_step::stat, l.error());
   }
   d.st = *l;
   if (!S_ISLNK(l->st_mode)) {
@@ -61,7 +73,7 @@ std::expected<destination, std::pair<const char*, std::error_code>> look_at_dest
       d.what = destination::kind::dangling;
       return d;
     }
-    return failed("stat", reached.error());
+    return failed(destination_step::stat, reached.error());
   }
   d.st = *reached;
   d.what = kind_of(reached->st_mode);
@@ -86,10 +98,11 @@ std::expected<destination, std::pair<const char*, std::error_code>> look_at_dest
     }
     if (ls->st_dev == proc_device() && proc_device() != 0) break;
     if (hops == 40)
-      return failed("stat", make_error_code(std::errc::too_many_symbolic_link_levels));
+      return failed(destination_step::stat,
+                    make_error_code(std::errc::too_many_symbolic_link_levels));
     char buf[PATH_MAX];
     auto n = sys::readlinkat(AT_FDCWD, target.c_str(), buf, sizeof buf);
-    if (!n) return failed("readlink", n.error());
+    if (!n) return failed(destination_step::read_link, n.error());
     const fs::path next(std::string(buf, *n));
     target = next.is_absolute() ? next : target.parent_path() / next;
   }
@@ -97,7 +110,7 @@ std::expected<destination, std::pair<const char*, std::error_code>> look_at_dest
   return d;
 }
 
-std::expected<std::pair<unique_fd, struct stat>, std::pair<const char*, std::error_code>>
+std::expected<std::pair<unique_fd, struct stat>, std::pair<destination_step, std::error_code>>
 open_in_place(int dirfd, const std::string& name, const destination& d,
               const std::stop_token& stop) {
   constexpr int slice_ms = 200;
@@ -106,19 +119,18 @@ open_in_place(int dirfd, const std::string& name, const destination& d,
     auto fd = unique_fd::openat(dirfd, name.c_str(), flags);
     if (fd) {
       auto st = sys::fstat(fd->get());
-      if (!st) return std::unexpected(std::pair{"stat", st.error()});
+      if (!st) return std::unexpected(std::pair{destination_step::stat, st.error()});
       if (st->st_dev != d.st.st_dev || st->st_ino != d.st.st_ino) {
         return std::unexpected(
-            std::pair{"destination changed while it was opened",
-                      make_error_code(std::errc::resource_unavailable_try_again)});
+            std::pair{destination_step::open, make_error_code(errc::destination_changed)});
       }
       return std::pair{std::move(*fd), *st};
     }
     if (fd.error() != std::errc::no_such_device_or_address || !S_ISFIFO(d.st.st_mode)) {
-      return std::unexpected(std::pair{"open", fd.error()});
+      return std::unexpected(std::pair{destination_step::open, fd.error()});
     }
     if (stop.stop_possible() && stop.stop_requested()) {
-      return std::unexpected(std::pair{"open", make_error_code(errc::cancelled)});
+      return std::unexpected(std::pair{destination_step::open, make_error_code(errc::cancelled)});
     }
     (void)sys::poll(nullptr, 0, slice_ms);
   }

@@ -42,10 +42,14 @@ struct destination {
   bool through_link = false;     // the name is a symlink that was followed
 };
 
+// The call that failed, for the caller's message.
+enum class destination_step { stat, read_link, open };
+std::string_view to_string(destination_step step) noexcept;  // "stat", "readlink", "open"
+
 // What is at `name` in `dirfd` (`path` names it in `target` and errors). One fstatat when the
 // name is free or a plain file; a symlink costs a stat of what it leads to and a walk of its
-// chain. Errors other than "nothing there" come back with the failing operation's name.
-std::expected<destination, std::pair<const char*, std::error_code>> look_at_destination(
+// chain. Errors other than "nothing there" come back with the failing step.
+std::expected<destination, std::pair<destination_step, std::error_code>> look_at_destination(
     int dirfd, const std::string& name, const std::filesystem::path& path, bool follow_symlinks);
 
 // Opens what look_at_destination() found at `name` for writing into it: `special`, or a
@@ -54,9 +58,9 @@ std::expected<destination, std::pair<const char*, std::error_code>> look_at_dest
 // non-blocking writer until a reader comes (ENXIO), so the open is tried again every fraction of
 // a second until one does or `stop` is requested (errc::cancelled), as a blocking open would wait.
 // No symlink is followed where none was looked at, and the file opened must be the one looked at
-// (else EAGAIN: it was swapped meanwhile). Nothing is truncated here. Returns the descriptor and
-// its fstat.
-std::expected<std::pair<unique_fd, struct stat>, std::pair<const char*, std::error_code>>
+// (else errc::destination_changed, equal to EAGAIN: it was swapped meanwhile). Nothing is truncated
+// here. Returns the descriptor and its fstat.
+std::expected<std::pair<unique_fd, struct stat>, std::pair<destination_step, std::error_code>>
 open_in_place(int dirfd, const std::string& name, const destination& d,
               const std::stop_token& stop);
 

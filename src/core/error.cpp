@@ -31,6 +31,30 @@ class category final : public std::error_category {
         return "symlink leaves ROOT";
       case errc::symlink_not_followed:
         return "symlink not followed (openat2 is not available)";
+      case errc::same_file:
+        return "source and destination are the same file";
+      case errc::into_itself:
+        return "cannot copy a directory into itself";
+      case errc::dangling_symlink:
+        return "not writing through dangling symlink";
+      case errc::special_file_refused:
+        return "cannot copy special file";
+      case errc::non_directory_over_directory:
+        return "cannot overwrite directory with non-directory";
+      case errc::directory_over_non_directory:
+        return "cannot overwrite non-directory with directory";
+      case errc::relative_symlink_elsewhere:
+        return "can make relative symbolic links only in current directory";
+      case errc::directory_loop:
+        return "directory loop";
+      case errc::directory_omitted:
+        return "omitting directory";
+      case errc::directory_changed:
+        return "directory changed during the copy";
+      case errc::destination_changed:
+        return "destination changed while it was opened";
+      case errc::outside_directory:
+        return "would be copied outside the destination directory";
     }
     return "unknown zcopy error";
   }
@@ -48,7 +72,25 @@ class category final : public std::error_category {
       case errc::source_changed:
         return std::errc::io_error;
       case errc::malformed_safetensors:
+      case errc::same_file:
+      case errc::into_itself:
+      case errc::relative_symlink_elsewhere:
+      case errc::outside_directory:
         return std::errc::invalid_argument;
+      case errc::dangling_symlink:
+        return std::errc::no_such_file_or_directory;
+      case errc::special_file_refused:
+        return std::errc::operation_not_supported;
+      case errc::non_directory_over_directory:
+      case errc::directory_omitted:
+        return std::errc::is_a_directory;
+      case errc::directory_over_non_directory:
+        return std::errc::not_a_directory;
+      case errc::directory_loop:
+        return std::errc::too_many_symbolic_link_levels;
+      case errc::directory_changed:
+      case errc::destination_changed:
+        return std::errc::resource_unavailable_try_again;
       case errc::gpu_unavailable:
         return std::errc::no_such_device;
       case errc::symlink_leaves_root:

@@ -1,7 +1,7 @@
 #include "http/client.hpp"
 
 #include <http_parser.h>
-#include <netdb.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <array>
@@ -11,6 +11,7 @@
 
 #include "http/chunked.hpp"
 #include "http/syntax.hpp"
+#include "net/connect.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/error.hpp"
 #include "zcopy/transfer.hpp"
@@ -18,9 +19,6 @@
 namespace zcopy::http {
 
 namespace {
-
-using clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
 
 std::unexpected<client_error> failure(client_error::kind what, std::error_code code,
                                       std::string message, std::uint64_t body_bytes = 0) {
@@ -49,99 +47,44 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
   return value;
 }
 
-// Waits until `fd` is ready, in slices so that a stop request ends the wait promptly.
+// Waits until `fd` is ready (net::wait_ready), with the failure worded for `what` ("read",
+// "write"): a stop request, a timeout, or poll's error.
 std::expected<void, client_error> wait_ready(int fd, short events,
                                              std::chrono::milliseconds timeout,
                                              const std::stop_token& stop, std::string_view what,
                                              std::uint64_t body_bytes = 0) {
-  const auto deadline = clock::now() + timeout;
-  for (;;) {
-    if (stop.stop_requested()) {
-      return failure(client_error::kind::cancelled, errc::cancelled, "interrupted", body_bytes);
-    }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-    if (left <= 0ms) {
-      return failure(client_error::kind::timeout, std::make_error_code(std::errc::timed_out),
-                     std::string(what) + " timed out", body_bytes);
-    }
-    const int slice = static_cast<int>(std::min<std::int64_t>(left.count(), 200));
-    auto r = sys::wait_ready(fd, events, slice);
-    if (r) return {};
-    if (r.error() != std::errc::timed_out) {
-      return failure(client_error::kind::io, r.error(), reason_text(r.error()), body_bytes);
-    }
+  auto r = net::wait_ready(fd, events, timeout, stop);
+  if (r) return {};
+  if (r.error() == errc::cancelled) {
+    return failure(client_error::kind::cancelled, r.error(), "interrupted", body_bytes);
   }
+  if (r.error() == std::errc::timed_out) {
+    return failure(client_error::kind::timeout, r.error(), std::string(what) + " timed out",
+                   body_bytes);
+  }
+  return failure(client_error::kind::io, r.error(), reason_text(r.error()), body_bytes);
 }
-
-// --- connecting ----------------------------------------------------------------------------
-
-struct addrinfo_deleter {
-  void operator()(addrinfo* a) const noexcept { ::freeaddrinfo(a); }
-};
 
 std::expected<unique_fd, client_error> connect_to(const url& target,
                                                   const request_options& options) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  // No AI_ADDRCONFIG: it refuses "::1" and "localhost" on hosts (containers) whose only
-  // addresses are loopback ones.
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(target.port);
-  // getaddrinfo is libc's resolver, not one system call; it stays outside src/sys like
-  // net::parse_address's.
-  const int rc = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &found);
-  std::unique_ptr<addrinfo, addrinfo_deleter> owner(found);
-  if (rc != 0 || found == nullptr) {
-    std::string message = "cannot resolve '" + target.host + "'";
-    if (rc != EAI_NONAME && rc != EAI_NODATA && rc != EAI_FAIL && rc != 0) {
-      message += std::string(": ") + ::gai_strerror(rc);
-    }
-    return failure(client_error::kind::resolve,
-                   std::make_error_code(std::errc::address_not_available), message);
+  auto fd = net::connect_tcp(target.host, target.port, options.connect_timeout, options.stop);
+  if (fd) return std::move(*fd);
+  const net::connect_error& e = fd.error();
+  switch (e.what) {
+    case net::connect_error::kind::resolve:
+      return failure(client_error::kind::resolve, e.code,
+                     "cannot resolve '" + target.host + "'" +
+                         (e.resolver_reason.empty() ? "" : ": " + e.resolver_reason));
+    case net::connect_error::kind::timeout:
+      return failure(client_error::kind::connect, e.code, "connection timed out");
+    case net::connect_error::kind::cancelled:
+      return failure(client_error::kind::cancelled, e.code, "interrupted");
+    case net::connect_error::kind::wait:
+      return failure(client_error::kind::io, e.code, reason_text(e.code));
+    case net::connect_error::kind::refused:
+      break;
   }
-
-  // Every address in the resolver's order, sharing one connect timeout (curl gives each its
-  // share; one deadline is simpler and bounds the whole step).
-  const auto deadline = clock::now() + options.connect_timeout;
-  std::error_code last = std::make_error_code(std::errc::host_unreachable);
-  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    auto s = sys::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (!s) {
-      last = s.error();
-      continue;
-    }
-    unique_fd fd(*s);
-    auto c = sys::connect(fd.get(), a->ai_addr, a->ai_addrlen);
-    if (!c && c.error() != std::errc::operation_in_progress) {
-      last = c.error();
-      continue;
-    }
-    if (!c) {
-      const auto left = std::max(
-          0ms, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
-      auto w = wait_ready(fd.get(), POLLOUT, left, options.stop, "connect");
-      if (!w) {
-        if (w.error().what == client_error::kind::timeout) {
-          return failure(client_error::kind::connect, w.error().code, "connection timed out");
-        }
-        return std::unexpected(w.error());
-      }
-      int err = 0;
-      socklen_t len = sizeof err;
-      if (auto g = sys::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len); !g) {
-        last = g.error();
-        continue;
-      }
-      if (err != 0) {
-        last = sys::errno_code(err);
-        continue;
-      }
-    }
-    return fd;
-  }
-  return failure(client_error::kind::connect, last, reason_text(last));
+  return failure(client_error::kind::connect, e.code, reason_text(e.code));
 }
 
 std::expected<void, client_error> send_all(int fd, std::string_view data,

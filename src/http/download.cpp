@@ -146,7 +146,7 @@ std::expected<download_result, download_error> downloader::run(const fs::path& f
   if (!dir) return local_failure(dir.error(), "open", parent);
   // Before any request: a FILE that cannot take the download is refused before the first byte.
   auto at = detail::look_at_destination(dir->get(), name, file, true);
-  if (!at) return local_failure(at.error().second, at.error().first, file);
+  if (!at) return local_failure(at.error().second, to_string(at.error().first), file);
   switch (at->what) {
     case destination::kind::directory:
       return local_failure(make_error_code(std::errc::is_a_directory), "open", file);
@@ -183,7 +183,7 @@ std::expected<download_result, download_error> downloader::into_special(int dir,
     if (out.error().second == errc::cancelled) {
       return failed(client_error::kind::cancelled, errc::cancelled, "interrupted");
     }
-    return local_failure(out.error().second, out.error().first, name);
+    return local_failure(out.error().second, to_string(out.error().first), name);
   }
   if (options_.on_start) options_.on_start(0, head.content_length);
   auto received = response->receive_body(out->first.get(), std::nullopt, options_.on_progress);

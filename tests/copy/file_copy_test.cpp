@@ -2,6 +2,7 @@
 // syscall seam (DEST untouched, no temporary file left), cancellation, sparse modes, metadata,
 // parallel ranges and reflink modes.
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "copy/internal.hpp"
@@ -72,6 +74,15 @@ mode_t current_umask() {
   const mode_t m = ::umask(022);
   ::umask(m);
   return m;
+}
+
+// openat for a filesystem without O_TMPFILE: copies take the named temporary file.
+int openat_without_tmpfile(int dirfd, const char* path, int flags, mode_t mode) {
+  if ((flags & O_TMPFILE) == O_TMPFILE) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  return sys::real_hooks().openat(dirfd, path, flags, mode);
 }
 
 class FileCopy : public ::testing::Test {
@@ -151,7 +162,7 @@ TEST_F(FileCopy, BackupFallsBackToARenameAndFailsCleanly) {
     } else {
       ASSERT_FALSE(r);
       EXPECT_EQ(r.error().code, std::errc::io_error);
-      EXPECT_EQ(r.error().operation, "backup");
+      EXPECT_EQ(r.error().step, copy_step::backup);
       EXPECT_TRUE(same_bytes(data_[name], read_file(dir_ / name)));
       EXPECT_EQ(names_in(dir_.path()), before);
     }
@@ -167,12 +178,10 @@ TEST_F(FileCopy, DestAbsentButPresentIsReplacedWholeOrKept) {
     SCOPED_TRACE(no_replace ? "-n" : "replace");
     make("dest", 3000, 7);
     unique_fd src_dir = test::open_or_die(dir_.path(), O_RDONLY | O_DIRECTORY);
-    bool skipped = false;
-    auto r = detail::copy_file_at(
-        src_dir.get(), "src", src_dir.get(), "dest", src, dir_ / "dest", copy_options{},
-        {.no_replace = no_replace, .skipped = &skipped, .dest_absent = true});
+    auto r = detail::copy_file_at(src_dir.get(), "src", src_dir.get(), "dest", src, dir_ / "dest",
+                                  copy_options{}, {.no_replace = no_replace, .dest_absent = true});
     ASSERT_TRUE(r) << r.error().message();
-    EXPECT_EQ(skipped, no_replace);
+    EXPECT_EQ(std::holds_alternative<detail::kept_existing>(*r), no_replace);
     EXPECT_TRUE(same_bytes(no_replace ? data_["dest"] : data_["src"], read_file(dir_ / "dest")));
     EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
   }
@@ -197,7 +206,7 @@ TEST_F(FileCopy, WritesThroughADestSymlinkAndRefusesADanglingOne) {
   fs::create_symlink(dir_ / "missing", dir_ / "dangling");
   auto d = zcopy::copy_file(src, dir_ / "dangling");
   ASSERT_FALSE(d);
-  EXPECT_EQ(d.error().operation, "not writing through dangling symlink");
+  EXPECT_EQ(d.error().code, make_error_code(errc::dangling_symlink));
   EXPECT_TRUE(fs::is_symlink(dir_ / "dangling"));
   EXPECT_FALSE(fs::exists(dir_ / "missing"));
 }
@@ -244,7 +253,7 @@ TEST_F(FileCopy, RefusesTheSameFileThroughLinks) {
     auto r = zcopy::copy_file(src, dir_ / name);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::invalid_argument);
-    EXPECT_EQ(r.error().operation, "same file");
+    EXPECT_EQ(r.error().code, make_error_code(errc::same_file));
   }
   EXPECT_TRUE(same_bytes(data_["src"], read_file(src)));
   EXPECT_TRUE(fs::is_symlink(dir_ / "soft"));
@@ -258,6 +267,8 @@ TEST_F(FileCopy, RefusesDirectories) {
   auto into_dir = zcopy::copy_file(src, dir_ / "d");
   ASSERT_FALSE(into_dir);
   EXPECT_EQ(into_dir.error().code, std::errc::is_a_directory);
+  EXPECT_EQ(into_dir.error().code, make_error_code(errc::non_directory_over_directory));
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(dir_ / "d")));
   auto from_dir = zcopy::copy_file(dir_ / "d", dir_ / "x");
   ASSERT_FALSE(from_dir);
   EXPECT_EQ(from_dir.error().code, std::errc::is_a_directory);
@@ -270,7 +281,7 @@ TEST_F(FileCopy, RefusesAFifoWithoutOpeningItForReading) {
   auto r = zcopy::copy_file(dir_ / "fifo", dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::operation_not_supported);
-  EXPECT_EQ(r.error().operation, "cannot copy special file");
+  EXPECT_EQ(r.error().code, make_error_code(errc::special_file_refused));
   EXPECT_FALSE(fs::exists(dir_ / "dest"));
 }
 
@@ -300,7 +311,7 @@ TEST_F(FileCopy, NoSpaceMidCopyLeavesDestAndNoTemporary) {
     auto r = zcopy::copy_file(src, dir_ / "dest", o);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
-    EXPECT_EQ(r.error().operation, "copy");
+    EXPECT_EQ(r.error().step, copy_step::copy);
     EXPECT_EQ(r.error().path, dir_ / "dest");
     EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
     EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
@@ -338,7 +349,7 @@ TEST_F(FileCopy, OpenFailureNamesTheSource) {
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::permission_denied);
-  EXPECT_EQ(r.error().operation, "open");
+  EXPECT_EQ(r.error().step, copy_step::open);
   EXPECT_EQ(r.error().path, src);
   EXPECT_EQ(r.error().message(), "open '" + src.string() + "': Permission denied");
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
@@ -356,7 +367,7 @@ TEST_F(FileCopy, RenameFailureRemovesTheTemporary) {
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::io_error);
-  EXPECT_EQ(r.error().operation, "rename");
+  EXPECT_EQ(r.error().step, copy_step::rename);
   EXPECT_TRUE(same_bytes(data_["dest"], read_file(dir_ / "dest")));
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
 }
@@ -387,7 +398,7 @@ TEST_F(FileCopy, LinkFailureLeavesNothing) {
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::no_space_on_device);
-  EXPECT_EQ(r.error().operation, "link");
+  EXPECT_EQ(r.error().step, copy_step::link);
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
 }
 
@@ -416,13 +427,7 @@ TEST_F(FileCopy, DestAppearingBeforeTheLinkIsReplaced) {
 TEST_F(FileCopy, WithoutUnnamedFilesANamedTemporaryIsUsed) {
   const fs::path src = make("src", 300'000);
   test::fault_scope faults;
-  sys::hooks().openat = [](int dirfd, const char* path, int flags, mode_t mode) {
-    if ((flags & O_TMPFILE) == O_TMPFILE) {
-      errno = EOPNOTSUPP;
-      return -1;
-    }
-    return sys::real_hooks().openat(dirfd, path, flags, mode);
-  };
+  sys::hooks().openat = openat_without_tmpfile;
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
@@ -434,8 +439,52 @@ TEST_F(FileCopy, WithoutUnnamedFilesANamedTemporaryIsUsed) {
   };
   auto failed = zcopy::copy_file(src, dir_ / "other");
   ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.error().operation, "rename");
+  EXPECT_EQ(failed.error().step, copy_step::rename);
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+}
+
+// -n with the named temporary file: a DEST that appears before the rename is kept, whether the
+// filesystem refuses it with RENAME_NOREPLACE (EEXIST) or has no RENAME_NOREPLACE (EINVAL: a
+// look, then a plain rename). Where nothing appeared, the copy gets the name. The temporary file
+// is gone in every case.
+TEST_F(FileCopy, NoReplaceKeepsADestThatAppearsBeforeTheRename) {
+  const fs::path src = make("src", 150'000);
+  static bool noreplace_supported;
+  static fs::path racer;
+  test::fault_scope faults;
+  sys::hooks().openat = openat_without_tmpfile;
+  sys::hooks().renameat2 = [](int olddir, const char* from, int newdir, const char* to,
+                              unsigned flags) {
+    if (!racer.empty() && !fs::exists(racer)) test::write_file(racer, random_bytes(100, 9));
+    if ((flags & RENAME_NOREPLACE) != 0 && !noreplace_supported) {
+      errno = EINVAL;
+      return -1;
+    }
+    return sys::real_hooks().renameat2(olddir, from, newdir, to, flags);
+  };
+  unique_fd dir = test::open_or_die(dir_.path(), O_RDONLY | O_DIRECTORY);
+  for (const bool supported : {true, false}) {
+    SCOPED_TRACE(supported ? "RENAME_NOREPLACE" : "no RENAME_NOREPLACE");
+    noreplace_supported = supported;
+    racer = dir_ / "dest";
+    auto kept = detail::copy_file_at(dir.get(), "src", dir.get(), "dest", src, dir_ / "dest",
+                                     copy_options{}, {.no_replace = true, .dest_absent = true});
+    ASSERT_TRUE(kept) << kept.error().message();
+    EXPECT_TRUE(std::holds_alternative<detail::kept_existing>(*kept));
+    EXPECT_TRUE(same_bytes(random_bytes(100, 9), read_file(dir_ / "dest")));
+    EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+    fs::remove(dir_ / "dest");
+
+    racer.clear();
+    auto copied = detail::copy_file_at(dir.get(), "src", dir.get(), "dest", src, dir_ / "dest",
+                                       copy_options{}, {.no_replace = true, .dest_absent = true});
+    ASSERT_TRUE(copied) << copied.error().message();
+    ASSERT_TRUE(std::holds_alternative<file_copy_result>(*copied));
+    EXPECT_EQ(std::get<file_copy_result>(*copied).bytes, 150'000u);
+    EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
+    EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
+    fs::remove(dir_ / "dest");
+  }
 }
 
 // Closing the linked copy fails (a delayed write error): the name it was given is taken back.
@@ -462,7 +511,7 @@ TEST_F(FileCopy, CloseFailureAfterTheLinkRemovesDest) {
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::io_error);
-  EXPECT_EQ(r.error().operation, "close");
+  EXPECT_EQ(r.error().step, copy_step::close);
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src"}));
 }
 
@@ -651,7 +700,7 @@ TEST_F(FileCopy, ReflinkAlwaysFailsCleanlyWithoutSupport) {
   o.reflink = reflink_mode::always;
   auto r = zcopy::copy_file(src, dir_ / "dest", o);
   if (r) GTEST_SKIP() << "this filesystem supports reflinks";
-  EXPECT_EQ(r.error().operation, "reflink");
+  EXPECT_EQ(r.error().step, copy_step::reflink);
   EXPECT_TRUE(r.error().code == std::errc::operation_not_supported ||
               r.error().code == std::errc::inappropriate_io_control_operation ||
               r.error().code == std::errc::cross_device_link ||
@@ -693,12 +742,56 @@ TEST_F(FileCopy, ForcedMethodIsUsedAlone) {
   EXPECT_TRUE(same_bytes(data_["src"], read_file(dir_ / "dest")));
 }
 
-TEST(CopyError, MessageNamesOperationAndPath) {
-  const copy_error e{std::make_error_code(std::errc::no_space_on_device), "copy", "/a/b"};
+TEST(CopyError, MessageNamesStepAndPath) {
+  const copy_error e{std::make_error_code(std::errc::no_space_on_device), copy_step::copy, "/a/b"};
   EXPECT_EQ(e.message(), "copy '/a/b': No space left on device");
+  const copy_error refused{errc::dangling_symlink, copy_step::open, "/a/b"};
+  EXPECT_EQ(refused.message(), "open '/a/b': not writing through dangling symlink");
+  const copy_error metadata{std::make_error_code(std::errc::permission_denied),
+                            copy_step::keep_attributes, "/c"};
+  EXPECT_EQ(metadata.message(), "keep attributes '/c': Permission denied");
 }
 
 // The engine's allow_reflink: the automatic chain, and a forced method's fallbacks, lose reflink.
+// The refusals are zcopy's own codes, each equal to the errno cp reports for it, so code that
+// tests for, say, std::errc::is_a_directory still matches.
+TEST(CopyErrc, RefusalsCompareEqualToTheirErrno) {
+  const std::pair<errc, std::errc> table[] = {
+      {errc::same_file, std::errc::invalid_argument},
+      {errc::into_itself, std::errc::invalid_argument},
+      {errc::dangling_symlink, std::errc::no_such_file_or_directory},
+      {errc::special_file_refused, std::errc::operation_not_supported},
+      {errc::non_directory_over_directory, std::errc::is_a_directory},
+      {errc::directory_over_non_directory, std::errc::not_a_directory},
+      {errc::relative_symlink_elsewhere, std::errc::invalid_argument},
+      {errc::directory_loop, std::errc::too_many_symbolic_link_levels},
+      {errc::directory_omitted, std::errc::is_a_directory},
+      {errc::directory_changed, std::errc::resource_unavailable_try_again},
+      {errc::destination_changed, std::errc::resource_unavailable_try_again},
+      {errc::outside_directory, std::errc::invalid_argument},
+  };
+  std::set<std::string> messages;
+  for (const auto& [own, posix] : table) {
+    const std::error_code ec = make_error_code(own);
+    SCOPED_TRACE(ec.message());
+    EXPECT_EQ(ec, posix);
+    EXPECT_EQ(ec.category(), zcopy_category());
+    EXPECT_NE(ec.message(), "unknown zcopy error");
+    messages.insert(ec.message());
+  }
+  EXPECT_EQ(messages.size(), std::size(table));  // each names itself
+}
+
+// Every step has its own name in messages.
+TEST(CopyStep, NamesAreDistinct) {
+  std::set<std::string_view> names;
+  for (int i = 0; i <= static_cast<int>(copy_step::rename); ++i) {
+    names.insert(to_string(static_cast<copy_step>(i)));
+  }
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(copy_step::rename) + 1);
+  EXPECT_EQ(to_string(copy_step::read_directory), "read directory");
+}
+
 TEST(TransferOptions, AllowReflinkFalseLeavesReflinkOutOfTheChain) {
   test::temp_dir dir;
   unique_fd a = write_file(dir / "a", random_bytes(5000, test::test_seed()));
@@ -827,7 +920,7 @@ TEST_F(FileCopy, DanglingSymlinkDestIsRefused) {
   fs::create_symlink(dir_ / "nowhere", dir_ / "dest");
   auto r = zcopy::copy_file(src, dir_ / "dest");
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().operation, "not writing through dangling symlink");
+  EXPECT_EQ(r.error().code, make_error_code(errc::dangling_symlink));
   EXPECT_FALSE(fs::exists(dir_ / "nowhere"));
 }
 
@@ -849,28 +942,48 @@ TEST_F(FileCopy, InPlaceKeepsTheInodeAndItsHardLinks) {
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest", "other"}));
 }
 
-// --inplace onto a symlink planted at DEST after it was looked at: the open does not follow it.
-TEST_F(FileCopy, InPlaceDoesNotFollowALinkPlantedMeanwhile) {
+// --inplace onto a DEST swapped between the look at it and the open: the copy writes into the file
+// it looked at or into nothing. A symlink planted there is not followed; another file renamed
+// over it is refused (errc::destination_changed). Neither the victim nor the newcomer changes.
+TEST_F(FileCopy, InPlaceWritesOnlyIntoTheDestItLookedAt) {
   const fs::path src = make("src", 4000);
-  make("dest", 100, 1);
-  make("victim", 100, 2);
   copy_options o;
   o.in_place = true;
-  test::fault_scope scope;
-  // DEST is swapped for a link to another file between the look and the open.
   static fs::path dest, victim;
+  static bool plant_symlink;
   dest = dir_ / "dest";
   victim = dir_ / "victim";
-  sys::hooks().openat = [](int d, const char* p, int fl, mode_t m) -> int {
-    if ((fl & O_WRONLY) != 0 && std::string_view(p) == "dest") {
-      fs::remove(dest);
-      fs::create_symlink(victim, dest);
+  for (const bool symlink : {true, false}) {
+    SCOPED_TRACE(symlink ? "symlink planted" : "file renamed over DEST");
+    make("dest", 100, 1);
+    make("victim", 100, 2);
+    plant_symlink = symlink;
+    test::fault_scope scope;
+    sys::hooks().openat = [](int d, const char* p, int fl, mode_t m) -> int {
+      if ((fl & O_WRONLY) != 0 && std::string_view(p) == "dest" && !fs::is_symlink(dest)) {
+        if (plant_symlink) {
+          fs::remove(dest);
+          fs::create_symlink(victim, dest);
+        } else if (fs::exists(victim)) {
+          fs::rename(victim, dest);
+        }
+      }
+      return sys::real_hooks().openat(d, p, fl, m);
+    };
+    auto r = zcopy::copy_file(src, dir_ / "dest", o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().step, copy_step::open);
+    EXPECT_EQ(r.error().path, dir_ / "dest");
+    if (symlink) {
+      EXPECT_TRUE(same_bytes(data_["victim"], read_file(dir_ / "victim")));
+    } else {
+      EXPECT_EQ(r.error().code, make_error_code(errc::destination_changed));
+      EXPECT_EQ(r.error().code, std::errc::resource_unavailable_try_again);
+      EXPECT_TRUE(same_bytes(data_["victim"], read_file(dir_ / "dest")));
+      EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
     }
-    return sys::real_hooks().openat(d, p, fl, m);
-  };
-  auto r = zcopy::copy_file(src, dir_ / "dest", o);
-  ASSERT_FALSE(r);
-  EXPECT_TRUE(same_bytes(data_["victim"], read_file(dir_ / "victim")));
+    fs::remove(dir_ / "dest");
+  }
 }
 
 // A replaced DEST keeps its extended attributes and its ACL (the copy is a new inode, so they are
@@ -946,7 +1059,7 @@ TEST_F(FileCopy, AttributeFailuresAreSkippedOrFailTheCopyCleanly) {
   auto r = zcopy::copy_file(src, dest);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::io_error);
-  EXPECT_EQ(r.error().operation, "keep attributes");
+  EXPECT_EQ(r.error().step, copy_step::keep_attributes);
   EXPECT_TRUE(same_bytes(data_["dest"], read_file(dest)));
   EXPECT_EQ(names_in(dir_.path()), (std::set<std::string>{"src", "dest"}));
 }

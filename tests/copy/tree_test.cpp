@@ -194,6 +194,8 @@ TEST_F(TreeCopy, SymlinkLoopIsReported) {
   const tree_summary s = copy_tree(src_, dst_, {}, rec.observer());
   ASSERT_EQ(s.errors, 1u) << rec.error_text();
   EXPECT_EQ(rec.errors[0].code, std::errc::too_many_symbolic_link_levels);
+  EXPECT_EQ(rec.errors[0].code, make_error_code(errc::directory_loop));
+  EXPECT_EQ(rec.errors[0].path, src_ / "d" / "up");
   EXPECT_TRUE(fs::is_directory(dst_ / "d"));
 }
 
@@ -206,7 +208,7 @@ TEST_F(TreeCopy, SpecialFilesAreRefusedUnlessAsked) {
   const tree_summary s = copy_tree(src_, dst_, {}, rec.observer());
   ASSERT_EQ(s.errors, 1u);
   EXPECT_EQ(rec.errors[0].code, std::errc::operation_not_supported);
-  EXPECT_EQ(rec.errors[0].operation, "cannot copy special file");
+  EXPECT_EQ(rec.errors[0].code, make_error_code(errc::special_file_refused));
   EXPECT_EQ(rec.errors[0].path, src_ / "fifo");
   EXPECT_FALSE(fs::exists(fs::symlink_status(dst_ / "fifo")));
   expect_files_copied(dst_);
@@ -221,7 +223,7 @@ TEST_F(TreeCopy, RefusesToCopyADirectoryIntoItself) {
     recorder rec;
     const tree_summary s = copy_tree(src_, dest, archive(), rec.observer());
     ASSERT_EQ(s.errors, 1u);
-    EXPECT_EQ(rec.errors[0].operation, "into itself");
+    EXPECT_EQ(rec.errors[0].code, make_error_code(errc::into_itself));
     EXPECT_EQ(rec.errors[0].code, std::errc::invalid_argument);
     EXPECT_EQ(s.files, 0u);
   }
@@ -367,7 +369,7 @@ TEST_F(TreeCopy, ADirectoryReplacedDuringTheCopyIsReported) {
   recorder rec;
   const tree_summary s = copy_tree(src_, dst_, o, rec.observer());
   ASSERT_EQ(s.errors, 1u) << rec.error_text();
-  EXPECT_EQ(rec.errors[0].operation, "directory changed during the copy");
+  EXPECT_EQ(rec.errors[0].code, make_error_code(errc::directory_changed));
   EXPECT_EQ(rec.errors[0].path, src_ / "a");
   EXPECT_TRUE(same_bytes(contents_["b/two"], read_file(dst_ / "b" / "two")));
   EXPECT_FALSE(fs::exists(dst_ / "a" / "one"));
@@ -420,7 +422,7 @@ TEST_F(TreeCopy, ASymlinkToADirectoryInDestIsNotEntered) {
   tree_options o = archive();
   const tree_summary s = copy_tree(src_ / ".", dst_ / ".", o, rec.observer());
   ASSERT_EQ(s.errors, 1u) << rec.error_text();
-  EXPECT_EQ(rec.errors[0].operation, "cannot overwrite non-directory with directory");
+  EXPECT_EQ(rec.errors[0].code, make_error_code(errc::directory_over_non_directory));
   EXPECT_EQ(rec.errors[0].code, std::errc::not_a_directory);
   EXPECT_TRUE(fs::is_empty(outside));
   EXPECT_EQ(lstat_of(outside).st_mode & 07777, 0751u);
@@ -600,6 +602,60 @@ TEST_F(TreeCopy, LinkFilesMakesHardLinksAndDirectories) {
   EXPECT_EQ(lstat_of(kept / "sub" / "b").st_ino, lstat_of(src_ / "sub" / "b").st_ino);
 }
 
+// -l and -s where DEST is a directory: refused as cp refuses a non-directory over a directory,
+// the directory and what is in it left as they were.
+TEST_F(TreeCopy, LinkOrSymlinkOverADirectoryIsRefused) {
+  fs::create_directories(src_);
+  file("a", 4000);
+  fs::create_directories(dst_ / "a");
+  const auto inside = random_bytes(300, seed_ + 60);
+  write_file(dst_ / "a" / "keep", inside);
+  for (const bool symbolic : {false, true}) {
+    SCOPED_TRACE(symbolic ? "-s" : "-l");
+    tree_options o;
+    o.link_files = !symbolic;
+    o.symlink_files = symbolic;
+    recorder rec;
+    const tree_summary s = copy_tree(src_ / "a", dst_ / "a", o, rec.observer());
+    ASSERT_EQ(s.errors, 1u) << rec.error_text();
+    EXPECT_EQ(rec.errors[0].code, make_error_code(errc::non_directory_over_directory));
+    EXPECT_EQ(rec.errors[0].code, std::errc::is_a_directory);
+    EXPECT_EQ(rec.errors[0].step, symbolic ? copy_step::create_symlink : copy_step::link);
+    EXPECT_EQ(rec.errors[0].path, dst_ / "a");
+    EXPECT_TRUE(fs::is_directory(fs::symlink_status(dst_ / "a")));
+    EXPECT_TRUE(same_bytes(inside, read_file(dst_ / "a" / "keep")));
+  }
+  for (const auto& e : fs::directory_iterator(dst_)) {
+    EXPECT_EQ(e.path().filename(), "a");
+  }
+}
+
+// -s with a relative SOURCE makes a link that resolves from the link's directory: refused unless
+// that is the current directory (cp's rule), nothing made.
+TEST_F(TreeCopy, RelativeSymlinkOutsideTheCurrentDirectoryIsRefused) {
+  fs::create_directories(src_);
+  fs::create_directories(dst_);
+  file("a", 100);
+  const fs::path relative = fs::relative(src_ / "a", fs::current_path());
+  ASSERT_TRUE(relative.is_relative()) << relative;
+  ASSERT_NE(fs::canonical(dst_), fs::canonical(fs::current_path()));
+  tree_options o;
+  o.symlink_files = true;
+  recorder rec;
+  const tree_summary s = copy_tree(relative, dst_ / "link", o, rec.observer());
+  ASSERT_EQ(s.errors, 1u) << rec.error_text();
+  EXPECT_EQ(rec.errors[0].code, make_error_code(errc::relative_symlink_elsewhere));
+  EXPECT_EQ(rec.errors[0].code, std::errc::invalid_argument);
+  EXPECT_EQ(rec.errors[0].path, dst_ / "link");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dst_ / "link")));
+
+  // An absolute SOURCE resolves from anywhere.
+  recorder ok;
+  const tree_summary t = copy_tree(src_ / "a", dst_ / "link", o, ok.observer());
+  EXPECT_EQ(t.errors, 0u) << ok.error_text();
+  EXPECT_TRUE(same_bytes(contents_["a"], read_file(dst_ / "link")));
+}
+
 // --backup never moves a directory aside: a symlink whose DEST is a directory fails as without
 // backups ("Is a directory"), the directory stays where it was, and no "NAME~" appears; a file
 // replaced beside it gets its backup.
@@ -643,7 +699,7 @@ TEST_F(TreeCopy, ErrorsAreReportedAndTheWalkContinues) {
   const tree_summary s = copy_tree(src_, dst_, archive(), rec.observer());
   ASSERT_EQ(s.errors, 1u) << rec.error_text();
   EXPECT_EQ(rec.errors[0].code, std::errc::permission_denied);
-  EXPECT_EQ(rec.errors[0].operation, "open");
+  EXPECT_EQ(rec.errors[0].step, copy_step::open);
   EXPECT_EQ(rec.errors[0].path, src_ / "bad");
   EXPECT_EQ(s.files, 2u);
   EXPECT_TRUE(same_bytes(contents_["good1"], read_file(dst_ / "good1")));
@@ -704,6 +760,8 @@ TEST_F(TreeCopy, SingleFileAndNonRecursiveDirectory) {
   s = copy_tree(src_, dst_, o, rec.observer());
   EXPECT_EQ(s.errors, 1u);
   EXPECT_EQ(rec.errors.back().code, std::errc::is_a_directory);
+  EXPECT_EQ(rec.errors.back().code, make_error_code(errc::directory_omitted));
+  EXPECT_EQ(rec.errors.back().path, src_);
   EXPECT_FALSE(fs::exists(dst_));
 }
 
@@ -743,7 +801,7 @@ TEST_F(TreeCopy, CopyingAnEntryOntoItselfIsRefused) {
     recorder rec;
     const tree_summary s = copy_tree(source, dest, o, rec.observer());
     ASSERT_EQ(s.errors, 1u) << rec.error_text();
-    EXPECT_EQ(rec.errors[0].operation, "same file");
+    EXPECT_EQ(rec.errors[0].code, make_error_code(errc::same_file));
     EXPECT_EQ(s.files + s.symlinks, 0u);
     EXPECT_TRUE(same_bytes(contents_["f"], read_file(src_ / "f")));
   }
@@ -790,7 +848,7 @@ TEST_F(TreeCopy, ParentsStaysInsideTheDirectory) {
     recorder rec;
     const tree_summary s = copy_tree(src_ / ".." / "src" / "a" / "f", dst_, o, rec.observer());
     ASSERT_EQ(s.errors, 1u) << rec.error_text();
-    EXPECT_EQ(rec.errors[0].operation, "outside the directory");
+    EXPECT_EQ(rec.errors[0].code, make_error_code(errc::outside_directory));
   }
   // DIRECTORY/<first component of SOURCE> is a symlink to a directory outside.
   const fs::path source = src_ / "a" / "f";

@@ -70,7 +70,7 @@ TEST_F(SameContents, ErrorsNameThePath) {
   auto missing = same_contents(dir_ / "a", dir_ / "nope");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, std::errc::no_such_file_or_directory);
-  EXPECT_EQ(missing.error().operation, "open");
+  EXPECT_EQ(missing.error().step, copy_step::open);
   EXPECT_EQ(missing.error().path, dir_ / "nope");
   auto directory = same_contents(dir_.path(), dir_ / "a");
   ASSERT_FALSE(directory);
@@ -87,7 +87,7 @@ TEST_F(SameContents, MapFailureIsAnError) {
   auto r = same_contents(dir_ / "a", dir_ / "b");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, std::errc::not_enough_memory);
-  EXPECT_EQ(r.error().operation, "map");
+  EXPECT_EQ(r.error().step, copy_step::map);
 }
 
 }  // namespace

@@ -7,9 +7,11 @@
 #include <linux/fs.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -658,6 +660,37 @@ TEST_F(Cp, RefusesToCopyAFileOntoItself) {
   EXPECT_TRUE(contains(r.err, "are the same file")) << r.err;
   EXPECT_TRUE(same_bytes(before, read_file(dir_ / "a")));
   EXPECT_EQ(list_dir(dir_.path()), std::vector<std::string>{"a"});
+}
+
+// Refusals without a message of cp's own name the path, the refusal and the errno it stands for:
+// a socket operand (cp recreates FIFOs and devices under -r, never sockets' contents), a dangling
+// DEST symlink.
+TEST_F(Cp, RefusalsNameThePathAndTheReason) {
+  put("src/f", 7000);
+  unique_fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(sock);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string sock_path = at("sock");
+  ASSERT_LT(sock_path.size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, sock_path.c_str(), sock_path.size() + 1);
+  ASSERT_EQ(::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  auto special = zcopy_cp({at("sock"), at("out")});
+  EXPECT_EQ(special.exit_code, 1);
+  EXPECT_TRUE(contains(special.err, "zcopy: cp '" + at("sock") +
+                                        "': cannot copy special file: Operation not supported\n"))
+      << special.err;
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dir_ / "out")));
+
+  fs::create_symlink("nowhere", dir_ / "dangling");
+  auto file = zcopy_cp({at("src/f"), at("dangling")});
+  EXPECT_EQ(file.exit_code, 1);
+  EXPECT_TRUE(contains(file.err, "zcopy: cp '" + at("dangling") +
+                                     "': not writing through dangling symlink: No such file or "
+                                     "directory\n"))
+      << file.err;
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(dir_ / "dangling")));
+  EXPECT_FALSE(fs::exists(dir_ / "nowhere"));
 }
 
 // A file copied onto a hard link to itself: refused, both names still one inode.

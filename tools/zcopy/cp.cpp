@@ -478,21 +478,27 @@ int run_cp(const cp_flags& f) {
       // The entry a stop request cut short: its temporary file is gone, and the exit status says
       // why. Not an error of its own.
       if (e.code == errc::cancelled && signals.token().stop_requested()) return;
-      if (e.operation == "into itself") {
+      if (e.code == errc::into_itself) {
         fail(fmt::format(": cannot copy a directory, '{}', into itself, '{}'", source,
                          e.path.string()));
-      } else if (e.operation == "outside the directory") {
+      } else if (e.code == errc::outside_directory) {
         fail(fmt::format(": --parents: '{}' would be copied outside '{}'", source, dest));
-      } else if (e.operation == "overwrite" && e.code == std::errc::is_a_directory) {
+      } else if (e.code == errc::non_directory_over_directory) {
         fail(fmt::format(": cannot overwrite directory '{}' with non-directory", e.path.string()));
-      } else if (e.operation == "cannot overwrite non-directory with directory") {
+      } else if (e.code == errc::directory_over_non_directory) {
         fail(fmt::format(": cannot overwrite non-directory '{}' with directory", e.path.string()));
-      } else if (e.code == std::errc::invalid_argument && e.operation.starts_with("can make")) {
-        fail(fmt::format(" '{}': {}", e.path.string(), e.operation));
-      } else if (e.operation == "same file") {
+      } else if (e.code == errc::relative_symlink_elsewhere) {
+        fail(fmt::format(" '{}': {}", e.path.string(), e.code.message()));
+      } else if (e.code == errc::same_file) {
         fail(fmt::format(": '{}' and '{}' are the same file", source, e.path.string()));
+      } else if (e.code == errc::dangling_symlink || e.code == errc::special_file_refused ||
+                 e.code == errc::directory_loop || e.code == errc::directory_omitted ||
+                 e.code == errc::directory_changed || e.code == errc::destination_changed) {
+        // A refusal names itself; the errno it stands for follows, as cp's message has it.
+        fail(fmt::format(" '{}': {}: {}", e.path.string(), e.code.message(),
+                         e.code.default_error_condition().message()));
       } else {
-        fail(fmt::format(" '{}': {}: {}", e.path.string(), e.operation, e.code.message()));
+        fail(fmt::format(" '{}': {}: {}", e.path.string(), to_string(e.step), e.code.message()));
       }
     };
     const tree_summary s = copy_tree(from, target, options, observer);
@@ -507,7 +513,7 @@ int run_cp(const cp_flags& f) {
       if (signals.received() != 0) break;
       auto same = same_contents(s, d);
       if (!same) {
-        fail(fmt::format(" '{}': verify: {}: {}", d.string(), same.error().operation,
+        fail(fmt::format(" '{}': verify: {}: {}", d.string(), to_string(same.error().step),
                          same.error().code.message()));
       } else if (!*same) {
         fail(fmt::format(" '{}': verify: contents differ from '{}'", d.string(), s.string()));
