@@ -296,23 +296,6 @@ void finish_positions(transfer_state& st) {
   }
 }
 
-void finish(transfer_state& st) {
-  if (st.finished) return;
-  st.finished = true;
-  if (st.result.complete && st.holes_skipped) {
-    // A trailing hole: the sink must still end where the source range ends.
-    if (auto s = sys::fstat(st.dst.fd());
-        s && static_cast<std::uint64_t>(s->st_size) < st.dst.offset) {
-      if (auto t = sys::ftruncate(st.dst.fd(), static_cast<off_t>(st.dst.offset)); !t) {
-        st.result.error = t.error();
-        st.result.complete = false;
-      }
-    }
-  }
-  leave_method(st, st.current());
-  finish_positions(st);
-}
-
 }  // namespace
 
 std::error_code fall_back(transfer_state& st, std::error_code why) {
@@ -321,7 +304,7 @@ std::error_code fall_back(transfer_state& st, std::error_code why) {
   const method next = st.chain[st.chain_index + 1];
   st.result.fallbacks.push_back({m, next, why, st.result.bytes});
   if (auto e = rescue_pipe(st)) return e;
-  leave_method(st, m);
+  leave_method(st);
   ++st.chain_index;
   st.method_moved = 0;
   return {};
@@ -353,10 +336,23 @@ void account_step(transfer_state& st, method m, const step_outcome& out) {
 }
 
 void finish_transfer(transfer_state& st) {
-  finish(st);
+  if (st.finished) return;
+  st.finished = true;
+  if (st.result.complete && st.holes_skipped) {
+    // A trailing hole: the sink must still end where the source range ends.
+    if (auto s = sys::fstat(st.dst.fd());
+        s && static_cast<std::uint64_t>(s->st_size) < st.dst.offset) {
+      if (auto t = sys::ftruncate(st.dst.fd(), static_cast<off_t>(st.dst.offset)); !t) {
+        st.result.error = t.error();
+        st.result.complete = false;
+      }
+    }
+  }
+  leave_method(st);
+  finish_positions(st);
 }
 
-void leave_method(transfer_state& st, method) {
+void leave_method(transfer_state& st) {
   if (st.pipe) {
     st.pipes().release(std::move(st.pipe), st.pipe_inside);
     st.pipe_inside = 0;

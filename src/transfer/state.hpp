@@ -120,7 +120,7 @@ step_outcome step_io_uring(transfer_state& st, std::uint64_t budget);
 step_outcome write_pending(transfer_state& st, int direct_fd = -1, std::uint32_t align = 0);
 
 // Releases what a method holds when the engine leaves it (keeping bytes in flight safe).
-void leave_method(transfer_state& st, method m);
+void leave_method(transfer_state& st);
 
 // What a 0 from the source means when nothing is in flight (engine.cpp's rules): the transfer is
 // complete, the source was truncated under it, or this method cannot read it (fall back).
@@ -149,10 +149,5 @@ bool method_available(method m) noexcept;
 bool note_refusal(method m, std::error_code ec) noexcept;
 bool kernel_at_least(int major, int minor) noexcept;
 void reset_availability_for_tests() noexcept;
-
-// Where the would-be budget of a step comes from (engine.cpp): the sink side's fd for waits.
-inline std::error_code errno_code(int e) {
-  return {e, std::system_category()};
-}
 
 }  // namespace zcopy::detail

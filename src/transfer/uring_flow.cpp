@@ -226,7 +226,7 @@ step_outcome uring_flow::settle_pairs(transfer_state& st) {
     const int b = res_[2 * k + 1];
     if (a == -ECANCELED) break;
     if (a < 0) {
-      read_error = errno_code(-a);
+      read_error = sys::errno_code(-a);
       break;
     }
     if (a == 0) {
@@ -238,7 +238,7 @@ step_outcome uring_flow::settle_pairs(transfer_state& st) {
     // the pipe for the next round.
     if (b == -ECANCELED) break;
     if (b < 0) {
-      write_error = errno_code(-b);
+      write_error = sys::errno_code(-b);
       break;
     }
     out += static_cast<unsigned>(b);
@@ -280,7 +280,7 @@ step_outcome uring_flow::settle_drain(transfer_state& st) {
     return step_outcome::blocked(step_kind::blocked_write);
   }
   if (res < 0) {
-    std::error_code ec = errno_code(-res);
+    std::error_code ec = sys::errno_code(-res);
     if (means_unsupported(ec) && st.method_moved == 0) return step_outcome::unsupported(ec);
     return step_outcome::failed(ec);
   }
@@ -302,7 +302,7 @@ std::optional<step_outcome> uring_flow::settle_reads(const uring_lane& lane, tra
     const int r = res_[usable_];
     if (r < 0) {
       if (usable_ > 0) break;  // write what came before; the error returns on the next round
-      std::error_code ec = errno_code(-r);
+      std::error_code ec = sys::errno_code(-r);
       if (ec == std::errc::invalid_argument && st.method_moved == 0) {
         return step_outcome::unsupported(ec);
       }
@@ -374,7 +374,7 @@ step_outcome uring_flow::settle_writes(const uring_lane& lane, transfer_state& s
     std::size_t done = 0;
     if (!sequential) {
       const int w = res_[i];
-      if (w < 0 && w != -ECANCELED) return fail(errno_code(-w));
+      if (w < 0 && w != -ECANCELED) return fail(sys::errno_code(-w));
       done = w > 0 ? static_cast<std::size_t>(w) : 0;
       if (done < want) sequential = true;
     }

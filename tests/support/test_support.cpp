@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 extern char** environ;
 
@@ -460,5 +462,60 @@ void fault_scope::fsetxattr(fault f) {
 }
 
 #undef ZCOPY_FAIL_OR
+
+xfs_mount::xfs_mount() {
+  if (::geteuid() != 0) {
+    skip_ = "needs root to loop-mount an XFS image";
+    return;
+  }
+  if (std::system("command -v mkfs.xfs >/dev/null 2>&1") != 0) {
+    skip_ = "mkfs.xfs is not installed (xfsprogs)";
+    return;
+  }
+  image_ = dir_ / "xfs.img";
+  mount_point_ = dir_ / "mnt";
+  std::filesystem::create_directory(mount_point_);
+  // 300 MiB: the smallest XFS that xfsprogs 5.19+ will make.
+  if (!run("truncate -s 300M '" + image_.string() + "'") ||
+      !run("mkfs.xfs -q -f -m reflink=1 '" + image_.string() + "'")) {
+    skip_ = "could not make an XFS image: " + output_;
+    return;
+  }
+  if (!run("mount -o loop '" + image_.string() + "' '" + mount_point_.string() + "'")) {
+    skip_ = "loop mount refused (no loop devices in this container?): " + output_;
+    return;
+  }
+  mounted_ = true;
+  // The filesystem must really share extents.
+  const auto a = mount_point_ / ".probe-a";
+  const auto b = mount_point_ / ".probe-b";
+  {
+    unique_fd from = write_file(a, random_bytes(4096, test_seed()));
+    unique_fd to = open_or_die(b, O_WRONLY | O_CREAT | O_TRUNC);
+    if (::ioctl(to.get(), FICLONE, from.get()) != 0) {
+      skip_ = std::string("FICLONE refused on the XFS image (reflink=0?): ") + std::strerror(errno);
+    }
+  }
+  std::filesystem::remove(a);
+  std::filesystem::remove(b);
+}
+
+xfs_mount::~xfs_mount() {
+  if (mounted_ && !run("umount '" + mount_point_.string() + "'")) {
+    // Busy (a descriptor leaked by the code under test): detach it anyway.
+    run("umount -l '" + mount_point_.string() + "'");
+  }
+}
+
+bool xfs_mount::run(const std::string& command) {
+  const std::filesystem::path log = dir_ / "log";
+  const int status = std::system((command + " >'" + log.string() + "' 2>&1").c_str());
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  output_ = text.str();
+  while (!output_.empty() && output_.back() == '\n') output_.pop_back();
+  return status == 0;
+}
 
 }  // namespace zcopy::test

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -159,6 +160,30 @@ class fault_scope {
   void fsetxattr(fault f);
   // How many times each hooked call was made while the scope was active.
   std::size_t calls(syscall_kind kind) const;
+};
+
+// An XFS filesystem (reflink=1) in a loop-mounted image under /tmp, for as long as the object
+// lives. Every step that the environment may refuse (not root, no mkfs.xfs, no loop devices in a
+// container, no FICLONE) becomes a skip reason; whatever was set up is taken down again.
+class xfs_mount {
+ public:
+  xfs_mount();
+  ~xfs_mount();
+  xfs_mount(const xfs_mount&) = delete;
+  xfs_mount& operator=(const xfs_mount&) = delete;
+
+  const std::optional<std::string>& skip_reason() const { return skip_; }
+  const std::filesystem::path& path() const { return mount_point_; }
+
+ private:
+  bool run(const std::string& command);
+
+  temp_dir dir_{"/tmp"};  // destroyed last: the image lives in it
+  std::filesystem::path image_;
+  std::filesystem::path mount_point_;
+  bool mounted_ = false;
+  std::string output_;
+  std::optional<std::string> skip_;
 };
 
 }  // namespace zcopy::test

@@ -293,70 +293,9 @@ TEST(ProbePath, FailsOnMissingPath) {
   EXPECT_EQ(report.error(), std::errc::no_such_file_or_directory);
 }
 
-// An XFS filesystem in a loop-mounted image, for as long as the test runs. Every step that the
-// environment may refuse (not root, no mkfs.xfs, no loop devices in a container) becomes a skip
-// reason; whatever was set up is taken down again.
-class xfs_mount {
- public:
-  xfs_mount() {
-    if (::geteuid() != 0) {
-      skip_ = "needs root to loop-mount an XFS image";
-      return;
-    }
-    if (std::system("command -v mkfs.xfs >/dev/null 2>&1") != 0) {
-      skip_ = "mkfs.xfs is not installed (xfsprogs)";
-      return;
-    }
-    image_ = dir_ / "xfs.img";
-    mount_point_ = dir_ / "mnt";
-    fs::create_directory(mount_point_);
-    // 300 MiB: the smallest XFS that xfsprogs 5.19+ will make.
-    if (!run("truncate -s 300M " + image_.string()) ||
-        !run("mkfs.xfs -q -f -m reflink=1 " + image_.string())) {
-      skip_ = "could not make an XFS image: " + output_;
-      return;
-    }
-    if (!run("mount -o loop " + image_.string() + " " + mount_point_.string())) {
-      skip_ = "loop mount refused (no loop devices in this container?): " + output_;
-      return;
-    }
-    mounted_ = true;
-  }
-  ~xfs_mount() {
-    if (mounted_ && !run("umount " + mount_point_.string())) {
-      // Busy (a descriptor leaked by the code under test): detach it anyway.
-      run("umount -l " + mount_point_.string());
-    }
-  }
-  xfs_mount(const xfs_mount&) = delete;
-  xfs_mount& operator=(const xfs_mount&) = delete;
-
-  const std::optional<std::string>& skip_reason() const { return skip_; }
-  const fs::path& path() const { return mount_point_; }
-
- private:
-  bool run(const std::string& command) {
-    const fs::path log = dir_ / "log";
-    int status = std::system((command + " >" + log.string() + " 2>&1").c_str());
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    output_ = text.str();
-    while (!output_.empty() && output_.back() == '\n') output_.pop_back();
-    return status == 0;
-  }
-
-  test::temp_dir dir_{"/tmp"};  // destroyed last: the image lives in it
-  fs::path image_;
-  fs::path mount_point_;
-  bool mounted_ = false;
-  std::string output_;
-  std::optional<std::string> skip_;
-};
-
 // XFS made with reflink=1 shares extents: FICLONE works and copy_file_range works.
 TEST(ProbePath, ReportsXfsReflink) {
-  xfs_mount xfs;
+  test::xfs_mount xfs;
   if (xfs.skip_reason()) GTEST_SKIP() << *xfs.skip_reason();
   auto report = probe_path(xfs.path().string());
   ASSERT_TRUE(report) << report.error().message();

@@ -1,5 +1,5 @@
-// Reflinks on a real XFS filesystem: a 512 MiB sparse image under /tmp, made with mkfs.xfs
-// (xfsprogs 6.1 turns reflink on by default) and loop-mounted for the suite. Needs root, mkfs.xfs
+// Reflinks on a real XFS filesystem: an image under /tmp, made with mkfs.xfs -m reflink=1 and
+// loop-mounted for the suite (test::xfs_mount). Needs root, mkfs.xfs
 // and loop devices; without them the tests skip and say which was missing.
 #include <fcntl.h>
 #include <linux/fiemap.h>
@@ -26,10 +26,6 @@ using test::temp_dir;
 using test::test_seed;
 
 constexpr std::uint64_t block = 4096;
-
-int run_quietly(const std::string& command) {
-  return std::system((command + " >/dev/null 2>&1").c_str());
-}
 
 struct extent_report {
   std::size_t extents = 0;
@@ -58,67 +54,18 @@ extent_report fiemap_report(int fd) {
 
 class ReflinkXfs : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (::geteuid() != 0) {
-      skip_reason_ = "needs root to loop-mount an XFS image";
-      return;
-    }
-    if (run_quietly("command -v mkfs.xfs") != 0) {
-      skip_reason_ = "mkfs.xfs is not installed (xfsprogs)";
-      return;
-    }
-    base_ = std::make_unique<temp_dir>("/tmp");
-    const std::string image = (*base_ / "xfs.img").string();
-    mount_point_ = *base_ / "mnt";
-    std::filesystem::create_directory(mount_point_);
-    {
-      unique_fd img = test::open_or_die(image, O_WRONLY | O_CREAT | O_TRUNC);
-      if (::ftruncate(img.get(), 512 << 20) != 0) {
-        skip_reason_ = std::string("cannot make the image: ") + std::strerror(errno);
-        return;
-      }
-    }
-    if (run_quietly("mkfs.xfs -q -f '" + image + "'") != 0) {
-      skip_reason_ = "mkfs.xfs failed on " + image;
-      return;
-    }
-    if (run_quietly("mount -o loop '" + image + "' '" + mount_point_.string() + "'") != 0) {
-      skip_reason_ = "mount -o loop failed (no loop devices in this container?)";
-      return;
-    }
-    mounted_ = true;
-    // The filesystem must really share extents (reflink=1).
-    temp_dir probe(mount_point_);
-    unique_fd a = test::write_file(probe / "a", random_bytes(block, test_seed()));
-    unique_fd b = test::open_or_die(probe / "b", O_WRONLY | O_CREAT | O_TRUNC);
-    if (::ioctl(b.get(), FICLONE, a.get()) != 0) {
-      skip_reason_ =
-          std::string("FICLONE refused on the XFS image (reflink=0?): ") + std::strerror(errno);
-    }
-  }
-
-  static void TearDownTestSuite() {
-    if (mounted_) {
-      if (run_quietly("umount '" + mount_point_.string() + "'") != 0) {
-        run_quietly("umount -l '" + mount_point_.string() + "'");
-      }
-      mounted_ = false;
-    }
-    base_.reset();  // removes the image and the mount point
-  }
+  static void SetUpTestSuite() { xfs_ = std::make_unique<test::xfs_mount>(); }
+  static void TearDownTestSuite() { xfs_.reset(); }
 
   void SetUp() override {
-    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
-    dir_ = std::make_unique<temp_dir>(mount_point_);
+    if (xfs_->skip_reason()) GTEST_SKIP() << *xfs_->skip_reason();
+    dir_ = std::make_unique<temp_dir>(xfs_->path());
   }
   void TearDown() override { dir_.reset(); }
 
   std::filesystem::path at(const std::string& name) const { return *dir_ / name; }
 
-  static inline std::unique_ptr<temp_dir> base_;
-  static inline std::filesystem::path mount_point_;
-  static inline bool mounted_ = false;
-  static inline std::string skip_reason_;
+  static inline std::unique_ptr<test::xfs_mount> xfs_;
   std::unique_ptr<temp_dir> dir_;
 };
 
