@@ -12,13 +12,14 @@ bench_install() {
   "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@" >/dev/null
 }
 
-# bench_build: builds the CLI (unless ZCOPY_NO_BUILD is set) and sets $zcopy to it.
+# bench_build: builds the CLI (unless ZCOPY_NO_BUILD is set) and sets $zcopy to it; ZCOPY_BIN
+# names another binary instead (an older build, to compare before and after a change).
 bench_build() {
-  if [[ -z ${ZCOPY_NO_BUILD:-} ]]; then
+  if [[ -z ${ZCOPY_NO_BUILD:-} && -z ${ZCOPY_BIN:-} ]]; then
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build build --target zcopy_cli >/dev/null
   fi
-  zcopy=$PWD/build/tools/zcopy/zcopy
+  zcopy=${ZCOPY_BIN:-$PWD/build/tools/zcopy/zcopy}
 }
 
 # bench_workdir NAME: sets $work to a fresh directory under ${BENCH_DIR:-/tmp}, removed at exit

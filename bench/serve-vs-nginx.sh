@@ -16,12 +16,12 @@
 # zcopy serve --open-file-cache 0 (the cache's gain). Reported
 # per case: requests/s and MiB/s (median over rounds), the server's CPU time per request
 # (utime+stime from /proc, median), and ratios against nginx.
-# Writes docs/bench/serve-vs-nginx.txt and .json.
+# Writes $OUT/serve-vs-nginx.txt and .json (OUT defaults to docs/bench).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${ROUNDS:-5}
 seconds=${SECONDS_PER_RUN:-5}
-out=docs/bench
+out=${OUT:-docs/bench}
 mkdir -p "$out"
 
 source bench/lib.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check zcopy has, the way CI does:
-#   1. dependencies (scripts/deps.sh)
+#   1. dependencies (scripts/deps.sh), and no system call outside src/sys
+#      (scripts/check-raw-calls.py)
 #   2. build/ with -Werror, then ctest
 #   3. every public header compiles on its own (zcopy_header_check)
 #   4. install into a temporary prefix; build and run examples/consumer against it, once through
@@ -84,6 +85,7 @@ pkg_config_consume() {
 }
 
 step deps bash scripts/deps.sh
+step raw-calls python3 scripts/check-raw-calls.py
 
 step build bash scripts/build.sh --werror
 if $last_ok; then
