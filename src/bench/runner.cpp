@@ -12,11 +12,13 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <memory>
 #include <thread>
 #include <unordered_map>
 
 #include "bench/bench.hpp"
 #include "sys/sys.hpp"
+#include "transfer/stream_peer.hpp"
 #include "zcopy/fd.hpp"
 #include "zcopy/net.hpp"
 #include "zcopy/pipe_ops.hpp"
@@ -177,64 +179,34 @@ std::string filesystem_name(const std::filesystem::path& dir) {
 
 // --- a receiving or feeding thread, measured on its own -----------------------------------------
 
-struct helper_result {
-  std::uint64_t bytes = 0;
-  std::uint64_t hash = 0;
-  double user = 0;
-  double sys = 0;
-  std::error_code error;
-};
+// The helper at the receiving end of a stream: reads to EOF on its own thread, hashing what
+// arrives (verify) or discarding it by splice, which costs the helper no copy.
+class stream_receiver {
+ public:
+  stream_receiver(int fd, bool verify)
+      : state_(verify ? fresh_state() : nullptr, &XXH3_freeState),
+        reader_(fd,
+                verify ? detail::stream_reader::consumer([this](std::span<const std::byte> c) {
+                  XXH3_64bits_update(state_.get(), c.data(), c.size());
+                })
+                       : nullptr,
+                io_chunk) {}
 
-// Drains `fd` until EOF: recv into one reused buffer and hash (verify), or splice to /dev/null.
-helper_result drain(int fd, bool verify) {
-  helper_result out;
-  usage before = usage::now();
-  if (verify) {
-    XXH3_state_t* state = XXH3_createState();
-    XXH3_64bits_reset(state);
-    std::vector<std::byte> buf(io_chunk);
-    for (;;) {
-      auto r = sys::read(fd, buf.data(), buf.size());
-      if (!r) {
-        out.error = r.error();
-        break;
-      }
-      if (*r == 0) break;
-      XXH3_64bits_update(state, buf.data(), *r);
-      out.bytes += *r;
-    }
-    out.hash = XXH3_64bits_digest(state);
-    XXH3_freeState(state);
-  } else {
-    auto null = unique_fd::open("/dev/null", O_WRONLY);
-    if (null) {
-      transfer_result r =
-          transfer(fd, null->get(), {.use = method::splice, .allow_fallback = true});
-      out.bytes = r.bytes;
-      out.error = r.error;
-    } else {
-      out.error = null.error();
-    }
+  // Waits for EOF.
+  detail::stream_peer_result finish() { return reader_.finish(); }
+  // The stream's hash, after finish (0 when not verifying).
+  std::uint64_t hash() const { return state_ ? XXH3_64bits_digest(state_.get()) : 0; }
+
+ private:
+  static XXH3_state_t* fresh_state() {
+    XXH3_state_t* s = XXH3_createState();
+    if (s) XXH3_64bits_reset(s);
+    return s;
   }
-  usage after = usage::now();
-  out.user = seconds_of(after.ru.ru_utime) - seconds_of(before.ru.ru_utime);
-  out.sys = seconds_of(after.ru.ru_stime) - seconds_of(before.ru.ru_stime);
-  return out;
-}
 
-// Writes `data` into `fd`, then shuts the write side so the reader sees the end.
-helper_result feed(int fd, std::span<const std::byte> data) {
-  helper_result out;
-  usage before = usage::now();
-  auto w = write_all(fd, data, io_chunk);
-  if (!w) out.error = w.error();
-  out.bytes = w.value_or(0);
-  (void)sys::shutdown(fd, SHUT_WR);
-  usage after = usage::now();
-  out.user = seconds_of(after.ru.ru_utime) - seconds_of(before.ru.ru_utime);
-  out.sys = seconds_of(after.ru.ru_stime) - seconds_of(before.ru.ru_stime);
-  return out;
-}
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state_;
+  detail::stream_reader reader_;
+};
 
 // --- one measured run
 // -----------------------------------------------------------------------------
@@ -419,9 +391,8 @@ measured run_once(fixture& fx, path p, const bench_method& m, unsigned round) {
         out.error = pair.error();
         return out;
       }
-      helper_result rx;
       std::uint64_t expected_hash = fx.source_hash;
-      std::thread receiver([&] { rx = drain(pair->second.get(), verify); });
+      stream_receiver receiver(pair->second.get(), verify);
       measure(s, process, [&] {
         // The sender rows; msg_zerocopy and send_zc without a size send 1 MiB at a time.
         const auto mode = sender_mode(m.name);
@@ -447,10 +418,10 @@ measured run_once(fixture& fx, path p, const bench_method& m, unsigned round) {
         }
       });
       (void)sys::shutdown(pair->first.get(), SHUT_WR);
-      receiver.join();
-      s.helper_user_seconds = rx.user;
-      s.helper_sys_seconds = rx.sys;
-      s.verified = !out.error && rx.bytes == size && (!verify || rx.hash == expected_hash);
+      const auto rx = receiver.finish();
+      s.helper_user_seconds = rx.user_seconds;
+      s.helper_sys_seconds = rx.system_seconds;
+      s.verified = !out.error && rx.bytes == size && (!verify || receiver.hash() == expected_hash);
       break;
     }
     case path::file_to_file:
@@ -471,13 +442,13 @@ measured run_once(fixture& fx, path p, const bench_method& m, unsigned round) {
           out.error = pair.error();
           return out;
         }
-        helper_result tx;
-        std::thread feeder([&] { tx = feed(pair->first.get(), fx.memory); });
+        detail::stream_writer feeder(std::move(pair->first), fx.memory,
+                                     detail::stream_writer::clock::time_point::max(), io_chunk);
         measure(s, process,
                 [&] { note_transfer(transfer(pair->second.get(), sink->get(), options)); });
-        feeder.join();
-        s.helper_user_seconds = tx.user;
-        s.helper_sys_seconds = tx.sys;
+        const auto tx = feeder.finish();
+        s.helper_user_seconds = tx.user_seconds;
+        s.helper_sys_seconds = tx.system_seconds;
       }
       if (!out.error) {
         auto h = verify ? hash_file(sink->get(), size)
@@ -497,17 +468,17 @@ measured run_once(fixture& fx, path p, const bench_method& m, unsigned round) {
         out.error = in ? out_pair.error() : in.error();
         return out;
       }
-      helper_result tx, rx;
-      std::thread feeder([&] { tx = feed(in->first.get(), fx.memory); });
-      std::thread receiver([&] { rx = drain(out_pair->second.get(), verify); });
+      detail::stream_writer feeder(std::move(in->first), fx.memory,
+                                   detail::stream_writer::clock::time_point::max(), io_chunk);
+      stream_receiver receiver(out_pair->second.get(), verify);
       measure(s, process,
               [&] { note_transfer(transfer(in->second.get(), out_pair->first.get(), options)); });
       (void)sys::shutdown(out_pair->first.get(), SHUT_WR);
-      feeder.join();
-      receiver.join();
-      s.helper_user_seconds = tx.user + rx.user;
-      s.helper_sys_seconds = tx.sys + rx.sys;
-      s.verified = !out.error && rx.bytes == size && (!verify || rx.hash == fx.source_hash);
+      const auto tx = feeder.finish();
+      const auto rx = receiver.finish();
+      s.helper_user_seconds = tx.user_seconds + rx.user_seconds;
+      s.helper_sys_seconds = tx.system_seconds + rx.system_seconds;
+      s.verified = !out.error && rx.bytes == size && (!verify || receiver.hash() == fx.source_hash);
       break;
     }
   }

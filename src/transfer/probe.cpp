@@ -27,7 +27,6 @@
 #include <optional>
 #include <random>
 #include <span>
-#include <stop_token>
 #include <thread>
 #include <utility>
 
@@ -39,6 +38,7 @@
 
 #include "sys/sys.hpp"
 #include "transfer/state.hpp"
+#include "transfer/stream_peer.hpp"
 #include "zcopy/aligned_buffer.hpp"
 #include "zcopy/error.hpp"
 #include "zcopy/fd.hpp"
@@ -70,8 +70,6 @@ using clock = std::chrono::steady_clock;
 // A blocked socket call on the transfer's side returns EAGAIN after this long; the engine then
 // hands back a would-block result and the deadline loop decides.
 constexpr auto socket_timeout = std::chrono::seconds(2);
-// Helpers wake up this often to look at their stop request and deadline.
-constexpr int poll_slice_ms = 50;
 // After the transfer ends, a drained stream must reach EOF within this grace period.
 constexpr auto drain_grace = std::chrono::seconds(1);
 
@@ -191,107 +189,6 @@ std::expected<void, std::error_code> set_socket_timeouts(int fd) {
   return {};
 }
 
-// Feeds `data` into the writing end of a source stream from its own thread, then ends the stream
-// (shutdown for a socket, close for a pipe) so that the transfer sees EOF. A stop request (the
-// transfer is over) or the deadline ends it early; its end stays open until then, so the reading
-// side is never told EPIPE by surprise.
-class stream_feeder {
- public:
-  stream_feeder(unique_fd fd, bool is_socket, std::span<const std::byte> data,
-                clock::time_point deadline)
-      : fd_(std::move(fd)), thread_([this, is_socket, data, deadline](std::stop_token stop) {
-          run(stop, is_socket, data, deadline);
-        }) {}
-  stream_feeder(const stream_feeder&) = delete;
-  stream_feeder& operator=(const stream_feeder&) = delete;
-
-  void stop() {
-    thread_.request_stop();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void run(const std::stop_token& stop, bool is_socket, std::span<const std::byte> data,
-           clock::time_point deadline) {
-    const int fd = fd_.get();
-    if (set_nonblocking(fd, true)) {
-      std::size_t off = 0;
-      while (off < data.size() && !stop.stop_requested() && clock::now() < deadline) {
-        const std::byte* p = data.data() + off;
-        const std::size_t n = data.size() - off;
-        // MSG_NOSIGNAL: a peer that went away is an error to stop on, not a signal.
-        auto w = is_socket ? sys::send(fd, p, n, MSG_NOSIGNAL) : sys::write(fd, p, n);
-        if (w) {
-          off += *w;
-        } else if (w.error() == std::errc::resource_unavailable_try_again) {
-          (void)sys::wait_ready(fd, POLLOUT, poll_slice_ms);
-        } else {
-          break;
-        }
-      }
-    }
-    if (is_socket) {
-      (void)sys::shutdown(fd, SHUT_WR);
-    } else {
-      fd_.reset();
-    }
-  }
-
-  unique_fd fd_;
-  std::jthread thread_;
-};
-
-// Drains the reading end of a sink stream from its own thread and keeps what arrives (up to a
-// little more than expected, so that extra bytes still show). It keeps draining until the
-// transfer is over: a reader that gave up early would leave a transfer blocked on a full pipe,
-// which no timeout can end. After the stop request it waits a short grace period for EOF.
-class stream_collector {
- public:
-  stream_collector(unique_fd fd, std::size_t expected)
-      : fd_(std::move(fd)),
-        limit_(expected + 4096),
-        thread_([this](std::stop_token stop) { run(stop); }) {}
-  stream_collector(const stream_collector&) = delete;
-  stream_collector& operator=(const stream_collector&) = delete;
-
-  // Call once the writing end is closed or shut down: waits for EOF (or the grace period) and
-  // returns the bytes.
-  std::vector<std::byte> finish() {
-    thread_.request_stop();
-    if (thread_.joinable()) thread_.join();
-    return std::move(data_);
-  }
-
- private:
-  void run(const std::stop_token& stop) {
-    const int fd = fd_.get();
-    if (!set_nonblocking(fd, true)) return;
-    std::vector<std::byte> buf(64 * 1024);
-    std::optional<clock::time_point> grace_end;
-    for (;;) {
-      if (stop.stop_requested()) {
-        const auto now = clock::now();
-        if (!grace_end) grace_end = now + drain_grace;
-        if (now > *grace_end) return;
-      }
-      auto r = sys::read(fd, buf.data(), buf.size());
-      if (r) {
-        if (*r == 0) return;  // EOF: the transfer's side ended the stream
-        const std::size_t keep = std::min(*r, limit_ - std::min(limit_, data_.size()));
-        data_.insert(data_.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(keep));
-        continue;
-      }
-      if (r.error() != std::errc::resource_unavailable_try_again) return;
-      (void)sys::wait_ready(fd, POLLIN, poll_slice_ms);
-    }
-  }
-
-  unique_fd fd_;
-  std::size_t limit_;
-  std::vector<std::byte> data_;
-  std::jthread thread_;
-};
-
 enum class pair_kind {
   file_file,
   file_socket,
@@ -334,7 +231,6 @@ struct trial {
   unique_fd source;
   unique_fd sink;
   unique_fd feed;
-  bool feed_is_socket = false;
   unique_fd drain;
   fs::path sink_path;
 };
@@ -393,7 +289,6 @@ std::expected<trial, std::error_code> make_trial(pair_kind kind, const probe_fil
       auto pair = make_socket_pair(false, true);
       if (!pair) return std::unexpected(pair.error());
       t.feed = std::move(pair->first);
-      t.feed_is_socket = true;
       t.source = std::move(pair->second);
       if (kind == pair_kind::socket_socket) {
         auto out = make_socket_pair(true, false);
@@ -533,10 +428,32 @@ probe_entry run_trial(pair_kind kind, method m, std::span<const std::byte> data,
   }
 
   const auto deadline = clock::now() + trial_budget(data.size());
-  std::optional<stream_feeder> feeder;
-  if (t->feed) feeder.emplace(std::move(t->feed), t->feed_is_socket, data, deadline);
-  std::optional<stream_collector> collector;
-  if (t->drain) collector.emplace(std::move(t->drain), data.size());
+  // The helpers' ends are non-blocking, so that they can be stopped once the transfer is over,
+  // whatever the method left in the stream.
+  for (const unique_fd* end : {&t->feed, &t->drain}) {
+    if (!*end) continue;
+    if (auto nb = set_nonblocking(end->get(), true); !nb) {
+      entry.outcome = probe_outcome::failed;
+      entry.reason = nb.error();
+      return entry;
+    }
+  }
+  std::optional<detail::stream_writer> feeder;
+  if (t->feed) {
+    feeder.emplace(std::move(t->feed), data, deadline);
+  }
+  // The collector keeps a little more than expected, so that extra bytes still show.
+  std::vector<std::byte> got;
+  std::optional<detail::stream_reader> collector;
+  if (t->drain) {
+    collector.emplace(
+        t->drain.get(),
+        [&got, limit = data.size() + 4096](std::span<const std::byte> chunk) {
+          const std::size_t keep = std::min(chunk.size(), limit - std::min(limit, got.size()));
+          got.insert(got.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(keep));
+        },
+        64 * 1024);
+  }
 
   transfer_options options;
   options.use = m;
@@ -550,12 +467,11 @@ probe_entry run_trial(pair_kind kind, method m, std::span<const std::byte> data,
   } else if (sink_info->kind == endpoint_kind::pipe) {
     t->sink.reset();
   }
-  if (feeder) feeder->stop();
+  if (feeder) (void)feeder->stop();
 
-  std::vector<std::byte> got;
   std::error_code read_error;
   if (collector) {
-    got = collector->finish();
+    (void)collector->stop(drain_grace);
   } else {
     t->sink.reset();
     auto back = read_back(t->sink_path, data.size());

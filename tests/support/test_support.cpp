@@ -131,40 +131,17 @@ std::uint64_t fnv1a(std::span<const std::byte> data, std::uint64_t hash) {
   return hash;
 }
 
-drainer::drainer(int fd, bool keep, std::size_t read_size, std::uint64_t limit) {
-  thread_ = new std::thread([this, fd, keep, read_size, limit] {
-    std::vector<std::byte> buf(read_size);
-    while (total_.load() < limit) {
-      ssize_t r =
-          ::read(fd, buf.data(), std::min<std::uint64_t>(buf.size(), limit - total_.load()));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0 && errno == EAGAIN) {
-        pollfd p{fd, POLLIN, 0};
-        ::poll(&p, 1, 1000);
-        continue;
-      }
-      if (r <= 0) break;
-      std::span<const std::byte> got(buf.data(), static_cast<std::size_t>(r));
-      hash_ = fnv1a(got, hash_);
-      if (keep) data_.insert(data_.end(), got.begin(), got.end());
-      total_ += static_cast<std::uint64_t>(r);
-    }
-  });
-}
-
-drainer::~drainer() {
-  if (thread_) {
-    thread_->join();
-    delete thread_;
-  }
-}
+drainer::drainer(int fd, bool keep, std::size_t read_size, std::uint64_t limit)
+    : reader_(
+          fd,
+          [this, keep](std::span<const std::byte> got) {
+            hash_ = fnv1a(got, hash_);
+            if (keep) data_.insert(data_.end(), got.begin(), got.end());
+          },
+          read_size, limit) {}
 
 std::vector<std::byte> drainer::finish() {
-  if (thread_) {
-    thread_->join();
-    delete thread_;
-    thread_ = nullptr;
-  }
+  (void)reader_.finish();
   return std::move(data_);
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sys/sys.hpp"
+#include "transfer/stream_peer.hpp"
 #include "zcopy/fd.hpp"
 #include "zcopy/net.hpp"
 
@@ -58,22 +59,23 @@ unique_fd open_or_die(const std::filesystem::path& path, int flags, mode_t mode 
 ::testing::AssertionResult same_bytes(std::span<const std::byte> expected,
                                       std::span<const std::byte> actual);
 
-// Drains a socket or pipe in a background thread until EOF (or `limit` bytes), collecting bytes.
+// Drains a socket or pipe in a background thread until EOF (or `limit` bytes), collecting bytes
+// and hashing them.
 class drainer {
  public:
   explicit drainer(int fd, bool keep = true, std::size_t read_size = 256 * 1024,
                    std::uint64_t limit = UINT64_MAX);
-  ~drainer();
+  drainer(const drainer&) = delete;
+  drainer& operator=(const drainer&) = delete;
   // Waits for EOF and returns everything read (empty when `keep` is false).
   std::vector<std::byte> finish();
-  std::uint64_t total() const { return total_.load(); }
+  std::uint64_t total() const { return reader_.total(); }
   std::uint64_t hash() const { return hash_; }  // FNV-1a of the stream (valid after finish)
 
  private:
   std::vector<std::byte> data_;
-  std::atomic<std::uint64_t> total_{0};
   std::uint64_t hash_ = 0xcbf29ce484222325ULL;
-  std::thread* thread_ = nullptr;
+  detail::stream_reader reader_;  // last: its thread uses the members above
 };
 
 // The far ends of a FIFO that the code under test opens, written so that a test whose subject
