@@ -37,36 +37,11 @@ client_cpu=$((cpus > 1 ? 1 : 0))
 
 bench_workdir get-bench
 
-mkdir -p "$work/root" "$work/dl" "$work/nginx"
+mkdir -p "$work/root" "$work/dl"
 echo "get-vs-curl: writing a ${size_mib} MiB random file"
 head -c $((size_mib << 20)) /dev/urandom >"$work/root/big.bin"
 port=$(free_port)
-cat >"$work/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-http {
-  default_type application/octet-stream;
-  access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  sendfile on;
-  tcp_nopush on;
-  server {
-    listen 127.0.0.1:$port;
-    root $work/root;
-  }
-}
-EOF
-taskset -c "$server_cpu" /usr/sbin/nginx -c "$work/nginx/nginx.conf" -p "$work/nginx/" \
-  -e "$work/nginx/error.log" &
-pids+=($!)
+bench_nginx "$work/nginx" "$port" "$work/root" "$server_cpu"
 wait_port "$port"
 url="http://127.0.0.1:$port/big.bin"
 # Warm the page cache on the server side once, so that every client reads from memory.

@@ -14,12 +14,16 @@ bench_install() {
 
 # bench_build: builds the CLI (unless ZCOPY_NO_BUILD is set) and sets $zcopy to it; ZCOPY_BIN
 # names another binary instead (an older build, to compare before and after a change).
+# BUILD_TYPE=Release builds as a release is built (-O3 -DNDEBUG) in build-release/; the default
+# is the RelWithDebInfo build in build/ (-O2 -g), which perf can read.
 bench_build() {
+  local type=${BUILD_TYPE:-RelWithDebInfo} dir=build
+  [[ $type == Release ]] && dir=build-release
   if [[ -z ${ZCOPY_NO_BUILD:-} && -z ${ZCOPY_BIN:-} ]]; then
-    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build build --target zcopy_cli >/dev/null
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
+    cmake --build "$dir" --target zcopy_cli >/dev/null
   fi
-  zcopy=${ZCOPY_BIN:-$PWD/build/tools/zcopy/zcopy}
+  zcopy=${ZCOPY_BIN:-$PWD/$dir/tools/zcopy/zcopy}
 }
 
 # bench_workdir NAME: sets $work to a fresh directory under ${BENCH_DIR:-/tmp}, removed at exit
@@ -53,6 +57,46 @@ bench_ram_ext4() {
   mount -o loop "$image" "$2"
   rm -f "$image"  # the mounted loop device keeps it alive; gone at umount
   ram_mount=$2
+}
+
+# bench_nginx DIR PORT ROOT CPU: nginx as a static site runs it (one worker, master off,
+# sendfile, tcp_nopush, open_file_cache, no access log, keep-alive without a request limit),
+# pinned to CPU and serving ROOT on 127.0.0.1:PORT, its files under DIR; sets nginx_pid (which
+# is also added to `pids`).
+bench_nginx() {
+  local dir=$1 port=$2 root=$3 cpu=$4
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 4096; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  open_file_cache max=1024 inactive=20s;
+  open_file_cache_valid 1s;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    root $root;
+  }
+}
+CONF
+  taskset -c "$cpu" /usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" &
+  nginx_pid=$!
+  pids+=("$nginx_pid")
 }
 
 # A loopback TCP port nothing listens on now.
