@@ -344,7 +344,9 @@ std::string request_head(const url& target, const request_options& options) {
                      // The body goes to disk as sent; a compressed one would be a different file.
                      "Accept-Encoding: identity\r\n";
   if (options.range_from) {
-    head += "Range: bytes=" + std::to_string(*options.range_from) + "-\r\n";
+    head += "Range: bytes=" + std::to_string(*options.range_from) + "-";
+    if (options.range_to) head += std::to_string(*options.range_to);
+    head += "\r\n";
     if (!options.if_range.empty()) head += "If-Range: " + options.if_range + "\r\n";
   }
   head += "Connection: close\r\n\r\n";
@@ -405,6 +407,27 @@ std::expected<std::uint64_t, client_error> response::receive_body(
     return failure(client_error::kind::short_body, errc::unexpected_eof,
                    "the server closed the connection after " + std::to_string(*moved) + " of " +
                        std::to_string(*head_.content_length) + " body bytes",
+                   *moved);
+  }
+  return moved;
+}
+
+std::expected<std::uint64_t, client_error> response::receive_some(int file, std::uint64_t offset,
+                                                                  std::uint64_t max) {
+  if (head_.chunked || !head_.content_length) {
+    return failure(client_error::kind::protocol, make_error_code(std::errc::protocol_error),
+                   "a body taken in pieces needs a Content-Length");
+  }
+  const std::uint64_t want = std::min(max, *head_.content_length - body_taken_);
+  auto info = classify(file);
+  if (!info) return failure(client_error::kind::io, info.error(), reason_text(info.error()));
+  auto moved = splice_into(*info, offset, want, 0);
+  if (!moved) return moved;
+  body_taken_ += *moved;
+  if (*moved < want) {
+    return failure(client_error::kind::short_body, errc::unexpected_eof,
+                   "the server closed the connection after " + std::to_string(body_taken_) +
+                       " of " + std::to_string(*head_.content_length) + " body bytes",
                    *moved);
   }
   return moved;

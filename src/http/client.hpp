@@ -73,6 +73,7 @@ struct request_options {
   unsigned max_redirects = 10;
   std::string user_agent = "zcopy";
   std::optional<std::uint64_t> range_from;  // sends "Range: bytes=N-"
+  std::optional<std::uint64_t> range_to;    // with range_from: "Range: bytes=N-M" (M inclusive)
   std::string if_range;                     // sent as If-Range with range_from when not empty
   std::size_t max_head_bytes = 64 * 1024;
   std::stop_token stop;
@@ -145,6 +146,17 @@ class response {
       int file, std::optional<std::uint64_t> offset,
       std::function<void(std::uint64_t)> on_progress = {});
 
+  // Receives the body in pieces, for a caller that may stop before its end (a ranged download
+  // whose range was shortened while it ran): at most `max` further bytes of a Content-Length body
+  // into `file` at `offset`. Returns the bytes written: `max`, or the rest of the body when less
+  // is left (0 at its end); a close before the announced length is a short body. A chunked or
+  // close-delimited body is refused (its length is not known in advance). May be called again
+  // until the body ends; the connection may be dropped at any point in between.
+  std::expected<std::uint64_t, client_error> receive_some(int file, std::uint64_t offset,
+                                                          std::uint64_t max);
+  // Body bytes taken by receive_some so far.
+  std::uint64_t body_taken() const noexcept { return body_taken_; }
+
  private:
   friend std::expected<response, client_error> fetch(const url&, const request_options&);
   response() = default;
@@ -164,6 +176,7 @@ class response {
   std::chrono::milliseconds read_timeout_{60'000};
   std::stop_token stop_;
   std::function<void(std::uint64_t)> on_progress_;
+  std::uint64_t body_taken_ = 0;
 };
 
 // Connects, sends the GET, reads the head; follows 301, 302, 303, 307 and 308 (Location resolved

@@ -7,7 +7,8 @@
 #include <utility>
 
 #include "core/destination.hpp"
-#include "core/temp_entry.hpp"
+#include "http/part_meta.hpp"
+#include "http/ranged_download.hpp"
 #include "sys/sys.hpp"
 #include "zcopy/error.hpp"
 #include "zcopy/transfer.hpp"
@@ -17,8 +18,8 @@ namespace zcopy::http {
 namespace {
 
 namespace fs = std::filesystem;
-using detail::destination;
 
+using detail::destination;
 // A server that answers every range with a few bytes less than asked is asked again; this many
 // answers in one run without reaching the end is a server not worth following further.
 constexpr int max_range_rounds = 64;
@@ -33,70 +34,6 @@ std::unexpected<download_error> local_failure(std::error_code code, std::string_
                                               const fs::path& path, bool part_kept = false) {
   return failed(client_error::kind::io, code,
                 std::string(operation) + " '" + path.string() + "': " + code.message(), part_kept);
-}
-
-// FILE.part.meta: "url URL", "etag VALUE", "last-modified VALUE", one per line.
-struct part_meta {
-  std::string url, etag, last_modified;
-
-  // If-Range takes a strong validator only (RFC 9110 §13.1.5: never a weak ETag).
-  std::string validator() const {
-    if (!etag.empty() && !etag.starts_with("W/")) return etag;
-    return last_modified;
-  }
-};
-
-// The meta file's fields, or none where it is missing, not a regular file (a symlink planted
-// there is not followed) or unreadable: the part is then resumed without a validator, as curl -C
-// resumes.
-part_meta read_meta(int dir, const std::string& name) {
-  part_meta m;
-  auto fd = unique_fd::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-  if (!fd) return m;
-  auto st = sys::fstat(fd->get());
-  // A meta file is three short lines; anything larger is not one.
-  if (!st || !S_ISREG(st->st_mode) || st->st_size > 64 * 1024) return m;
-  std::string text(static_cast<std::size_t>(st->st_size), '\0');
-  auto got = sys::read_full(fd->get(), text.data(), text.size());
-  if (!got) return m;
-  text.resize(*got);
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    const std::size_t end = rest.find('\n');
-    const std::string_view line = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
-    const std::size_t space = line.find(' ');
-    if (space == std::string_view::npos) continue;
-    const std::string_view key = line.substr(0, space), value = line.substr(space + 1);
-    if (key == "url") m.url = value;
-    if (key == "etag") m.etag = value;
-    if (key == "last-modified") m.last_modified = value;
-  }
-  return m;
-}
-
-// Writes the meta file under a temporary name (created with O_EXCL, so nothing planted there is
-// written through) and renames it over `name`: a crash leaves the old meta or the new one.
-std::error_code write_meta(int dir, const std::string& name, const part_meta& m) {
-  std::string text = "url " + m.url + "\n";
-  if (!m.etag.empty()) text += "etag " + m.etag + "\n";
-  if (!m.last_modified.empty()) text += "last-modified " + m.last_modified + "\n";
-  unique_fd fd;
-  auto tmp = detail::create_temp(dir, name, [&](const std::string& n) -> std::error_code {
-    auto opened = unique_fd::openat(dir, n.c_str(),
-                                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0666);
-    if (!opened) return opened.error();
-    fd = std::move(*opened);
-    return {};
-  });
-  if (!tmp) return tmp.error();
-  if (auto w = sys::write_all(fd.get(), text.data(), text.size()); !w) return w.error();
-  if (auto c = fd.close(); c) return c;
-  if (auto r = sys::renameat2(dir, tmp->name().c_str(), dir, name.c_str(), 0); !r) {
-    return r.error();
-  }
-  tmp->commit();
-  return {};
 }
 
 // The bytes of a complete FILE copied into a new FILE.part (reflink or copy_file_range: no
@@ -219,11 +156,33 @@ std::expected<download_result, download_error> downloader::into_part(int dir,
   }
   bool part_exists = part_stat.has_value();
 
+  // Several connections, or a part that several connections left (its meta lists what is
+  // missing; its length is the full size, so only the ranged path can continue it). A part one
+  // connection left, or a complete FILE under -c, is continued by one connection.
+  const part_meta old_meta =
+      options_.resume && part_exists ? read_part_meta(dir, meta_name) : part_meta{};
+  const bool sequential_resume =
+      options_.resume && (part_exists ? !old_meta.ranged() && part_stat->st_size > 0
+                                      : at.what == destination::kind::regular && at.st.st_size > 0);
+  std::optional<response> first;
+  if (old_meta.ranged() || (options_.connections > 1 && !sequential_resume)) {
+    auto ranged =
+        download_ranged(target_, options_, {dir, name, part_name, meta_name, file, part_path},
+                        part_exists, old_meta.ranged() ? std::optional(old_meta) : std::nullopt);
+    if (!ranged) return std::unexpected(std::move(ranged.error()));
+    if (ranged->done) return std::move(*ranged->done);
+    // Not a ranged answer: one connection takes it from here (from the start, the body of a
+    // 200 in hand when there is one).
+    first = std::move(ranged->first);
+    part_stat = sys::fstatat(dir, part_name.c_str(), AT_SYMLINK_NOFOLLOW);
+    part_exists = part_stat.has_value();
+  }
+
   round_plan plan;
-  if (options_.resume) {
+  if (options_.resume && !old_meta.ranged()) {
     if (part_stat && part_stat->st_size > 0) {
       plan.have = static_cast<std::uint64_t>(part_stat->st_size);
-      plan.if_range = read_meta(dir, meta_name).validator();
+      plan.if_range = read_part_meta(dir, meta_name).validator();
     } else if (at.what == destination::kind::regular && at.st.st_size > 0) {
       plan.have = static_cast<std::uint64_t>(at.st.st_size);
       plan.whole_file = true;
@@ -250,7 +209,9 @@ std::expected<download_result, download_error> downloader::into_part(int dir,
       request.range_from = plan.have;
       request.if_range = plan.if_range;
     }
-    auto response = fetch(target_, request);
+    auto response = first ? std::expected<http::response, client_error>(std::move(*first))
+                          : fetch(target_, request);
+    first.reset();
     if (!response) return std::unexpected(download_error{response.error(), part_exists});
     const response_head& head = response->head();
     const auto range = head.header("content-range").and_then([](std::string_view v) {
@@ -342,8 +303,8 @@ std::expected<download_result, download_error> downloader::into_part(int dir,
     }
     part_meta meta{response->final_url().text(), std::string(head.header("etag").value_or("")),
                    std::string(head.header("last-modified").value_or(""))};
-    if (head.status == 206 && meta.validator().empty()) meta = read_meta(dir, meta_name);
-    if (auto e = write_meta(dir, meta_name, meta); e) {
+    if (head.status == 206 && meta.validator().empty()) meta = read_part_meta(dir, meta_name);
+    if (auto e = write_part_meta(dir, meta_name, meta); e) {
       return local_failure(e, "write", meta_path, true);
     }
 

@@ -21,6 +21,10 @@
 // request, a symlink is followed to the file it names (FILE.part goes beside that file), and a
 // device node, a FIFO or what /dev/stdout leads to is written into directly, with no FILE.part,
 // no resume and no rename (`download_result::in_place`), as curl writes into it.
+//
+// With `connections` above 1 (or a FILE.part.meta that lists missing ranges), a regular FILE is
+// fetched as byte ranges on several connections at once (ranged_download.hpp); a server that
+// ignores ranges or gives no validator falls back to the one-connection path above.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +43,9 @@ struct download_options {
   // download's to set.
   request_options request;
   bool resume = false;  // continue FILE.part, or check a complete FILE (-c)
+  // Connections for one file (-x N): above 1, a server that answers ranges with a validator gets
+  // the file as byte ranges fetched at once (ranged_download.hpp); others get one connection.
+  unsigned connections = 1;
   // Called before the first body byte: where the body starts in the file and the file's full size
   // where the server said it.
   std::function<void(std::uint64_t offset, std::optional<std::uint64_t> total)> on_start;

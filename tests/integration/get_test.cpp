@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -259,6 +260,114 @@ TEST_F(Get, InterruptKeepsThePart) {
   EXPECT_NE(p->err().find("interrupted by SIGINT"), std::string::npos) << p->err();
   EXPECT_TRUE(fs::exists(out("y.part")));
   EXPECT_FALSE(fs::exists(out("y")));
+}
+
+// How many requests in an nginx access log were answered with `status`.
+std::size_t answered(const std::string& log, int status) {
+  std::size_t n = 0;
+  const std::string mark = "\" " + std::to_string(status) + " ";
+  for (std::size_t at = log.find(mark); at != std::string::npos; at = log.find(mark, at + 1)) ++n;
+  return n;
+}
+
+// Bytes still missing according to a FILE.part.meta ("todo FIRST END" lines); nullopt before the
+// meta lists any.
+std::optional<std::uint64_t> missing_in_meta(const fs::path& meta) {
+  std::ifstream in(meta);
+  std::string word;
+  std::optional<std::uint64_t> missing;
+  while (in >> word) {
+    if (word != "todo") continue;
+    std::uint64_t first = 0, end = 0;
+    if (!(in >> first >> end)) break;
+    missing = missing.value_or(0) + (end - first);
+  }
+  return missing;
+}
+
+// -x 4 from nginx: the file arrives byte for byte over several range requests (206s in nginx's
+// log, not one 200), and nothing is left beside it.
+TEST_F(Get, ConnectionsFetchRangesFromNginx) {
+  auto n = nginx();
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const std::size_t size = (48u << 20) + 12345;
+  const auto data = put("x", size, test_seed() + 40);
+  auto r = zget({"-q", "-x", "4", nginx_url(*n, "/x"), "-o", out("x").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(out("x"))));
+  EXPECT_FALSE(fs::exists(out("x.part")));
+  EXPECT_FALSE(fs::exists(out("x.part.meta")));
+  const std::string log = n->access_log();
+  EXPECT_GE(answered(log, 206), 4u) << log;
+  EXPECT_EQ(answered(log, 200), 0u) << log;
+}
+
+// -x 4 from `zcopy serve`, small and large files: the same bytes.
+TEST_F(Get, ConnectionsFetchRangesFromZcopyServe) {
+  const std::size_t sizes[] = {0, 1000, (3u << 20) + 1, (40u << 20) + 999};
+  for (std::size_t i = 0; i < std::size(sizes); ++i)
+    put("x" + std::to_string(i), sizes[i], test_seed() + 50 + i);
+  auto s = serve_process::start(root(), {"--listen", "127.0.0.1:0", "--threads", "1"});
+  ASSERT_TRUE(s);
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    SCOPED_TRACE(::testing::Message() << "size " << sizes[i]);
+    const std::string name = "x" + std::to_string(i);
+    auto r = zget({"-q", "-x", "4", s->url("/" + name), "-o", out(name).string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(same_bytes(read_file(root() / name), read_file(out(name))));
+    EXPECT_FALSE(fs::exists(out(name + ".part")));
+  }
+}
+
+// nginx with `max_ranges 0` ignores Range and answers 200: -x 4 takes that one answer, on one
+// connection, and the file is whole.
+TEST_F(Get, ConnectionsFallBackToOneWhenNginxIgnoresRanges) {
+  auto n = nginx("max_ranges 0;");
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const auto data = put("y", (8u << 20) + 3, test_seed() + 60);
+  auto r = zget({"-q", "-x", "4", nginx_url(*n, "/y"), "-o", out("y").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(out("y"))));
+  const std::string log = n->access_log();
+  EXPECT_EQ(answered(log, 200), 1u) << log;
+  EXPECT_EQ(answered(log, 206), 0u) << log;
+}
+
+// A client killed with SIGKILL in the middle of -x 4 (nginx slowed to 1 MB/s per connection)
+// leaves FILE.part and a meta listing what is missing; -c -x 4 against a full-speed nginx fetches
+// only that (resumed, fewer bytes than the file) and the file is whole.
+TEST_F(Get, KilledRangedDownloadResumes) {
+  auto slow = nginx("limit_rate 1m;");
+  if (!slow) GTEST_SKIP() << skip_reason_;
+  const std::size_t size = 64u << 20;
+  const auto data = put("k", size, test_seed() + 70);
+  const fs::path file = out("k");
+  auto p = child_process::spawn(
+      {binary(), "get", "-q", "-x", "4", nginx_url(*slow, "/k"), "-o", file.string()});
+  ASSERT_TRUE(p);
+  // Killed once the meta records progress (about a second in; the whole file takes 16 s).
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  std::optional<std::uint64_t> missing;
+  while (std::chrono::steady_clock::now() < deadline && p->running()) {
+    missing = missing_in_meta(fs::path(file.string() + ".part.meta"));
+    if (missing && *missing < size) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(missing && *missing < size) << p->err();
+  p->signal(SIGKILL);
+  ASSERT_TRUE(p->wait(30s).has_value());
+  ASSERT_FALSE(fs::exists(file)) << "finished before the kill";
+  ASSERT_TRUE(fs::exists(file.string() + ".part"));
+
+  auto fast = nginx();
+  ASSERT_TRUE(fast) << skip_reason_;
+  auto r = zget({"-c", "-x", "4", nginx_url(*fast, "/k"), "-o", file.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("resumed at"), std::string::npos) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(file)));
+  EXPECT_FALSE(fs::exists(file.string() + ".part.meta"));
+  const std::string log = fast->access_log();
+  EXPECT_EQ(answered(log, 200), 0u) << log;
 }
 
 TEST_F(Get, ConnectionRefused) {

@@ -344,6 +344,10 @@ std::string nginx_process::error_log() const {
   return slurp_text(dir_ / "error.log");
 }
 
+std::string nginx_process::access_log() const {
+  return slurp_text(dir_ / "access.log");
+}
+
 // --- curl ------------------------------------------------------------------------------------
 
 std::optional<std::string> http_head::get(std::string_view name) const {

@@ -108,6 +108,7 @@ class nginx_process {
   int port() const { return port_; }
   std::string host() const { return "127.0.0.1"; }
   std::string error_log() const;
+  std::string access_log() const;
 
  private:
   temp_dir dir_;

@@ -30,6 +30,7 @@ struct get_flags {
   std::string output;
   bool remote_name = false;
   bool resume = false;
+  unsigned connections = 1;
   double connect_timeout = 30;
   double timeout = 60;
   unsigned max_redirects = 10;
@@ -75,6 +76,7 @@ int run_get(const get_flags& f) {
 
   http::download_options options;
   options.resume = f.resume;
+  options.connections = f.connections;
   options.request.connect_timeout = to_ms(f.connect_timeout);
   options.request.read_timeout = to_ms(f.timeout);
   options.request.max_redirects = f.max_redirects;
@@ -133,6 +135,10 @@ void register_get(CLI::App& app, action& run) {
   cmd->add_flag("-O,--remote-name", f->remote_name,
                 "name the file after the URL's last path segment (the default without -o)");
   cmd->add_flag("-c,--continue", f->resume, "resume FILE.part (Range + If-Range)");
+  cmd->add_option("-x,--connections", f->connections,
+                  "fetch the file as N byte ranges on N connections at once (default 1); a "
+                  "server without ranges or validators gets one connection")
+      ->check(CLI::Range(1u, 64u));
   cmd->add_option("--connect-timeout", f->connect_timeout, "seconds to connect (default 30)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--timeout", f->timeout, "seconds any read or write may wait (default 60)")
