@@ -17,8 +17,9 @@ while (($#)); do
       build_dir=build-tsan
       cmake_args+=(-DZCOPY_TSAN=ON -DZCOPY_WITH_CUDA=OFF)
       # The multithreaded parts: server and relay workers (in-process and as the CLI runs them),
-      # parallel cp (tree and ranges).
-      targets=(zcopy_cli net_test copy_test serve_test cp_test relay_integration_test)
+      # parallel cp (tree and ranges), get -x (one thread per connection).
+      targets=(zcopy_cli net_test copy_test serve_test cp_test relay_integration_test http_test
+        get_test)
       ;;
     --werror) cmake_args+=(-DZCOPY_WERROR=ON) ;;
     -h | --help)

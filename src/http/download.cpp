@@ -61,6 +61,8 @@ class downloader {
       : target_(target), options_(options) {}
 
   std::expected<download_result, download_error> run(const fs::path& file, int depth = 0);
+  std::expected<download_result, download_error> run_at(int dir, const std::string& name,
+                                                        const fs::path& shown);
 
  private:
   std::expected<download_result, download_error> into_special(int dir, const std::string& name,
@@ -101,6 +103,19 @@ std::expected<download_result, download_error> downloader::run(const fs::path& f
       break;
   }
   return into_part(dir->get(), name, file, *at);
+}
+
+std::expected<download_result, download_error> downloader::run_at(int dir, const std::string& name,
+                                                                  const fs::path& shown) {
+  auto at = detail::look_at_destination(dir, name, shown, false);
+  if (!at) return local_failure(at.error().second, to_string(at.error().first), shown);
+  if (at->what != destination::kind::absent && at->what != destination::kind::regular) {
+    return failed(client_error::kind::io, make_error_code(std::errc::file_exists),
+                  "'" + shown.string() +
+                      "' is not a regular file (a symlink, directory or special file there is "
+                      "never written through or replaced); remove it");
+  }
+  return into_part(dir, name, shown, *at);
 }
 
 std::expected<download_result, download_error> downloader::into_special(int dir,
@@ -361,6 +376,13 @@ std::expected<download_result, download_error> download(const url& target,
                                                         const std::filesystem::path& file,
                                                         const download_options& options) {
   return downloader(target, options).run(file);
+}
+
+std::expected<download_result, download_error> download_at(const url& target, int dir,
+                                                           const std::string& name,
+                                                           const std::filesystem::path& shown,
+                                                           const download_options& options) {
+  return downloader(target, options).run_at(dir, name, shown);
 }
 
 }  // namespace zcopy::http

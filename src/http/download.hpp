@@ -73,4 +73,13 @@ std::expected<download_result, download_error> download(const url& target,
                                                         const std::filesystem::path& file,
                                                         const download_options& options);
 
+// The same into `name` inside the open directory `dir`, for a caller walking a tree it creates
+// (`get -r`): nothing at `name` is followed. A regular file there is replaced (by the rename of
+// NAME.part), anything else (a symlink, a directory, a device, a FIFO) is refused before the
+// request. `shown` names the file in messages.
+std::expected<download_result, download_error> download_at(const url& target, int dir,
+                                                           const std::string& name,
+                                                           const std::filesystem::path& shown,
+                                                           const download_options& options);
+
 }  // namespace zcopy::http

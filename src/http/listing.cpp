@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "http/date.hpp"
 #include "http/target.hpp"
 
@@ -36,10 +38,11 @@ std::string listing_date(std::chrono::sys_seconds t) {
   return buf;
 }
 
-}  // namespace
-
-std::expected<std::string, std::error_code> render_listing(int dir_fd, std::string_view url_path,
-                                                           int root_fd, resolve_options options) {
+// The entries to show, in listing order.
+std::expected<std::vector<entry>, std::error_code> read_entries(int dir_fd,
+                                                                std::string_view url_path,
+                                                                int root_fd,
+                                                                resolve_options options) {
   namespace fs = std::filesystem;
   const fs::path self = "/proc/self/fd/" + std::to_string(dir_fd);
   std::error_code ec;
@@ -86,7 +89,10 @@ std::expected<std::string, std::error_code> render_listing(int dir_fd, std::stri
     if (a.directory != b.directory) return a.directory;
     return a.name < b.name;
   });
+  return entries;
+}
 
+std::string render_html(const std::vector<entry>& entries, std::string_view url_path) {
   const std::string title = "Index of " + html_escape(url_path);
   std::string out;
   out.reserve(512 + entries.size() * 160);
@@ -118,6 +124,34 @@ std::expected<std::string, std::error_code> render_listing(int dir_fd, std::stri
   }
   out += "</pre><hr></body>\n</html>\n";
   return out;
+}
+
+// nginx's autoindex_format json: [{"name":..., "type":"directory"|"file", "mtime":"<HTTP date>",
+// "size":N (files)}]. JSON strings are UTF-8: a name that is not is written with U+FFFD in place
+// of its bad bytes (nginx writes the raw bytes, which no JSON parser accepts).
+std::string render_json(const std::vector<entry>& entries) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const entry& e : entries) {
+    nlohmann::ordered_json item = {{"name", e.name}, {"type", e.directory ? "directory" : "file"}};
+    if (e.has_info) {
+      std::string date;
+      append_http_date(date, e.mtime);
+      item["mtime"] = date;
+      if (!e.directory) item["size"] = e.size;
+    }
+    out.push_back(std::move(item));
+  }
+  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+std::expected<std::string, std::error_code> render_listing(int dir_fd, std::string_view url_path,
+                                                           int root_fd, resolve_options options,
+                                                           listing_format format) {
+  auto entries = read_entries(dir_fd, url_path, root_fd, options);
+  if (!entries) return std::unexpected(entries.error());
+  return format == listing_format::json ? render_json(*entries) : render_html(*entries, url_path);
 }
 
 }  // namespace zcopy::http

@@ -1,4 +1,6 @@
-// Directory listings for --autoindex: an HTML page like nginx's autoindex (name, date, size).
+// Directory listings for --autoindex: an HTML page like nginx's autoindex (name, date, size), or
+// with --autoindex-format json the JSON array nginx's `autoindex_format json` writes (name, type,
+// mtime, size), which scripts and `zcopy get -r` read.
 //
 // The directory is the descriptor resolve() returned, so the listing shows exactly what was
 // resolved under ROOT. Entries are read with std::filesystem through /proc/self/fd/N (the brief
@@ -30,10 +32,13 @@
 
 namespace zcopy::http {
 
+enum class listing_format { html, json };
+
 // `url_path` is the decoded directory path ("/docs/"), shown in the title; under `root_fd` (ROOT,
 // as open_root() opened it) it also locates the symlinks to look up.
-std::expected<std::string, std::error_code> render_listing(int dir_fd, std::string_view url_path,
-                                                           int root_fd, resolve_options options);
+std::expected<std::string, std::error_code> render_listing(
+    int dir_fd, std::string_view url_path, int root_fd, resolve_options options,
+    listing_format format = listing_format::html);
 
 // & < > " ' as character references.
 using zcopy::detail::html_escape;

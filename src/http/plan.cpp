@@ -21,7 +21,7 @@ response_plan inline_response(int status, std::string body, bool head_only, bool
   out.close_connection = close;
   fields.status = status;
   fields.date = now;
-  fields.content_type = html_type;
+  if (fields.content_type.empty()) fields.content_type = html_type;
   fields.content_length = body.size();
   fields.close = close;
   out.head = build_head(fields);
@@ -200,13 +200,15 @@ response_plan plan(const request& req, const serve_options& options, std::chrono
   }
   if (!options.autoindex) return error_response(403, head_only, close, now);
 
-  auto page = render_listing(found.fd->get(), target->path, options.root_fd, how);
+  auto page = render_listing(found.fd->get(), target->path, options.root_fd, how, options.listing);
   if (!page) {
     response_plan out = error_response(500, head_only, close, now);
     out.error = page.error();
     return out;
   }
-  return inline_response(200, std::move(*page), head_only, close, now);
+  head_fields fields;
+  if (options.listing == listing_format::json) fields.content_type = "application/json";
+  return inline_response(200, std::move(*page), head_only, close, now, fields);
 }
 
 }  // namespace zcopy::http

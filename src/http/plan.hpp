@@ -28,6 +28,7 @@
 #include <string>
 #include <system_error>
 
+#include "http/listing.hpp"
 #include "http/mime.hpp"
 #include "http/open_file_cache.hpp"
 #include "http/request_parser.hpp"
@@ -38,6 +39,7 @@ namespace zcopy::http {
 struct serve_options {
   int root_fd = -1;  // from open_root(); borrowed
   bool autoindex = false;
+  listing_format listing = listing_format::html;  // --autoindex-format
   bool follow_symlinks = false;
   bool show_hidden = false;
   const mime_table* mime = nullptr;  // nullptr: mime_table::system()

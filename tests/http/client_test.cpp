@@ -22,13 +22,9 @@ namespace zcopy::http {
 namespace {
 
 using namespace std::chrono_literals;
+using test::random_text;
 using test::scripted_server;
 using test::simple_response;
-
-std::string random_text(std::size_t n, std::uint64_t seed) {
-  const auto bytes = test::random_bytes(n, seed);
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
 
 std::string hex(std::size_t n) {
   char buf[32];

@@ -26,21 +26,11 @@ namespace zcopy::http {
 namespace {
 
 namespace fs = std::filesystem;
+using test::random_text;
+using test::read_text;
 using test::scripted_server;
 using test::simple_response;
-
-std::string random_text(std::size_t n, std::uint64_t seed) {
-  const auto bytes = test::random_bytes(n, seed);
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-std::string text_of(const std::vector<std::byte>& bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-std::string read_text(const fs::path& p) {
-  return text_of(test::read_file(p));
-}
+using test::text_of;
 
 void write_text(const fs::path& p, std::string_view text) {
   test::write_file(p, std::as_bytes(std::span(text)));

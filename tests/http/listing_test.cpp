@@ -7,11 +7,14 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
 
+#include "http/remote_listing.hpp"
 #include "support/test_support.hpp"
 
 namespace zcopy::http {
@@ -267,6 +270,44 @@ TEST(HtmlEscape, EscapesTheFiveSpecialCharacters) {
   EXPECT_EQ(html_escape("plain text / é"), "plain text / é");
   EXPECT_EQ(html_escape(""), "");
   EXPECT_EQ(html_escape("&amp;"), "&amp;amp;");  // not idempotent: escape once
+}
+
+// The JSON listing (--autoindex-format json) read back by get -r's parser: every name (quotes,
+// backslashes, control characters, UTF-8) comes back as it is on disk, with its type, size and
+// modification time; a name that is not UTF-8 is written with U+FFFD (JSON holds only UTF-8).
+TEST_F(ListingTest, JsonListingReadsBackAsGetDashRReadsIt) {
+  const std::vector<std::string> names = {"plain.bin", "q\"uote\\back", "tab\there", "caf\xc3\xa9",
+                                          "<b>&"};
+  for (std::size_t i = 0; i < names.size(); ++i) write(names[i], 100 + i * 37);
+  write("bad\xff", 5);
+  fs::create_directory(dir / "sub");
+  unique_fd fd = test::open_or_die(dir.path(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  auto root_fd = open_root(dir.path().c_str());
+  ASSERT_TRUE(root_fd);
+  auto page = render_listing(fd.get(), "/", root_fd->get(), {}, listing_format::json);
+  ASSERT_TRUE(page) << page.error().message();
+  const auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto parsed = parse_remote_listing(*page, now);
+  ASSERT_TRUE(parsed) << parsed.error() << "\n" << *page;
+  EXPECT_TRUE(parsed->refused.empty());
+  std::map<std::string, remote_entry> by_name;
+  for (const auto& e : parsed->entries) by_name[e.name] = e;
+  ASSERT_EQ(by_name.size(), names.size() + 2) << *page;
+  for (const std::string& name : names) {
+    ASSERT_TRUE(by_name.contains(name)) << name << "\n" << *page;
+    const remote_entry& e = by_name[name];
+    EXPECT_EQ(e.type, remote_entry::kind::file);
+    ASSERT_TRUE(e.size && e.mtime);
+    EXPECT_EQ(*e.size, fs::file_size(dir / name));
+    struct stat st {};
+    ASSERT_EQ(::stat((dir / name).c_str(), &st), 0);
+    EXPECT_EQ(e.mtime->time_since_epoch().count(), st.st_mtim.tv_sec);
+  }
+  EXPECT_EQ(by_name["sub"].type, remote_entry::kind::directory);
+  EXPECT_FALSE(by_name["sub"].size);
+  EXPECT_TRUE(by_name.contains("bad\xef\xbf\xbd")) << *page;
+  // Directories first, as in the HTML listing.
+  EXPECT_EQ(parsed->entries.front().name, "sub");
 }
 
 }  // namespace

@@ -25,17 +25,10 @@ namespace zcopy::http {
 namespace {
 
 namespace fs = std::filesystem;
+using test::random_text;
+using test::read_text;
 using test::scripted_server;
-
-std::string random_text(std::size_t n, std::uint64_t seed) {
-  const auto bytes = test::random_bytes(n, seed);
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-std::string read_text(const fs::path& p) {
-  const auto bytes = test::read_file(p);
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
+using test::text_of;
 
 // The value of a request field ("" when absent).
 std::string field(const std::string& request, std::string_view name) {

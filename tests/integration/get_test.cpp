@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -35,15 +36,6 @@ run_result zget(std::vector<std::string> args, std::chrono::milliseconds timeout
   std::vector<std::string> argv{binary(), "get"};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_bounded(argv, timeout);
-}
-
-std::string random_text(std::size_t n, std::uint64_t seed) {
-  const auto bytes = random_bytes(n, seed);
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-std::string text_of(const std::vector<std::byte>& bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 class Get : public ::testing::Test {
@@ -368,6 +360,127 @@ TEST_F(Get, KilledRangedDownloadResumes) {
   EXPECT_FALSE(fs::exists(file.string() + ".part.meta"));
   const std::string log = fast->access_log();
   EXPECT_EQ(answered(log, 200), 0u) << log;
+}
+
+// A tree of random files for -r: names with spaces and UTF-8, three levels, sizes from 0 to one
+// large enough for ranges, each file and directory with its own old modification time.
+std::vector<fs::path> make_tree(const fs::path& top, std::uint64_t seed, std::size_t large) {
+  const std::vector<std::pair<std::string, std::size_t>> files = {
+      {"empty", 0},
+      {"one", 1},
+      {"a b.txt", 4096},
+      {"R\xc3\xa9sum\xc3\xa9 caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.txt", 70'001},
+      {"d1/x.bin", (1u << 20) + 7},
+      {"d1/d2/deep.bin", 12345},
+      {"d1/d2/d3/large.bin", large},
+      {"d1/empty dir/.keep", 3},
+  };
+  std::vector<fs::path> made;
+  std::int64_t t = 1500000000;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const fs::path p = top / files[i].first;
+    fs::create_directories(p.parent_path());
+    write_file(p, random_bytes(files[i].second, seed + i));
+    made.push_back(p);
+  }
+  // Times last (writing a file changes its directory's), files then directories, deepest first.
+  std::vector<fs::path> all;
+  for (const auto& e : fs::recursive_directory_iterator(top)) all.push_back(e.path());
+  std::sort(all.begin(), all.end(), [](const fs::path& a, const fs::path& b) {
+    return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
+  });
+  for (const fs::path& p : all) {
+    const timespec times[2] = {{t, 0}, {t, 0}};
+    EXPECT_EQ(::utimensat(AT_FDCWD, p.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << p;
+    t += 3601;
+  }
+  return made;
+}
+
+// Every file and directory under `a` is under `b` with the same bytes and modification time,
+// and `b` holds nothing else (no .part, no .meta).
+void expect_same_tree(const fs::path& a, const fs::path& b, bool hidden_too = true) {
+  std::vector<fs::path> left, right;
+  for (const auto& e : fs::recursive_directory_iterator(a)) {
+    const fs::path rel = fs::relative(e.path(), a);
+    if (!hidden_too && rel.filename().string().starts_with('.')) continue;
+    left.push_back(rel);
+  }
+  for (const auto& e : fs::recursive_directory_iterator(b))
+    right.push_back(fs::relative(e.path(), b));
+  std::sort(left.begin(), left.end());
+  std::sort(right.begin(), right.end());
+  EXPECT_EQ(left, right);
+  for (const fs::path& rel : left) {
+    struct stat sa {
+    }, sb{};
+    ASSERT_EQ(::lstat((a / rel).c_str(), &sa), 0) << rel;
+    ASSERT_EQ(::lstat((b / rel).c_str(), &sb), 0) << rel;
+    EXPECT_EQ(sa.st_mtim.tv_sec, sb.st_mtim.tv_sec) << rel;
+    if (S_ISREG(sa.st_mode)) {
+      EXPECT_TRUE(same_bytes(read_file(a / rel), read_file(b / rel))) << rel;
+    }
+  }
+}
+
+// get -r from nginx (autoindex_format json): the tree byte for byte with its times, the large
+// file over four connections (206s in nginx's log); a second run fetches no file.
+TEST_F(Get, MirrorsANginxTree) {
+  auto n = nginx("autoindex on; autoindex_format json;");
+  if (!n) GTEST_SKIP() << skip_reason_;
+  fs::create_directories(root() / "tree");
+  make_tree(root() / "tree", test_seed() + 80, (65u << 20) + 3);
+  const fs::path into = out("mirror");
+  auto r =
+      zget({"-r", "-x", "4", "-j", "3", "--json", nginx_url(*n, "/tree/"), "-o", into.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  // nginx's autoindex leaves out names starting with '.'.
+  EXPECT_NE(r.out.find("\"fetched\": 7"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"failed\": 0"), std::string::npos) << r.out;
+  expect_same_tree(root() / "tree", into, false);
+  EXPECT_GE(answered(n->access_log(), 206), 4u);
+
+  auto again = zget({"-r", "--json", nginx_url(*n, "/tree/"), "-o", into.string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("\"fetched\": 0"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("\"up_to_date\": 7"), std::string::npos) << again.out;
+}
+
+// nginx writes a name that is not UTF-8 as raw bytes, which no JSON parser takes: that
+// directory is reported (exit 1), everything else arrives.
+TEST_F(Get, MirrorReportsANginxListingThatIsNotUtf8) {
+  auto n = nginx("autoindex on; autoindex_format json;");
+  if (!n) GTEST_SKIP() << skip_reason_;
+  fs::create_directories(root() / "t" / "latin1");
+  const auto good = put("t/good", 1000, test_seed() + 90);
+  put("t/latin1/caf\xe9", 10, test_seed() + 91);
+  auto r = zget({"-r", nginx_url(*n, "/t/"), "-o", out("m").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("latin1/"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("UTF-8"), std::string::npos) << r.err;
+  EXPECT_TRUE(same_bytes(good, read_file(out("m") / "good")));
+}
+
+// get -r from `zcopy serve --autoindex-format json`, hidden files shown: the same tree.
+TEST_F(Get, MirrorsAZcopyServeTree) {
+  make_tree(root(), test_seed() + 100, (3u << 20) + 1);
+  fs::remove(root() / "dir");
+  auto s = serve_process::start(root(), {"--listen", "127.0.0.1:0", "--threads", "1", "--autoindex",
+                                         "--autoindex-format", "json", "--show-hidden"});
+  ASSERT_TRUE(s);
+  const fs::path into = out("copy");
+  auto r = zget({"-q", "-r", "-j", "8", s->url("/"), "-o", into.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_same_tree(root(), into);
+}
+
+// Usage: -r with -O, and --json without -r, are refused with exit status 2.
+TEST_F(Get, MirrorUsageErrors) {
+  EXPECT_EQ(zget({"-r", "-O", "http://127.0.0.1:1/x/"}).exit_code, 2);
+  EXPECT_EQ(zget({"--json", "http://127.0.0.1:1/x"}).exit_code, 2);
+  const auto r = zget({"-r", "http://127.0.0.1:1/"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("-o DIR"), std::string::npos) << r.err;
 }
 
 TEST_F(Get, ConnectionRefused) {

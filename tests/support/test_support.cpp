@@ -104,6 +104,18 @@ std::vector<std::byte> read_file(const std::filesystem::path& path) {
   return read_fd_to_end(fd.get());
 }
 
+std::string text_of(std::span<const std::byte> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  return text_of(read_file(path));
+}
+
+std::string random_text(std::size_t n, std::uint64_t seed) {
+  return text_of(random_bytes(n, seed));
+}
+
 ::testing::AssertionResult same_bytes(std::span<const std::byte> expected,
                                       std::span<const std::byte> actual) {
   std::size_t n = std::min(expected.size(), actual.size());

@@ -30,6 +30,8 @@ std::uint64_t test_seed();
 
 // `n` random bytes from a generator seeded with `seed` (never all zeros for n >= 16).
 std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed);
+// The same bytes in a string (HTTP bodies in the client tests).
+std::string random_text(std::size_t n, std::uint64_t seed);
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
 class temp_dir {
@@ -49,6 +51,8 @@ class temp_dir {
 unique_fd write_file(const std::filesystem::path& path, std::span<const std::byte> data,
                      int flags = O_RDONLY);
 std::vector<std::byte> read_file(const std::filesystem::path& path);
+std::string text_of(std::span<const std::byte> bytes);
+std::string read_text(const std::filesystem::path& path);
 std::vector<std::byte> read_fd_to_end(int fd);
 // [offset, offset + length) of `fd` read with pread (the descriptor's position is left alone);
 // shorter when the file ends first.

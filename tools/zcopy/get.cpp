@@ -1,8 +1,9 @@
 // zcopy get URL [-o FILE | -O]: download over HTTP/1.1 with the body spliced straight into the
-// file. The library does the download (src/http/download.hpp: FILE.part, its meta, resuming with
-// If-Range, what a 200, 206 or 416 means, the final rename); this file picks the output name and
-// owns the progress bar, the signals and the exit status (0 done, 1 runtime failure, 2 usage,
-// 128+N interrupted).
+// file; zcopy get -r URL/ -o DIR: a tree, read from JSON listings. The library does the work
+// (src/http/download.hpp: FILE.part, its meta, resuming with If-Range, what a 200, 206 or 416
+// means, the final rename; ranged_download.hpp for -x; mirror.hpp for -r); this file picks the
+// output name and owns the progress bar, the signals, the summary and the exit status (0 done,
+// 1 runtime failure or, for -r, any file failed or refused, 2 usage, 128+N interrupted).
 #include <fmt/core.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,7 +17,11 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "http/download.hpp"
+#include "http/mirror.hpp"
+#include "http/remote_listing.hpp"
 #include "progress.hpp"
 #include "signals.hpp"
 #include "subcommands.hpp"
@@ -31,6 +36,9 @@ struct get_flags {
   bool remote_name = false;
   bool resume = false;
   unsigned connections = 1;
+  bool recursive = false;
+  unsigned jobs = 4;
+  bool json = false;
   double connect_timeout = 30;
   double timeout = 60;
   unsigned max_redirects = 10;
@@ -48,6 +56,8 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
+int run_mirror(const get_flags& f, http::url root);
+
 int run_get(const get_flags& f) {
   auto parsed = http::parse_url(f.url);
   if (!parsed) {
@@ -55,6 +65,8 @@ int run_get(const get_flags& f) {
     return 2;
   }
   if (!f.output.empty() && f.remote_name) return usage_error("-o and -O exclude each other");
+  if (f.recursive) return run_mirror(f, std::move(*parsed));
+  if (f.json) return usage_error("--json goes with -r");
   std::string file = f.output;
   if (file.empty()) {
     auto name = http::file_name_from(*parsed);
@@ -124,6 +136,104 @@ int run_get(const get_flags& f) {
   return 0;
 }
 
+// The directory -r writes into without -o: the URL's last path segment ("http://h/data/" →
+// "data").
+std::optional<std::string> directory_name_from(const http::url& root) {
+  std::string_view path = root.path();
+  while (path.size() > 1 && path.ends_with('/')) path.remove_suffix(1);
+  const std::string_view last = path.substr(path.rfind('/') + 1);
+  auto decoded = http::percent_decode(last);
+  if (!decoded || http::unsafe_name(*decoded)) return std::nullopt;
+  return decoded;
+}
+
+int run_mirror(const get_flags& f, http::url root) {
+  if (f.remote_name) return usage_error("-O names one file; -r writes into -o DIR");
+  if (!root.target.ends_with('/') && root.target.find('?') == std::string::npos) root.target += '/';
+  std::string dir = f.output;
+  if (dir.empty()) {
+    auto name = directory_name_from(root);
+    if (!name) {
+      return usage_error(
+          fmt::format("cannot take a directory name from '{}'; use -o DIR", root.text()));
+    }
+    dir = *name;
+  }
+  signal_watch signals;
+  terminal term;
+  http::mirror_options options;
+  options.jobs = f.jobs;
+  options.file.resume = f.resume;
+  options.file.connections = f.connections;
+  options.file.request.connect_timeout = to_ms(f.connect_timeout);
+  options.file.request.read_timeout = to_ms(f.timeout);
+  options.file.request.max_redirects = f.max_redirects;
+  options.file.request.user_agent = std::string("zcopy/") + ZCOPY_VERSION;
+  options.file.request.stop = signals.token();
+
+  const bool tty = sys::isatty(STDERR_FILENO);
+  std::optional<progress_bar> bar;
+  if (!f.quiet && !f.no_progress && (f.progress || tty)) {
+    bar.emplace(term, tty, [](const std::atomic<bool>&) { return std::nullopt; });
+  }
+  std::uint64_t received = 0;
+  const auto started = std::chrono::steady_clock::now();
+  auto done = http::mirror(root, dir, options, [&](const http::mirror_event& e) {
+    received += e.bytes;
+    if (bar) bar->update(received);
+    using kind = http::mirror_event::kind;
+    if (e.what == kind::failed || e.what == kind::refused) {
+      term.line(stderr,
+                fmt::format("zcopy: get -r: {} '{}': {}",
+                            e.what == kind::failed ? "failed" : "refused", e.path, e.message));
+    }
+  });
+  if (bar) bar->finish();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!done) {
+    term.line(stderr, fmt::format("zcopy: get -r '{}': {}", root.text(), done.error().message));
+    return done.error().what == http::client_error::kind::cancelled ? 128 + SIGINT : 1;
+  }
+  const http::mirror_result& r = *done;
+  if (f.json) {
+    nlohmann::ordered_json out = {{"url", root.text()},
+                                  {"dir", dir},
+                                  {"fetched", r.fetched},
+                                  {"up_to_date", r.up_to_date},
+                                  {"failed", r.failed},
+                                  {"refused", r.refused},
+                                  {"directories", r.directories},
+                                  {"bytes_received", r.bytes_received},
+                                  {"bytes_listed", r.bytes_total},
+                                  {"seconds", seconds},
+                                  {"interrupted", r.cancelled}};
+    nlohmann::ordered_json problems = nlohmann::ordered_json::array();
+    for (const auto& p : r.problems) {
+      problems.push_back(
+          {{"path", p.path},
+           {"what", p.what == http::mirror_event::kind::failed ? "failed" : "refused"},
+           {"message", p.message}});
+    }
+    out["problems"] = std::move(problems);
+    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  }
+  if (!f.quiet) {
+    term.line(stderr, fmt::format("'{}': {} files fetched ({}), {} up to date, {} refused, {} "
+                                  "failed, {} directories, in {:.1f} s",
+                                  dir, r.fetched, human(static_cast<double>(r.bytes_received)),
+                                  r.up_to_date, r.refused, r.failed, r.directories, seconds));
+  }
+  if (r.cancelled) {
+    const int sig = signals.received() != 0 ? signals.received() : SIGINT;
+    term.line(stderr, fmt::format("zcopy: get -r '{}': interrupted by {}; run it again (with -c "
+                                  "to continue partial files)",
+                                  root.text(), sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    return 128 + sig;
+  }
+  return r.failed == 0 && r.refused == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 void register_get(CLI::App& app, action& run) {
@@ -131,7 +241,7 @@ void register_get(CLI::App& app, action& run) {
   CLI::App* cmd = app.add_subcommand(
       "get", "Download a URL over HTTP/1.1, the body spliced straight into the file");
   cmd->add_option("url", f->url, "http://HOST[:PORT]/PATH (https is not supported)")->required();
-  cmd->add_option("-o,--output", f->output, "write to FILE (via FILE.part)");
+  cmd->add_option("-o,--output", f->output, "write to FILE (via FILE.part); with -r, into DIR");
   cmd->add_flag("-O,--remote-name", f->remote_name,
                 "name the file after the URL's last path segment (the default without -o)");
   cmd->add_flag("-c,--continue", f->resume, "resume FILE.part (Range + If-Range)");
@@ -139,6 +249,13 @@ void register_get(CLI::App& app, action& run) {
                   "fetch the file as N byte ranges on N connections at once (default 1); a "
                   "server without ranges or validators gets one connection")
       ->check(CLI::Range(1u, 64u));
+  cmd->add_flag("-r,--recursive", f->recursive,
+                "mirror the directory tree at URL/ into -o DIR (default: the URL's last segment), "
+                "read from JSON listings (nginx autoindex_format json, zcopy serve "
+                "--autoindex-format json); files with the listed size and mtime are skipped");
+  cmd->add_option("-j,--jobs", f->jobs, "with -r: files fetched at once (default 4)")
+      ->check(CLI::Range(1u, 256u));
+  cmd->add_flag("--json", f->json, "with -r: print a summary as JSON on stdout");
   cmd->add_option("--connect-timeout", f->connect_timeout, "seconds to connect (default 30)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--timeout", f->timeout, "seconds any read or write may wait (default 60)")

@@ -33,6 +33,7 @@ struct serve_flags {
   unsigned threads = 0;
   std::string engine = "auto";
   bool autoindex = false;
+  std::string autoindex_format = "html";
   bool follow_symlinks = false;
   bool show_hidden = false;
   std::size_t max_connections = 10'000;
@@ -127,6 +128,8 @@ int run_serve(const serve_flags& f) {
   http::session_settings settings;
   settings.serve.root_fd = root->get();
   settings.serve.autoindex = f.autoindex;
+  settings.serve.listing =
+      f.autoindex_format == "json" ? http::listing_format::json : http::listing_format::html;
   settings.serve.follow_symlinks = f.follow_symlinks;
   settings.serve.show_hidden = f.show_hidden;
   settings.serve.mime = &http::mime_table::system();  // loaded now, not on the first request
@@ -212,6 +215,10 @@ void register_serve(CLI::App& app, action& run) {
       ->check(method_choice(engines));
   cmd->add_flag("--autoindex", flags->autoindex,
                 "HTML listings for directories without index.html");
+  cmd->add_option("--autoindex-format", flags->autoindex_format,
+                  "listings as html (default) or json (nginx's autoindex_format json: name, type, "
+                  "mtime, size; what zcopy get -r reads)")
+      ->check(CLI::IsMember({"html", "json"}));
   cmd->add_flag("--follow-symlinks", flags->follow_symlinks, "follow symlinks that leave ROOT");
   cmd->add_flag("--show-hidden", flags->show_hidden, "serve names starting with '.'");
   cmd->add_option("--max-connections", flags->max_connections,

@@ -1,0 +1,371 @@
+#include "http/mirror.hpp"
+
+#include <fcntl.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+#include <utility>
+
+#include "http/remote_listing.hpp"
+#include "http/target.hpp"
+#include "sys/sys.hpp"
+#include "zcopy/fd.hpp"
+
+namespace zcopy::http {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+using shared_dir = std::shared_ptr<const unique_fd>;
+
+client_error local_error(std::error_code code, std::string message) {
+  return client_error{client_error::kind::io, code, std::move(message), 0};
+}
+
+client_error listing_error(std::string message) {
+  return client_error{client_error::kind::protocol, make_error_code(std::errc::protocol_error),
+                      std::move(message), 0};
+}
+
+timespec to_timespec(std::chrono::sys_seconds t) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(t.time_since_epoch().count());
+  return ts;
+}
+
+// A listing's body, at most `max` bytes. It goes through a file without a name (in DIR's
+// filesystem, else /tmp) because the client receives bodies into descriptors, whatever their
+// framing (nginx sends its listings chunked).
+std::expected<std::pair<std::string, url>, client_error> read_listing(const url& where,
+                                                                      const request_options& base,
+                                                                      int scratch_dir,
+                                                                      std::uint64_t max) {
+  std::stop_source local;
+  std::stop_callback forward(base.stop, [&] { local.request_stop(); });
+  request_options request = base;
+  request.stop = local.get_token();
+  request.range_from.reset();
+  request.range_to.reset();
+  request.if_range.clear();
+  auto got = fetch(where, request);
+  if (!got) return std::unexpected(got.error());
+  const response_head& head = got->head();
+  if (head.status != 200) {
+    return std::unexpected(client_error{client_error::kind::status, {}, head.status_line, 0});
+  }
+  const std::string too_large =
+      "a listing larger than " + std::to_string(max) + " bytes (the limit for one directory)";
+  if (head.content_length && *head.content_length > max) {
+    return std::unexpected(listing_error(too_large));
+  }
+  auto scratch = unique_fd::openat(scratch_dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (!scratch) scratch = unique_fd::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (!scratch) {
+    return std::unexpected(local_error(
+        scratch.error(), "no unnamed file for the listing: " + scratch.error().message()));
+  }
+  bool over = false;
+  auto received = got->receive_body(scratch->get(), 0, [&](std::uint64_t bytes) {
+    if (bytes > max && !over) {
+      over = true;
+      local.request_stop();
+    }
+  });
+  if (over) return std::unexpected(listing_error(too_large));
+  if (!received) return std::unexpected(received.error());
+  std::string text(static_cast<std::size_t>(*received), '\0');
+  for (std::size_t at = 0; at < text.size();) {
+    auto n = sys::pread(scratch->get(), text.data() + at, text.size() - at, static_cast<off_t>(at));
+    if (!n)
+      return std::unexpected(local_error(n.error(), "read the listing: " + n.error().message()));
+    if (*n == 0) return std::unexpected(listing_error("the listing's file came back short"));
+    at += *n;
+  }
+  return std::pair{std::move(text), got->final_url()};
+}
+
+class mirror_run {
+ public:
+  mirror_run(const mirror_options& options, std::function<void(const mirror_event&)> on_event)
+      : options_(options), on_event_(std::move(on_event)) {}
+
+  std::expected<mirror_result, client_error> run(const url& root, const fs::path& dir) {
+    if (auto made = sys::mkdirat(AT_FDCWD, dir.c_str(), 0777);
+        !made && made.error() != std::errc::file_exists) {
+      return std::unexpected(
+          local_error(made.error(), "make '" + dir.string() + "': " + made.error().message()));
+    }
+    auto top = unique_fd::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!top) {
+      return std::unexpected(
+          local_error(top.error(), "open '" + dir.string() + "': " + top.error().message()));
+    }
+    top_ = std::make_shared<const unique_fd>(std::move(*top));
+    dir_shown_ = dir;
+    result_.directories = 1;
+
+    const unsigned jobs = std::max(1u, options_.jobs);
+    {
+      std::vector<std::jthread> workers;
+      for (unsigned i = 0; i < jobs; ++i) workers.emplace_back([this] { work(); });
+      auto walked = walk(root);
+      {
+        std::lock_guard lock(mutex_);
+        walk_done_ = true;
+      }
+      ready_.notify_all();
+      if (!walked) {
+        stop_.request_stop();
+        return std::unexpected(walked.error());
+      }
+    }
+    // Directories last, deepest first: making and filling a directory changes its mtime.
+    for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
+      const timespec times[2] = {to_timespec(it->second), to_timespec(it->second)};
+      (void)sys::futimens(it->first->get(), times);
+    }
+    result_.cancelled = stopped();
+    return std::move(result_);
+  }
+
+ private:
+  struct directory {
+    shared_dir fd;
+    std::string rel;  // "" for DIR, else "a/b/"
+    url where;
+    unsigned depth = 0;
+  };
+  struct file_job {
+    shared_dir dir;
+    std::string name, rel;
+    url where;
+    remote_entry entry;
+  };
+
+  bool stopped() const {
+    return stop_.stop_requested() || options_.file.request.stop.stop_requested();
+  }
+
+  // Breadth first: one listing at a time, while the workers fetch the files found so far.
+  std::expected<void, client_error> walk(const url& root) {
+    std::deque<directory> pending;
+    pending.push_back({top_, "", root, 0});
+    bool first = true;
+    while (!pending.empty() && !stopped()) {
+      directory d = std::move(pending.front());
+      pending.pop_front();
+      auto listing =
+          read_listing(d.where, options_.file.request, top_->get(), options_.max_listing_bytes);
+      std::expected<remote_listing, std::string> parsed =
+          listing ? parse_remote_listing(listing->first, now())
+                  : std::unexpected(listing.error().message);
+      if (!parsed && listing) {
+        parsed = std::unexpected("the listing at " + d.where.text() + " is " + parsed.error() +
+                                 " (get -r reads JSON listings: nginx's autoindex_format json, "
+                                 "zcopy serve --autoindex-format json)");
+      }
+      if (!parsed) {
+        if (first) {
+          if (!listing) return std::unexpected(listing.error());
+          return std::unexpected(listing_error(parsed.error()));
+        }
+        report({mirror_event::kind::failed, d.rel, 0, parsed.error()});
+        continue;
+      }
+      first = false;
+      const url base = listing->second;
+      entries_ += parsed->entries.size() + parsed->refused.size();
+      if (entries_ > options_.max_entries) {
+        report({mirror_event::kind::refused, d.rel, 0,
+                "the tree has more than " + std::to_string(options_.max_entries) +
+                    " entries; the walk stops here"});
+        break;
+      }
+      for (const refused_entry& r : parsed->refused) {
+        report({mirror_event::kind::refused, d.rel + r.name, 0, r.reason});
+      }
+      for (remote_entry& e : parsed->entries) {
+        auto where =
+            resolve_reference(base, percent_encode_path(e.name) +
+                                        (e.type == remote_entry::kind::directory ? "/" : ""));
+        if (!where) {
+          report({mirror_event::kind::refused, d.rel + e.name, 0, where.error().reason});
+          continue;
+        }
+        if (e.type == remote_entry::kind::directory) {
+          enter(d, e, std::move(*where), pending);
+        } else {
+          take_file(d, std::move(e), std::move(*where));
+        }
+      }
+    }
+    return {};
+  }
+
+  // Makes (or finds) a subdirectory in its parent's descriptor, never through a symlink.
+  void enter(const directory& parent, const remote_entry& e, url where,
+             std::deque<directory>& pending) {
+    const std::string rel = parent.rel + e.name + "/";
+    if (parent.depth + 1 > options_.max_depth) {
+      report({mirror_event::kind::refused, rel, 0,
+              "deeper than " + std::to_string(options_.max_depth) + " levels"});
+      return;
+    }
+    const int at = parent.fd->get();
+    if (auto made = sys::mkdirat(at, e.name.c_str(), 0777);
+        !made && made.error() != std::errc::file_exists) {
+      report({mirror_event::kind::failed, rel, 0, "make the directory: " + made.error().message()});
+      return;
+    }
+    auto opened =
+        unique_fd::openat(at, e.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (!opened) {
+      const bool planted = opened.error() == std::errc::too_many_symbolic_link_levels ||
+                           opened.error() == std::errc::not_a_directory;
+      report({mirror_event::kind::refused, rel, 0,
+              planted ? "something other than a directory is there (a symlink is never followed)"
+                      : "open the directory: " + opened.error().message()});
+      return;
+    }
+    auto fd = std::make_shared<const unique_fd>(std::move(*opened));
+    if (e.mtime) dir_times_.emplace_back(fd, *e.mtime);
+    ++result_.directories;
+    pending.push_back({std::move(fd), rel, std::move(where), parent.depth + 1});
+  }
+
+  void take_file(const directory& d, remote_entry e, url where) {
+    const std::string rel = d.rel + e.name;
+    if (e.size) {
+      std::lock_guard lock(mutex_);
+      result_.bytes_total += *e.size;
+    }
+    // Complete already: the listing's size and modification time (to the second, as HTTP dates
+    // go), on a regular file that is not a symlink.
+    if (e.size && e.mtime) {
+      auto st = sys::fstatat(d.fd->get(), e.name.c_str(), AT_SYMLINK_NOFOLLOW);
+      if (st && S_ISREG(st->st_mode) && static_cast<std::uint64_t>(st->st_size) == *e.size &&
+          st->st_mtim.tv_sec == e.mtime->time_since_epoch().count()) {
+        report({mirror_event::kind::up_to_date, rel, 0, {}});
+        return;
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back({d.fd, e.name, rel, std::move(where), std::move(e)});
+    }
+    ready_.notify_one();
+  }
+
+  void work() {
+    for (;;) {
+      file_job job;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return !queue_.empty() || walk_done_ || stopped(); });
+        if (stopped() || queue_.empty()) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fetch_file(job);
+    }
+  }
+
+  void fetch_file(const file_job& job) {
+    download_options o = options_.file;
+    o.on_start = {};
+    o.on_progress = {};
+    const bool large = job.entry.size && *job.entry.size >= options_.ranged_from;
+    o.connections = large ? options_.file.connections : 1;
+    auto done = download_at(job.where, job.dir->get(), job.name, dir_shown_ / job.rel, o);
+    if (!done) {
+      if (done.error().error.what == client_error::kind::cancelled) return;
+      report({mirror_event::kind::failed, job.rel, 0, done.error().error.message});
+      return;
+    }
+    if (job.entry.mtime) {
+      const timespec times[2] = {to_timespec(*job.entry.mtime), to_timespec(*job.entry.mtime)};
+      if (auto set = sys::utimensat(job.dir->get(), job.name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+          !set) {
+        report({mirror_event::kind::failed, job.rel, done->received,
+                "set the modification time: " + set.error().message()});
+        return;
+      }
+    }
+    report({mirror_event::kind::fetched, job.rel, done->received, {}});
+  }
+
+  void report(mirror_event e) {
+    e.path = printable(e.path);  // names from the network reach a terminal
+    std::lock_guard lock(mutex_);
+    switch (e.what) {
+      case mirror_event::kind::fetched:
+        ++result_.fetched;
+        break;
+      case mirror_event::kind::up_to_date:
+        ++result_.up_to_date;
+        break;
+      case mirror_event::kind::failed:
+        ++result_.failed;
+        break;
+      case mirror_event::kind::refused:
+        ++result_.refused;
+        break;
+    }
+    result_.bytes_received += e.bytes;
+    if (on_event_) on_event_(e);
+    if (e.what == mirror_event::kind::failed || e.what == mirror_event::kind::refused) {
+      result_.problems.push_back(std::move(e));
+    }
+  }
+
+  // A path as messages show it: control bytes escaped, cut at 200 bytes.
+  static std::string printable(std::string_view name) {
+    std::string out;
+    for (char ch : name.substr(0, 200)) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c == 0x7f) {
+        static constexpr char hex[] = "0123456789abcdef";
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 0xf];
+      } else {
+        out += ch;
+      }
+    }
+    if (name.size() > 200) out += "...";
+    return out;
+  }
+
+  static std::chrono::sys_seconds now() {
+    return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  }
+
+  const mirror_options& options_;
+  std::function<void(const mirror_event&)> on_event_;
+  shared_dir top_;
+  fs::path dir_shown_;
+  std::size_t entries_ = 0;
+  std::vector<std::pair<shared_dir, std::chrono::sys_seconds>> dir_times_;
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<file_job> queue_;
+  bool walk_done_ = false;
+  std::stop_source stop_;
+  mirror_result result_;
+};
+
+}  // namespace
+
+std::expected<mirror_result, client_error> mirror(
+    const url& root, const fs::path& dir, const mirror_options& options,
+    std::function<void(const mirror_event&)> on_event) {
+  return mirror_run(options, std::move(on_event)).run(root, dir);
+}
+
+}  // namespace zcopy::http
