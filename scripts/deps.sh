@@ -9,7 +9,7 @@ packages=(
   libfmt-dev libcli11-dev nlohmann-json3-dev liburing-dev
   libgtest-dev libgmock-dev libxxhash-dev
   libhttp-parser-dev media-types
-  xfsprogs util-linux attr acl clang-format python3 curl nginx-light procps
+  xfsprogs util-linux attr acl clang-format python3 curl nginx-light procps iproute2
   "$@"
 )
 

@@ -170,13 +170,15 @@ run_result run_bounded(const std::vector<std::string>& argv, std::chrono::millis
 
 std::unique_ptr<serve_process> serve_process::start(const std::filesystem::path& root,
                                                     const std::vector<std::string>& args,
-                                                    std::size_t expected_lines) {
+                                                    std::size_t expected_lines,
+                                                    const std::vector<std::string>& wrapper) {
   const char* binary = std::getenv("ZCOPY_BINARY");
   if (binary == nullptr || *binary == '\0') {
     ADD_FAILURE() << "ZCOPY_BINARY is not set";
     return nullptr;
   }
-  std::vector<std::string> argv{binary, "serve", root.string()};
+  std::vector<std::string> argv = wrapper;
+  argv.insert(argv.end(), {binary, "serve", root.string()});
   argv.insert(argv.end(), args.begin(), args.end());
   // The suite runs once per loop engine (tests/CMakeLists.txt): a test that picks its own
   // --engine keeps it.

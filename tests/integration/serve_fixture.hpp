@@ -76,9 +76,11 @@ class serve_process {
   };
   // Starts the server and waits for `expected_lines` URL lines. nullptr (with a failure added,
   // stderr included) when it exits or does not print them in time.
+  // `wrapper` comes before the binary on the command line ("ip netns exec NS").
   static std::unique_ptr<serve_process> start(const std::filesystem::path& root,
                                               const std::vector<std::string>& args,
-                                              std::size_t expected_lines = 1);
+                                              std::size_t expected_lines = 1,
+                                              const std::vector<std::string>& wrapper = {});
   const std::vector<endpoint>& endpoints() const { return endpoints_; }
   const endpoint& primary() const { return endpoints_.at(0); }
   // "http://HOST:PORT" + path (path starts with '/').
