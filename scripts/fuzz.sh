@@ -23,7 +23,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-$(nproc)}
 all_targets=(fuzz_request fuzz_chunked fuzz_range fuzz_conditional fuzz_url fuzz_response_head
-  fuzz_safetensors)
+  fuzz_safetensors fuzz_listing)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 build_dir=build-fuzz
 

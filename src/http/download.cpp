@@ -180,7 +180,7 @@ std::expected<download_result, download_error> downloader::into_part(int dir,
       options_.resume && (part_exists ? !old_meta.ranged() && part_stat->st_size > 0
                                       : at.what == destination::kind::regular && at.st.st_size > 0);
   std::optional<response> first;
-  if (old_meta.ranged() || (options_.connections > 1 && !sequential_resume)) {
+  if (old_meta.ranged() || (options_.connections != 1 && !sequential_resume)) {
     auto ranged =
         download_ranged(target_, options_, {dir, name, part_name, meta_name, file, part_path},
                         part_exists, old_meta.ranged() ? std::optional(old_meta) : std::nullopt);

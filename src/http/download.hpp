@@ -45,6 +45,7 @@ struct download_options {
   bool resume = false;  // continue FILE.part, or check a complete FILE (-c)
   // Connections for one file (-x N): above 1, a server that answers ranges with a validator gets
   // the file as byte ranges fetched at once (ranged_download.hpp); others get one connection.
+  // 0 is -x auto: one connection to start with, more added while each raises the rate.
   unsigned connections = 1;
   // Called before the first body byte: where the body starts in the file and the file's full size
   // where the server said it.

@@ -33,6 +33,11 @@ constexpr std::uint64_t split_alignment = 64 * 1024;
 constexpr int max_tries = 5;     // failures of one range in a row without a byte of progress
 constexpr int max_restarts = 2;  // the file changed on the server while it was fetched
 constexpr auto checkpoint_interval = 1s;
+// -x auto: connections are added one at a time, each after a window of this long has been
+// measured, while each raised the rate by `auto_gain`; at most `auto_max` of them.
+constexpr auto auto_window = 400ms;
+constexpr double auto_gain = 1.15;
+constexpr unsigned auto_max = 16;
 
 std::unexpected<download_error> failure(client_error::kind what, std::error_code code,
                                         std::string message, bool part_kept) {
@@ -101,7 +106,8 @@ class ranged_run {
         where_(where),
         part_(part),
         meta_(std::move(meta)),
-        connections_(connections) {
+        connections_(connections == 0 ? 1 : connections),
+        auto_(connections == 0) {
     for (const byte_span& r : cut(meta_.todo, connections_)) {
       ranges_.push_back({r.first, r.end, r.first, false});
     }
@@ -116,12 +122,17 @@ class ranged_run {
     {
       std::vector<std::jthread> threads;
       const std::size_t n = std::min<std::size_t>(connections_, ranges_.size());
-      for (std::size_t i = 0; i < n; ++i) ranges_[i].owned = true;
+      {
+        std::lock_guard lock(mutex_);
+        for (std::size_t i = 0; i < n; ++i) ranges_[i].owned = true;
+        active_ = n;
+      }
       for (std::size_t i = 0; i < n; ++i) {
         std::optional<response> conn;
         if (i == 0 && first) conn = std::move(first);
         threads.emplace_back([this, i, c = std::move(conn)]() mutable { work(i, std::move(c)); });
       }
+      if (auto_) grow(threads);
     }
     std::lock_guard lock(mutex_);
     if (end_ == ending::complete && !missing_locked().empty()) {
@@ -152,7 +163,48 @@ class ranged_run {
 
   enum class step { go_on, new_request, stop };
 
+  // -x auto: measures the rate over windows of auto_window and adds a connection (taking half of
+  // the largest range still running) while the last one added raised it by auto_gain. A window
+  // right after an addition is not judged: the new connection is still in slow start.
+  void grow(std::vector<std::jthread>& threads) {
+    std::unique_lock lock(mutex_);
+    double best = 0;
+    bool settling = false;
+    std::uint64_t last = received_;
+    auto since = std::chrono::steady_clock::now();
+    while (active_ > 0 && !stop_.stop_requested() && threads.size() < auto_max) {
+      if (wake_.wait_for(lock, stop_.get_token(), auto_window, [&] { return active_ == 0; })) break;
+      const auto now = std::chrono::steady_clock::now();
+      const double seconds = std::chrono::duration<double>(now - since).count();
+      if (seconds < std::chrono::duration<double>(auto_window).count()) continue;
+      const double rate = static_cast<double>(received_ - last) / seconds;
+      last = received_;
+      since = now;
+      if (settling) {
+        settling = false;
+        continue;
+      }
+      if (best > 0 && rate < best * auto_gain) break;  // the last connection added little
+      best = std::max(best, rate);
+      const auto next = next_range_locked();
+      if (!next) break;
+      ++active_;
+      threads.emplace_back([this, i = *next] { work(i, std::nullopt); });
+      settling = true;
+    }
+  }
+
   void work(std::size_t index, std::optional<response> conn) {
+    struct leave {
+      ranged_run& run;
+      ~leave() {
+        {
+          std::lock_guard lock(run.mutex_);
+          --run.active_;
+        }
+        run.wake_.notify_all();
+      }
+    } on_exit{*this};
     std::optional<std::size_t> current = index;
     int tries = 0;
     while (current && !stop_.stop_requested()) {
@@ -361,12 +413,14 @@ class ranged_run {
   const int part_;
   const part_meta meta_;
   const unsigned connections_;
+  const bool auto_;  // -x auto: connections_ is where it starts; grow() adds more
 
   mutable std::mutex mutex_;
   std::condition_variable_any wake_;
   std::stop_source stop_;
   std::vector<range_state> ranges_;
   std::uint64_t received_ = 0;
+  std::size_t active_ = 0;  // threads in work()
   std::chrono::steady_clock::time_point recorded_at_ = std::chrono::steady_clock::now();
   ending end_ = ending::complete;
   std::optional<download_error> error_;
@@ -477,7 +531,7 @@ std::expected<ranged_outcome, download_error> download_ranged(const url& target,
     const std::uint64_t already = total - sum(meta.todo);
     if (options.on_start) options.on_start(already, total);
 
-    ranged_run job(target, options, where, part.get(), meta, std::max(1u, options.connections));
+    ranged_run job(target, options, where, part.get(), meta, options.connections);
     const ending how = job.run(std::move(first));
     if (how == ending::changed) {
       if (attempt < max_restarts) continue;  // from the first request, afresh

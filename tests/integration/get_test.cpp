@@ -325,6 +325,22 @@ TEST_F(Get, ConnectionsFallBackToOneWhenNginxIgnoresRanges) {
   EXPECT_EQ(answered(log, 206), 0u) << log;
 }
 
+// -x auto against nginx holding each connection to 2 MB/s: one connection starts, and a second
+// and third are added because each raises the rate (nginx logs every range request as a 206);
+// the file arrives byte for byte.
+TEST_F(Get, AutoConnectionsGrowWhereEachOneAddsRate) {
+  auto n = nginx("limit_rate 2m;");
+  if (!n) GTEST_SKIP() << skip_reason_;
+  const std::size_t size = 24u << 20;
+  const auto data = put("auto", size, test_seed() + 65);
+  auto r = zget({"-q", "-x", "auto", nginx_url(*n, "/auto"), "-o", out("auto").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(same_bytes(data, read_file(out("auto"))));
+  const std::string log = n->access_log();
+  EXPECT_GE(answered(log, 206), 3u) << log;
+  EXPECT_EQ(answered(log, 200), 0u) << log;
+}
+
 // A client killed with SIGKILL in the middle of -x 4 (nginx slowed to 1 MB/s per connection)
 // leaves FILE.part and a meta listing what is missing; -c -x 4 against a full-speed nginx fetches
 // only that (resumed, fewer bytes than the file) and the file is whole.

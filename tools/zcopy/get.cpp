@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,7 +36,7 @@ struct get_flags {
   std::string output;
   bool remote_name = false;
   bool resume = false;
-  unsigned connections = 1;
+  std::string connections_text = "1";  // N, or "auto" (0 in download_options)
   bool recursive = false;
   unsigned jobs = 4;
   bool json = false;
@@ -49,6 +50,12 @@ struct get_flags {
 
 std::chrono::milliseconds to_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000)));
+}
+
+// -x as download_options takes it: 0 for auto (the validator has checked the text).
+unsigned connections_of(const get_flags& f) {
+  if (f.connections_text == "auto") return 0;
+  return static_cast<unsigned>(std::stoul(f.connections_text));
 }
 
 int usage_error(const std::string& message) {
@@ -88,7 +95,7 @@ int run_get(const get_flags& f) {
 
   http::download_options options;
   options.resume = f.resume;
-  options.connections = f.connections;
+  options.connections = connections_of(f);
   options.request.connect_timeout = to_ms(f.connect_timeout);
   options.request.read_timeout = to_ms(f.timeout);
   options.request.max_redirects = f.max_redirects;
@@ -164,7 +171,7 @@ int run_mirror(const get_flags& f, http::url root) {
   http::mirror_options options;
   options.jobs = f.jobs;
   options.file.resume = f.resume;
-  options.file.connections = f.connections;
+  options.file.connections = connections_of(f);
   options.file.request.connect_timeout = to_ms(f.connect_timeout);
   options.file.request.read_timeout = to_ms(f.timeout);
   options.file.request.max_redirects = f.max_redirects;
@@ -245,10 +252,21 @@ void register_get(CLI::App& app, action& run) {
   cmd->add_flag("-O,--remote-name", f->remote_name,
                 "name the file after the URL's last path segment (the default without -o)");
   cmd->add_flag("-c,--continue", f->resume, "resume FILE.part (Range + If-Range)");
-  cmd->add_option("-x,--connections", f->connections,
-                  "fetch the file as N byte ranges on N connections at once (default 1); a "
-                  "server without ranges or validators gets one connection")
-      ->check(CLI::Range(1u, 64u));
+  cmd->add_option("-x,--connections", f->connections_text,
+                  "fetch the file as N byte ranges on N connections at once (default 1), or "
+                  "'auto': add connections while each raises the rate (16 at most); a server "
+                  "without ranges or validators gets one connection")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            if (value == "auto") return {};
+            unsigned n = 0;
+            const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+            if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > 64) {
+              return "-x takes a number from 1 to 64, or auto";
+            }
+            return {};
+          },
+          "N|auto"));
   cmd->add_flag("-r,--recursive", f->recursive,
                 "mirror the directory tree at URL/ into -o DIR (default: the URL's last segment), "
                 "read from JSON listings (nginx autoindex_format json, zcopy serve "
