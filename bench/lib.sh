@@ -59,12 +59,15 @@ bench_ram_ext4() {
   ram_mount=$2
 }
 
-# bench_nginx DIR PORT ROOT CPU: nginx as a static site runs it (one worker, master off,
-# sendfile, tcp_nopush, open_file_cache, no access log, keep-alive without a request limit),
-# pinned to CPU and serving ROOT on 127.0.0.1:PORT, its files under DIR; sets nginx_pid (which
-# is also added to `pids`).
+# bench_nginx DIR PORT ROOT CPU [SERVER_DIRECTIVES [LISTEN_ADDRESS [PREFIX...]]]: nginx as a
+# static site runs it (one worker, master off, sendfile, tcp_nopush, open_file_cache, no access
+# log, keep-alive without a request limit), pinned to CPU and serving ROOT on
+# LISTEN_ADDRESS:PORT (default 127.0.0.1), its files under DIR, SERVER_DIRECTIVES added to the
+# server block, the command run after PREFIX ("ip netns exec NS"); sets nginx_pid (which is also
+# added to `pids`).
 bench_nginx() {
-  local dir=$1 port=$2 root=$3 cpu=$4
+  local dir=$1 port=$2 root=$3 cpu=$4 extra=${5:-} address=${6:-127.0.0.1}
+  local prefix=("${@:7}")
   mkdir -p "$dir"
   cat >"$dir/nginx.conf" <<CONF
 daemon off;
@@ -89,12 +92,14 @@ http {
   uwsgi_temp_path $dir/uwsgi;
   scgi_temp_path $dir/scgi;
   server {
-    listen 127.0.0.1:$port;
+    listen $address:$port;
     root $root;
+    $extra
   }
 }
 CONF
-  taskset -c "$cpu" /usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" &
+  "${prefix[@]}" taskset -c "$cpu" /usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" \
+    -e "$dir/error.log" &
   nginx_pid=$!
   pids+=("$nginx_pid")
 }
