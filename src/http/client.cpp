@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -349,20 +350,66 @@ std::string request_head(const url& target, const request_options& options) {
     head += "\r\n";
     if (!options.if_range.empty()) head += "If-Range: " + options.if_range + "\r\n";
   }
-  head += "Connection: close\r\n\r\n";
+  head += options.pool ? "\r\n" : "Connection: close\r\n\r\n";
   return head;
 }
+
+std::optional<unique_fd> connection_pool::take(const url& to) {
+  std::lock_guard lock(mutex_);
+  auto it = idle_.find(to.authority());
+  if (it == idle_.end() || it->second.empty()) return std::nullopt;
+  unique_fd fd = std::move(it->second.back());
+  it->second.pop_back();
+  return fd;
+}
+
+void connection_pool::give(const url& to, unique_fd socket) {
+  std::lock_guard lock(mutex_);
+  auto& idle = idle_[to.authority()];
+  if (idle.size() < max_idle_per_server) idle.push_back(std::move(socket));
+}
+
+namespace {
+
+// Whether a response leaves its connection ready for the next request once its body is read.
+bool keeps_alive(const response_head& head) {
+  if (head.version_major != 1 || head.version_minor < 1 || head.until_close) return false;
+  const auto connection = head.header("connection");
+  if (!connection) return true;
+  std::string value(*connection);
+  std::transform(value.begin(), value.end(), value.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return value.find("close") == std::string::npos;
+}
+
+}  // namespace
 
 std::expected<response, client_error> fetch(const url& target, const request_options& options) {
   url current = target;
   for (unsigned redirects = 0;; ++redirects) {
-    auto fd = connect_to(current, options);
-    if (!fd) return std::unexpected(fd.error());
-    if (auto s = send_all(fd->get(), request_head(current, options), options); !s) {
-      return std::unexpected(s.error());
+    // A pooled connection first; one the server closed meanwhile fails on the request or before
+    // the first byte of the answer, and the request goes again on a new connection.
+    std::optional<unique_fd> idle = options.pool ? options.pool->take(current) : std::nullopt;
+    std::optional<unique_fd> fd;
+    std::expected<response_head, client_error> head = std::unexpected(client_error{});
+    for (;;) {
+      const bool reused = idle.has_value();
+      if (reused) {
+        fd = std::move(*idle);
+        idle.reset();
+      } else {
+        auto fresh = connect_to(current, options);
+        if (!fresh) return std::unexpected(fresh.error());
+        fd = std::move(*fresh);
+      }
+      auto sent = send_all(fd->get(), request_head(current, options), options);
+      if (sent) head = read_head(fd->get(), options);
+      const client_error* failed = !sent ? &sent.error() : !head ? &head.error() : nullptr;
+      if (failed == nullptr) break;
+      const bool stale = reused && failed->what != client_error::kind::timeout &&
+                         failed->what != client_error::kind::cancelled;
+      if (!stale) return std::unexpected(*failed);
     }
-    auto head = read_head(fd->get(), options);
-    if (!head) return std::unexpected(head.error());
     const auto location = head->header("location");
     if (is_redirect(head->status) && location && !location->empty()) {
       if (redirects >= options.max_redirects) {
@@ -388,6 +435,8 @@ std::expected<response, client_error> fetch(const url& target, const request_opt
     out.redirects_ = redirects;
     out.read_timeout_ = options.read_timeout;
     out.stop_ = options.stop;
+    out.pool_ = options.pool;
+    out.reusable_ = options.pool != nullptr && keeps_alive(out.head_);
     return out;
   }
 }
@@ -397,19 +446,27 @@ std::expected<response, client_error> fetch(const url& target, const request_opt
 std::expected<std::uint64_t, client_error> response::receive_body(
     int file, std::optional<std::uint64_t> offset, std::function<void(std::uint64_t)> on_progress) {
   on_progress_ = std::move(on_progress);
-  if (head_.no_body) return 0;
-  auto info = classify(file);
-  if (!info) return failure(client_error::kind::io, info.error(), reason_text(info.error()));
-  if (head_.chunked) return receive_chunked(*info, offset);
-  auto moved = splice_into(*info, offset, head_.content_length, 0);
-  if (!moved) return moved;
-  if (head_.content_length && *moved < *head_.content_length) {
-    return failure(client_error::kind::short_body, errc::unexpected_eof,
-                   "the server closed the connection after " + std::to_string(*moved) + " of " +
-                       std::to_string(*head_.content_length) + " body bytes",
-                   *moved);
+  auto got = [&]() -> std::expected<std::uint64_t, client_error> {
+    if (head_.no_body) return 0;
+    auto info = classify(file);
+    if (!info) return failure(client_error::kind::io, info.error(), reason_text(info.error()));
+    if (head_.chunked) return receive_chunked(*info, offset);
+    auto moved = splice_into(*info, offset, head_.content_length, 0);
+    if (!moved) return moved;
+    if (head_.content_length && *moved < *head_.content_length) {
+      return failure(client_error::kind::short_body, errc::unexpected_eof,
+                     "the server closed the connection after " + std::to_string(*moved) + " of " +
+                         std::to_string(*head_.content_length) + " body bytes",
+                     *moved);
+    }
+    return moved;
+  }();
+  // The whole body is out of the socket: the next response starts there.
+  if (got && reusable_) {
+    reusable_ = false;
+    pool_->give(url_, std::move(socket_));
   }
-  return moved;
+  return got;
 }
 
 std::expected<std::uint64_t, client_error> response::receive_some(int file, std::uint64_t offset,

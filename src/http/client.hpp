@@ -31,7 +31,9 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -67,6 +69,8 @@ struct client_error {
   std::uint64_t body_bytes = 0;  // body bytes written before the failure (receive_body)
 };
 
+class connection_pool;
+
 struct request_options {
   std::chrono::milliseconds connect_timeout{30'000};
   std::chrono::milliseconds read_timeout{60'000};  // each wait for the server, not the whole body
@@ -77,6 +81,25 @@ struct request_options {
   std::string if_range;                     // sent as If-Range with range_from when not empty
   std::size_t max_head_bytes = 64 * 1024;
   std::stop_token stop;
+  // Keep-alive: with a pool, requests leave the connection open and a fetch to the same host and
+  // port takes an idle one from the pool before connecting; without, "Connection: close".
+  connection_pool* pool = nullptr;
+};
+
+// Idle keep-alive connections for a caller that makes many requests to one server (get -r): a
+// response whose body was received whole, from an HTTP/1.1 server that did not say "close",
+// hands its socket back; fetch takes it for the next request to the same host and port. A pooled
+// connection the server has closed meanwhile is noticed on the request and replaced by a new one
+// (every request here is a GET, which may be sent again). Thread-safe; owns the idle sockets.
+class connection_pool {
+ public:
+  std::optional<unique_fd> take(const url& to);
+  void give(const url& to, unique_fd socket);
+
+ private:
+  static constexpr std::size_t max_idle_per_server = 64;
+  std::mutex mutex_;
+  std::map<std::string, std::vector<unique_fd>> idle_;  // by "host:port"
 };
 
 struct response_head {
@@ -177,6 +200,8 @@ class response {
   std::stop_token stop_;
   std::function<void(std::uint64_t)> on_progress_;
   std::uint64_t body_taken_ = 0;
+  connection_pool* pool_ = nullptr;  // where the socket goes back after a whole body
+  bool reusable_ = false;            // HTTP/1.1, no "Connection: close", a delimited body
 };
 
 // Connects, sends the GET, reads the head; follows 301, 302, 303, 307 and 308 (Location resolved

@@ -319,7 +319,8 @@ std::expected<download_result, download_error> downloader::into_part(int dir,
     part_meta meta{response->final_url().text(), std::string(head.header("etag").value_or("")),
                    std::string(head.header("last-modified").value_or(""))};
     if (head.status == 206 && meta.validator().empty()) meta = read_part_meta(dir, meta_name);
-    if (auto e = write_part_meta(dir, meta_name, meta); e) {
+    if (auto e = options_.keep_meta ? write_part_meta(dir, meta_name, meta) : std::error_code{};
+        e) {
       return local_failure(e, "write", meta_path, true);
     }
 

@@ -47,6 +47,10 @@ struct download_options {
   // the file as byte ranges fetched at once (ranged_download.hpp); others get one connection.
   // 0 is -x auto: one connection to start with, more added while each raises the rate.
   unsigned connections = 1;
+  // Write FILE.part.meta beside a one-connection download, for -c to continue it. A caller that
+  // never continues a file (get -r, for small files: it fetches them whole again) saves the
+  // meta's create, write and rename per file; without a meta, -c would resume without If-Range.
+  bool keep_meta = true;
   // Called before the first body byte: where the body starts in the file and the file's full size
   // where the server said it.
   std::function<void(std::uint64_t offset, std::optional<std::uint64_t> total)> on_start;

@@ -23,6 +23,9 @@ namespace fs = std::filesystem;
 
 using shared_dir = std::shared_ptr<const unique_fd>;
 
+// Files listed smaller than this are fetched whole on every try: continuing them saves little.
+constexpr std::uint64_t resume_from = std::uint64_t{1} << 20;
+
 client_error local_error(std::error_code code, std::string message) {
   return client_error{client_error::kind::io, code, std::move(message), 0};
 }
@@ -159,8 +162,9 @@ class mirror_run {
     while (!pending.empty() && !stopped()) {
       directory d = std::move(pending.front());
       pending.pop_front();
-      auto listing =
-          read_listing(d.where, options_.file.request, top_->get(), options_.max_listing_bytes);
+      request_options request = options_.file.request;
+      request.pool = &pool_;
+      auto listing = read_listing(d.where, request, top_->get(), options_.max_listing_bytes);
       std::expected<remote_listing, std::string> parsed =
           listing ? parse_remote_listing(listing->first, now())
                   : std::unexpected(listing.error().message);
@@ -277,10 +281,16 @@ class mirror_run {
 
   void fetch_file(const file_job& job) {
     download_options o = options_.file;
+    o.request.pool = &pool_;
     o.on_start = {};
     o.on_progress = {};
     const bool large = job.entry.size && *job.entry.size >= options_.ranged_from;
     o.connections = large ? options_.file.connections : 1;
+    // A small file is fetched whole, never continued: no meta for it, and no -c (which, without a
+    // meta, would resume without If-Range).
+    const bool resumable = !job.entry.size || *job.entry.size >= resume_from;
+    o.resume = o.resume && resumable;
+    o.keep_meta = resumable;
     auto done = download_at(job.where, job.dir->get(), job.name, dir_shown_ / job.rel, o);
     if (!done) {
       if (done.error().error.what == client_error::kind::cancelled) return;
@@ -351,6 +361,7 @@ class mirror_run {
   fs::path dir_shown_;
   std::size_t entries_ = 0;
   std::vector<std::pair<shared_dir, std::chrono::sys_seconds>> dir_times_;
+  connection_pool pool_;  // keep-alive connections shared by the listings and the workers
 
   std::mutex mutex_;
   std::condition_variable ready_;

@@ -4,9 +4,11 @@
 //
 // The walk: each directory's listing is fetched (its URL ends in '/'); its subdirectories are
 // made under DIR and walked in turn, its files handed to `jobs` threads that fetch them at once,
-// each with download_at() (NAME.part renamed to NAME when complete, resumable with `resume`;
-// files of at least `ranged_from` bytes over `connections` connections). A file already there
-// with the listing's size and modification time is left alone. Modification times from the
+// each with download_at() (NAME.part renamed to NAME when complete; from 1 MiB on resumable with
+// `resume`, smaller ones fetched whole again, without a meta;
+// files of at least `ranged_from` bytes over `connections` connections). Requests share a pool of
+// keep-alive connections, so a tree of small files costs no new connection per file. A file already
+// there with the listing's size and modification time is left alone. Modification times from the
 // listing are set on every file fetched and, at the end, on every directory.
 //
 // Never outside DIR: names are checked one component at a time (remote_listing.hpp refuses

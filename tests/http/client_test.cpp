@@ -5,6 +5,7 @@
 #include "http/client.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -93,6 +94,57 @@ TEST(Client, SendsTheRequestHeadFetchNeeds) {
   const std::string head = request_head(*parse_url("http://h/x"), ranged);
   EXPECT_NE(head.find("\r\nRange: bytes=100-\r\n"), std::string::npos) << head;
   EXPECT_NE(head.find("\r\nIf-Range: \"abc\"\r\n"), std::string::npos) << head;
+}
+
+// With a pool: no "Connection: close"; a whole body from an HTTP/1.1 server that keeps the
+// connection hands it back, and the next fetch sends its request on it (the server sees two
+// requests on one connection).
+TEST(Client, PooledConnectionCarriesTheNextRequest) {
+  const std::string a = random_text(70'000, test::test_seed()), b = random_text(3, 7);
+  std::vector<std::string> second_request;
+  scripted_server server({[&](int fd, const std::string& req) {
+    EXPECT_EQ(req.find("Connection: close"), std::string::npos) << req;
+    scripted_server::send_all(
+        fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(a.size()) + "\r\n\r\n" + a);
+    // The next request arrives on this connection.
+    std::string next;
+    char ch = 0;
+    while (!next.ends_with("\r\n\r\n") && ::recv(fd, &ch, 1, 0) == 1) next += ch;
+    second_request.push_back(next);
+    scripted_server::send_all(
+        fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(b.size()) + "\r\n\r\n" + b);
+  }});
+  connection_pool pool;
+  request_options options;
+  options.pool = &pool;
+  auto first = get(server.url("/a"), options);
+  ASSERT_TRUE(first.result) << first.result.error().message;
+  EXPECT_EQ(first.body, a);
+  auto second = get(server.url("/b"), options);
+  ASSERT_TRUE(second.result) << second.result.error().message;
+  EXPECT_EQ(second.body, b);
+  EXPECT_EQ(server.requests().size(), 1u);
+  ASSERT_EQ(second_request.size(), 1u);
+  EXPECT_TRUE(second_request[0].starts_with("GET /b HTTP/1.1\r\n")) << second_request[0];
+}
+
+// A pooled connection the server closed after its answer (or that a "Connection: close" answer
+// never gave back): the next request goes on a new connection and succeeds.
+TEST(Client, PooledConnectionClosedByTheServerIsReplaced) {
+  const std::string body = random_text(5000, test::test_seed() + 1);
+  scripted_server server({[&](int fd, const std::string&) {
+    scripted_server::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " +
+                                      std::to_string(body.size()) + "\r\n\r\n" + body);
+  }});
+  connection_pool pool;
+  request_options options;
+  options.pool = &pool;
+  for (int i = 0; i < 3; ++i) {
+    auto d = get(server.url("/x"), options);
+    ASSERT_TRUE(d.result) << i << ": " << d.result.error().message;
+    EXPECT_EQ(d.body, body);
+  }
+  EXPECT_EQ(server.requests().size(), 3u);
 }
 
 // A Content-Length body arrives byte for byte, through splice, with progress reported.

@@ -145,6 +145,32 @@ TEST_F(Mirror, TreeComesBackWithItsTimes) {
   EXPECT_EQ(mtime_of(out_ / "a.bin"), base_time + 1);
 }
 
+// With -c, a small file's FILE.part left by an earlier run (its meta included) is not continued:
+// the file is fetched whole (no Range), so a part of another version can never be completed.
+TEST_F(Mirror, SmallFilesAreFetchedWholeEvenWithResume) {
+  site s;
+  const std::string a = random_text(40'000, seed_);
+  s.listing("/", "[" + file_entry("a", a.size(), base_time) + "]");
+  s.file("/a", a);
+  fs::create_directories(out_);
+  const std::string stale = random_text(1000, seed_ + 1);
+  test::write_file(out_ / "a.part", std::as_bytes(std::span(stale)));
+  const std::string meta = "url x\netag \"v0\"\n";
+  test::write_file(out_ / "a.part.meta", std::as_bytes(std::span(meta)));
+  scripted_server server({s.script()});
+  mirror_options o;
+  o.file.resume = true;
+  auto r = run(server, o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->fetched, 1u);
+  EXPECT_TRUE(read_text(out_ / "a") == a);
+  for (const std::string& req : server.requests()) {
+    EXPECT_EQ(req.find("Range:"), std::string::npos) << req;
+  }
+  EXPECT_FALSE(fs::exists(out_ / "a.part"));
+  EXPECT_FALSE(fs::exists(out_ / "a.part.meta"));
+}
+
 // Names that try to leave DIR are refused; nothing appears outside DIR, the honest file arrives.
 TEST_F(Mirror, HostileNamesNeverLeaveTheDirectory) {
   site s;
