@@ -23,6 +23,49 @@ struct entry {
   std::chrono::sys_seconds mtime{};
 };
 
+// The cells `text` takes in a monospace font: East Asian wide and fullwidth characters two,
+// combining marks none, anything else one (a byte that is not valid UTF-8 too: it is shown as
+// one replacement character).
+std::size_t display_width(std::string_view text) {
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t length = lead < 0x80           ? 1
+                         : (lead >> 5) == 0x6  ? 2
+                         : (lead >> 4) == 0xE  ? 3
+                         : (lead >> 3) == 0x1E ? 4
+                                               : 0;
+    char32_t cp = length == 1   ? lead
+                  : length == 2 ? (lead & 0x1F)
+                  : length == 3 ? (lead & 0x0F)
+                                : (lead & 0x07);
+    bool valid = length != 0 && i + length <= text.size();
+    for (std::size_t k = 1; valid && k < length; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      valid = (c & 0xC0) == 0x80;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    if (!valid) {
+      ++width;
+      ++i;
+      continue;
+    }
+    i += length;
+    const bool combining = (cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
+                           (cp >= 0x1DC0 && cp <= 0x1DFF) || (cp >= 0x20D0 && cp <= 0x20FF) ||
+                           (cp >= 0xFE20 && cp <= 0xFE2F) || cp == 0x200B || cp == 0x200D;
+    const bool wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
+                      (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+                      (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
+                      (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+                      (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+                      (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+                      (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD);
+    width += combining ? 0 : wide ? 2 : 1;
+  }
+  return width;
+}
+
 // "06-Nov-1994 08:49" (nginx's autoindex date column).
 std::string listing_date(std::chrono::sys_seconds t) {
   using namespace std::chrono;
@@ -96,7 +139,9 @@ std::string render_html(const std::vector<entry>& entries, std::string_view url_
   const std::string title = "Index of " + html_escape(url_path);
   std::string out;
   out.reserve(512 + entries.size() * 160);
-  out += "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>";
+  out +=
+      "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>";
   out += title;
   out += "</title></head>\n<body>\n<h1>";
   out += title;
@@ -111,9 +156,11 @@ std::string render_html(const std::vector<entry>& entries, std::string_view url_
     out += "\">";
     out += html_escape(shown);
     out += "</a>";
-    // Pad the name column to 50 characters (counting bytes of the unescaped name; nginx counts
-    // UTF-8 characters and truncates, which matters only to the eye).
-    out.append(shown.size() < 50 ? 51 - shown.size() : 1, ' ');
+    // Pad the name column to 50 cells of the unescaped name as a monospace font shows it (not
+    // its bytes: "é" is two bytes and one cell, "日" three bytes and two cells), so the dates
+    // line up whatever the script.
+    const std::size_t width = display_width(shown);
+    out.append(width < 50 ? 51 - width : 1, ' ');
     if (e.has_info) {
       out += listing_date(e.mtime);
       const std::string size = e.directory ? "-" : std::to_string(e.size);

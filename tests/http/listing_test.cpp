@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "http/remote_listing.hpp"
+#include "http/target.hpp"
 #include "support/test_support.hpp"
 
 namespace zcopy::http {
@@ -308,6 +309,28 @@ TEST_F(ListingTest, JsonListingReadsBackAsGetDashRReadsIt) {
   EXPECT_TRUE(by_name.contains("bad\xef\xbf\xbd")) << *page;
   // Directories first, as in the HTML listing.
   EXPECT_EQ(parsed->entries.front().name, "sub");
+}
+
+// The date column lines up for every script: padding counts the cells a monospace font gives
+// the name (one for "é", two for "日"), not its bytes; every row's date starts at cell 51.
+TEST_F(ListingTest, DatesLineUpForNonAsciiNames) {
+  const std::vector<std::pair<std::string, std::size_t>> names = {
+      {"plain.txt", 9},
+      {"R\xc3\xa9sum\xc3\xa9 caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.txt", 20},
+      {"e\xcc\x81t\xc3\xa9", 3},  // "e" + combining acute, "t", "é"
+      {"\xff\xfe", 2},            // not UTF-8: one cell per byte
+  };
+  for (const auto& [name, cells] : names) write(name, cells + 1);
+  const std::string page = render("/");
+  for (const auto& [name, cells] : names) {
+    const std::string line = line_of(page, percent_encode_path(name));
+    ASSERT_FALSE(line.empty()) << name << "\n" << page;
+    const std::size_t end = line.find("</a>");
+    ASSERT_NE(end, std::string::npos) << line;
+    const std::size_t spaces = line.find_first_not_of(' ', end + 4) - (end + 4);
+    EXPECT_EQ(spaces, 51 - cells) << name << ": " << line;
+  }
+  EXPECT_NE(page.find("<meta name=\"viewport\""), std::string::npos);
 }
 
 }  // namespace
