@@ -325,9 +325,10 @@ TEST_F(Get, ConnectionsFallBackToOneWhenNginxIgnoresRanges) {
   EXPECT_EQ(answered(log, 206), 0u) << log;
 }
 
-// -x auto against nginx holding each connection to 2 MB/s: one connection starts, and a second
-// and third are added because each raises the rate (nginx logs every range request as a 206);
-// the file arrives byte for byte.
+// -x auto against nginx holding each connection to 2 MB/s: one connection starts, and after the
+// first measured window a second is added (nginx logs every range request as a 206); the file
+// arrives byte for byte. Whether a third follows depends on nginx's pacing, which grants each
+// connection its rate in one-second bursts, so the test does not count on it.
 TEST_F(Get, AutoConnectionsGrowWhereEachOneAddsRate) {
   auto n = nginx("limit_rate 2m;");
   if (!n) GTEST_SKIP() << skip_reason_;
@@ -337,7 +338,7 @@ TEST_F(Get, AutoConnectionsGrowWhereEachOneAddsRate) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(same_bytes(data, read_file(out("auto"))));
   const std::string log = n->access_log();
-  EXPECT_GE(answered(log, 206), 3u) << log;
+  EXPECT_GE(answered(log, 206), 2u) << log;
   EXPECT_EQ(answered(log, 200), 0u) << log;
 }
 
