@@ -127,8 +127,9 @@ TEST_F(Download, ResumeDoesNotReadAMetaThroughASymlink) {
 // A meta that cannot be written stops the download before the body, with nothing left under a
 // temporary name.
 TEST_F(Download, MetaWriteFailureStopsBeforeTheBody) {
-  scripted_server server(
-      {[&](int fd, const std::string&) { scripted_server::send_all(fd, simple_response(body_)); }});
+  // The hook is set before the server's thread starts and restored after it is joined (the
+  // server is declared after the scope): the table is never written while another thread reads
+  // it.
   test::fault_scope scope;
   sys::hooks().renameat2 = [](int od, const char* op, int nd, const char* np, unsigned fl) -> int {
     if (std::string_view(np).ends_with(".meta")) {
@@ -137,6 +138,8 @@ TEST_F(Download, MetaWriteFailureStopsBeforeTheBody) {
     }
     return sys::real_hooks().renameat2(od, op, nd, np, fl);
   };
+  scripted_server server(
+      {[&](int fd, const std::string&) { scripted_server::send_all(fd, simple_response(body_)); }});
   auto r = get(server, dir_ / "f");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().error.code, std::errc::io_error);
