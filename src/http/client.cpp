@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <memory>
@@ -197,6 +196,9 @@ struct response_head_parser::impl {
       head.content_length = p.content_length;
     }
     head.until_close = !head.no_body && !head.chunked && !head.content_length;
+    // http_parser's reading of the version and the Connection tokens, as the server's request
+    // parser uses it; a body that ends at the close leaves nothing to keep.
+    head.keep_alive = http_should_keep_alive(&p) != 0 && !head.until_close;
   }
 
   std::size_t feed(std::span<const char> bytes) {
@@ -369,21 +371,6 @@ void connection_pool::give(const url& to, unique_fd socket) {
   if (idle.size() < max_idle_per_server) idle.push_back(std::move(socket));
 }
 
-namespace {
-
-// Whether a response leaves its connection ready for the next request once its body is read.
-bool keeps_alive(const response_head& head) {
-  if (head.version_major != 1 || head.version_minor < 1 || head.until_close) return false;
-  const auto connection = head.header("connection");
-  if (!connection) return true;
-  std::string value(*connection);
-  std::transform(value.begin(), value.end(), value.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return value.find("close") == std::string::npos;
-}
-
-}  // namespace
-
 std::expected<response, client_error> fetch(const url& target, const request_options& options) {
   url current = target;
   for (unsigned redirects = 0;; ++redirects) {
@@ -436,7 +423,7 @@ std::expected<response, client_error> fetch(const url& target, const request_opt
     out.read_timeout_ = options.read_timeout;
     out.stop_ = options.stop;
     out.pool_ = options.pool;
-    out.reusable_ = options.pool != nullptr && keeps_alive(out.head_);
+    out.reusable_ = options.pool != nullptr && out.head_.keep_alive;
     return out;
   }
 }

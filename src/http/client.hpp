@@ -112,6 +112,7 @@ struct response_head {
   bool chunked = false;
   bool until_close = false;  // no length, not chunked: the body ends when the server closes
   bool no_body = false;      // 204, 304 (1xx heads are skipped by fetch)
+  bool keep_alive = false;   // the connection carries the next request once this body is read
 
   std::optional<std::string_view> header(std::string_view lower_name) const noexcept;
 };

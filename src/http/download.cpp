@@ -18,8 +18,8 @@ namespace zcopy::http {
 namespace {
 
 namespace fs = std::filesystem;
-
 using detail::destination;
+
 // A server that answers every range with a few bytes less than asked is asked again; this many
 // answers in one run without reaching the end is a server not worth following further.
 constexpr int max_range_rounds = 64;
