@@ -200,7 +200,8 @@ response_plan plan(const request& req, const serve_options& options, std::chrono
   }
   if (!options.autoindex) return error_response(403, head_only, close, now);
 
-  auto page = render_listing(found.fd->get(), target->path, options.root_fd, how, options.listing);
+  auto page = render_listing(found.fd->get(), target->path, options.root_fd, how, options.listing,
+                             parse_listing_order(target->query));
   if (!page) {
     response_plan out = error_response(500, head_only, close, now);
     out.error = page.error();

@@ -23,12 +23,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The hrefs of a page, in order.
+// The hrefs of the entries (the table's body: not the breadcrumbs or the sort links), in order.
 std::vector<std::string> hrefs_of(const std::string& page) {
   static const std::regex href("<a href=\"([^\"]*)\">");
   std::vector<std::string> out;
-  for (auto it = std::sregex_iterator(page.begin(), page.end(), href); it != std::sregex_iterator();
-       ++it) {
+  const auto body =
+      page.begin() + static_cast<std::ptrdiff_t>(std::min(page.find("<tbody>"), page.size()));
+  for (auto it = std::sregex_iterator(body, page.end(), href); it != std::sregex_iterator(); ++it) {
     out.push_back((*it)[1]);
   }
   return out;
@@ -39,6 +40,14 @@ std::string line_of(const std::string& page, const std::string& href) {
   const std::size_t start = page.find("<a href=\"" + href + "\">");
   if (start == std::string::npos) return {};
   return page.substr(start, page.find('\n', start) - start);
+}
+
+// The exact size an entry's row gives on hover ("12,345"), "" when it gives none.
+std::string bytes_of(const std::string& page, const std::string& href) {
+  static const std::regex bytes("title=\"([0-9,]+) bytes\"");
+  const std::string line = line_of(page, href);
+  std::smatch m;
+  return std::regex_search(line, m, bytes) ? m[1].str() : std::string{};
 }
 
 class ListingTest : public ::testing::Test {
@@ -132,11 +141,17 @@ TEST_F(ListingTest, ParentLinkOnlyBelowTheRoot) {
 TEST_F(ListingTest, TitleIsTheEscapedUrlPath) {
   const std::string page = render("/<x> & y/");
   EXPECT_NE(page.find("<title>Index of /&lt;x&gt; &amp; y/</title>"), std::string::npos) << page;
-  EXPECT_NE(page.find("<h1>Index of /&lt;x&gt; &amp; y/</h1>"), std::string::npos);
+  // The heading is the same path as breadcrumbs: each ancestor a relative link, the directory
+  // itself plain text.
+  EXPECT_NE(page.find("<h1>Index of <a href=\"../\">/</a><span aria-current=\"page\">&lt;x&gt; "
+                      "&amp; y</span>/</h1>"),
+            std::string::npos)
+      << page;
 }
 
 TEST_F(ListingTest, FilesShowDateAndSizeDirectoriesADash) {
-  // nginx's columns: "06-Nov-1994 08:49" and the size in bytes ("-" for directories).
+  // The date in UTC as text and as <time datetime>; the size in binary units with the exact byte
+  // count on hover; no size for directories.
   write("sized", 12345);
   fs::create_directory(dir / "sub");
   const timespec times[2] = {{784111777, 0}, {784111777, 0}};
@@ -144,17 +159,24 @@ TEST_F(ListingTest, FilesShowDateAndSizeDirectoriesADash) {
   ASSERT_EQ(::utimensat(AT_FDCWD, (dir / "sub").c_str(), times, 0), 0);
   const std::string page = render();
   const std::string file_line = line_of(page, "sized");
-  EXPECT_NE(file_line.find("06-Nov-1994 08:49"), std::string::npos) << file_line;
-  EXPECT_TRUE(file_line.ends_with(" 12345")) << file_line;
+  EXPECT_NE(file_line.find("<time datetime=\"1994-11-06T08:49:37Z\"><span>1994-11-06</span> "
+                           "<span>08:49</span></time>"),
+            std::string::npos)
+      << file_line;
+  EXPECT_NE(file_line.find("title=\"12,345 bytes\">12.1 KiB</td>"), std::string::npos) << file_line;
   const std::string dir_line = line_of(page, "sub/");
   EXPECT_NE(dir_line.find(">sub/</a>"), std::string::npos) << dir_line;
-  EXPECT_NE(dir_line.find("06-Nov-1994 08:49"), std::string::npos) << dir_line;
-  EXPECT_TRUE(dir_line.ends_with(" -")) << dir_line;
+  EXPECT_NE(dir_line.find("<span>1994-11-06</span> <span>08:49</span>"), std::string::npos)
+      << dir_line;
+  EXPECT_TRUE(dir_line.starts_with("<a href=\"sub/\">")) << dir_line;
+  EXPECT_EQ(bytes_of(page, "sub/"), "");
+  EXPECT_NE(page.find("<tr class=\"d\"><td><a href=\"sub/\">"), std::string::npos) << page;
+  EXPECT_NE(page.find("<tr><td><a href=\"sized\">"), std::string::npos) << page;
 }
 
 TEST_F(ListingTest, EmptyFileShowsSizeZero) {
   write("empty", 0);
-  EXPECT_TRUE(line_of(render(), "empty").ends_with(" 0"));
+  EXPECT_EQ(bytes_of(render(), "empty"), "0");
 }
 
 TEST_F(ListingTest, SymlinkToADirectoryIsListedAsADirectory) {
@@ -164,7 +186,7 @@ TEST_F(ListingTest, SymlinkToADirectoryIsListedAsADirectory) {
   write("file", 7);
   fs::create_symlink("file", dir / "flink");
   EXPECT_EQ(hrefs_of(render("/")), (std::vector<std::string>{"link/", "real/", "file", "flink"}));
-  EXPECT_TRUE(line_of(render("/"), "flink").ends_with(" 7"));
+  EXPECT_EQ(bytes_of(render("/"), "flink"), "7");
 }
 
 TEST_F(ListingTest, DanglingSymlinkIsListedWithoutDateOrSize) {
@@ -200,8 +222,9 @@ TEST_F(ListingTest, SymlinkLeavingRootShowsNoMetadataOfItsTarget) {
 
   const std::string followed = render_at(root, "/", root, {.follow_symlinks = true});
   EXPECT_EQ(hrefs_of(followed), (std::vector<std::string>{"reldir/", "abs", "passwd", "rel"}));
-  EXPECT_TRUE(line_of(followed, "rel").ends_with(" 12345")) << followed;
-  EXPECT_NE(line_of(followed, "abs").find("06-Nov-1994 08:49"), std::string::npos) << followed;
+  EXPECT_EQ(bytes_of(followed, "rel"), "12,345") << followed;
+  EXPECT_NE(line_of(followed, "abs").find("<span>1994-11-06</span>"), std::string::npos)
+      << followed;
 }
 
 // A link in a subdirectory is looked up by its URL path under ROOT: "../f" from /sub/ is ROOT/f,
@@ -214,7 +237,7 @@ TEST_F(ListingTest, SymlinkInASubdirectoryIsLookedUpUnderRoot) {
   fs::create_symlink("../f", root / "sub" / "up");
   fs::create_symlink("../../x", root / "sub" / "out");
   const std::string page = render_at(root / "sub", "/sub/", root);
-  EXPECT_TRUE(line_of(page, "up").ends_with(" 321")) << page;
+  EXPECT_EQ(bytes_of(page, "up"), "321") << page;
   EXPECT_TRUE(name_only(page, "out")) << page;
 }
 
@@ -226,8 +249,8 @@ TEST_F(ListingTest, SymlinkToAHiddenNameIsListedAsItIsServed) {
   fs::create_symlink("visible", dir / ".hidden-link");
   const std::string page = render("/");
   EXPECT_EQ(hrefs_of(page), (std::vector<std::string>{"visible"}));
-  EXPECT_TRUE(line_of(page, "visible").ends_with(" 42")) << page;
-  EXPECT_TRUE(line_of(render("/", true), ".hidden-link").ends_with(" 42"));
+  EXPECT_EQ(bytes_of(page, "visible"), "42") << page;
+  EXPECT_EQ(bytes_of(render("/", true), ".hidden-link"), "42");
 }
 
 // Without openat2 every symlink is refused (resolve.hpp), so none shows its target.
@@ -237,15 +260,16 @@ TEST_F(ListingTest, WithoutOpenat2NoSymlinkShowsItsTarget) {
   detail::force_openat2_unavailable(true);
   const std::string page = render("/");
   detail::force_openat2_unavailable(false);
-  EXPECT_TRUE(line_of(page, "file").ends_with(" 7"));
+  EXPECT_EQ(bytes_of(page, "file"), "7");
   EXPECT_TRUE(name_only(page, "flink")) << page;
 }
 
 TEST_F(ListingTest, EmptyDirectoryHasOnlyTheFrame) {
   const std::string page = render("/");
   EXPECT_TRUE(hrefs_of(page).empty());
-  EXPECT_TRUE(page.starts_with("<!DOCTYPE html>\n<html>\n"));
-  EXPECT_NE(page.find("<pre></pre>"), std::string::npos) << page;
+  EXPECT_TRUE(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">\n"));
+  EXPECT_NE(page.find("<tbody>\n</tbody>"), std::string::npos) << page;
+  EXPECT_NE(page.find("<footer>0 directories, 0 files</footer>"), std::string::npos) << page;
   EXPECT_TRUE(page.ends_with("</html>\n"));
 }
 
@@ -311,26 +335,93 @@ TEST_F(ListingTest, JsonListingReadsBackAsGetDashRReadsIt) {
   EXPECT_EQ(parsed->entries.front().name, "sub");
 }
 
-// The date column lines up for every script: padding counts the cells a monospace font gives
-// the name (one for "é", two for "日"), not its bytes; every row's date starts at cell 51.
-TEST_F(ListingTest, DatesLineUpForNonAsciiNames) {
-  const std::vector<std::pair<std::string, std::size_t>> names = {
-      {"plain.txt", 9},
-      {"R\xc3\xa9sum\xc3\xa9 caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.txt", 20},
-      {"e\xcc\x81t\xc3\xa9", 3},  // "e" + combining acute, "t", "é"
-      {"\xff\xfe", 2},            // not UTF-8: one cell per byte
+// Sizes read as people read them, in the binary units zcopy prints elsewhere, never longer than
+// three significant figures; the exact count is on hover.
+TEST_F(ListingTest, SizesAreHumanWithExactBytesOnHover) {
+  const std::vector<std::pair<std::size_t, std::string>> cases = {
+      {0, "0 B"},
+      {1, "1 B"},
+      {1023, "1023 B"},
+      {1024, "1.0 KiB"},
+      {1536, "1.5 KiB"},
+      {12345, "12.1 KiB"},
+      {102400, "100 KiB"},
+      {1048575, "1.0 MiB"},
+      {1048576, "1.0 MiB"},
+      {3 << 20, "3.0 MiB"},
+      {(300 << 20) + 1, "300 MiB"},
   };
-  for (const auto& [name, cells] : names) write(name, cells + 1);
-  const std::string page = render("/");
-  for (const auto& [name, cells] : names) {
-    const std::string line = line_of(page, percent_encode_path(name));
-    ASSERT_FALSE(line.empty()) << name << "\n" << page;
-    const std::size_t end = line.find("</a>");
-    ASSERT_NE(end, std::string::npos) << line;
-    const std::size_t spaces = line.find_first_not_of(' ', end + 4) - (end + 4);
-    EXPECT_EQ(spaces, 51 - cells) << name << ": " << line;
+  for (const auto& [size, shown] : cases) {
+    // Sparse files: a size without the bytes.
+    unique_fd fd = test::open_or_die(dir / ("s" + std::to_string(size)),
+                                     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_EQ(::ftruncate(fd.get(), static_cast<off_t>(size)), 0);
   }
-  EXPECT_NE(page.find("<meta name=\"viewport\""), std::string::npos);
+  const std::string page = render("/");
+  for (const auto& [size, shown] : cases) {
+    const std::string href = "s" + std::to_string(size);
+    std::string exact = std::to_string(size);
+    for (int i = static_cast<int>(exact.size()) - 3; i > 0; i -= 3) exact.insert(i, ",");
+    EXPECT_EQ(bytes_of(page, href), exact) << page;
+    EXPECT_NE(line_of(page, href).find("bytes\">" + shown + "</td>"), std::string::npos)
+        << shown << ": " << line_of(page, href);
+  }
+  // The footer totals them: 305.2 MiB.
+  EXPECT_NE(page.find("<footer>0 directories, 11 files (305 MiB)</footer>"), std::string::npos)
+      << page;
+}
+
+// Every ancestor is one relative link in the heading ("../../" is ROOT from /a/b/), so the page
+// works behind a proxy serving it under a prefix; ROOT's own page has no link.
+TEST_F(ListingTest, BreadcrumbsLinkEveryAncestor) {
+  const std::string page = render("/a/b c/d/");
+  EXPECT_NE(page.find("<h1>Index of <a href=\"../../../\">/</a><a href=\"../../\">a</a>/"
+                      "<a href=\"../\">b c</a>/<span aria-current=\"page\">d</span>/</h1>"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(render("/").find("<h1>Index of /</h1>"), std::string::npos);
+}
+
+// ?sort=name|size|time&order=asc|desc: directories stay first, ties go by name, anything unknown
+// is the default order. The heading of the current key links to the other direction.
+TEST_F(ListingTest, SortsByTheKeyTheQueryNames) {
+  const std::vector<std::pair<std::string, std::size_t>> files = {
+      {"b", 300}, {"a", 100}, {"c", 200}, {"d", 200}};
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    write(files[i].first, files[i].second);
+    const timespec times[2] = {{1'000'000 + static_cast<time_t>(i) * 60, 0},
+                               {1'000'000 + static_cast<time_t>(i) * 60, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (dir / files[i].first).c_str(), times, 0), 0);
+  }
+  fs::create_directory(dir / "z");
+  fs::create_directory(dir / "y");
+  const timespec older[2] = {{500'000, 0}, {500'000, 0}}, newer[2] = {{600'000, 0}, {600'000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dir / "z").c_str(), older, 0), 0);
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dir / "y").c_str(), newer, 0), 0);
+  const auto sorted = [&](std::string_view query) {
+    unique_fd fd = test::open_or_die(dir.path(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    auto root_fd = open_root(dir.path().c_str());
+    EXPECT_TRUE(root_fd);
+    auto page = render_listing(fd.get(), "/", root_fd->get(), {}, listing_format::html,
+                               parse_listing_order(query));
+    EXPECT_TRUE(page);
+    return page ? hrefs_of(*page) : std::vector<std::string>{};
+  };
+  using v = std::vector<std::string>;
+  EXPECT_EQ(sorted(""), (v{"y/", "z/", "a", "b", "c", "d"}));
+  EXPECT_EQ(sorted("sort=name&order=desc"), (v{"z/", "y/", "d", "c", "b", "a"}));
+  EXPECT_EQ(sorted("sort=size"), (v{"y/", "z/", "a", "c", "d", "b"}));
+  EXPECT_EQ(sorted("sort=size;order=desc"), (v{"y/", "z/", "b", "c", "d", "a"}));
+  EXPECT_EQ(sorted("sort=time"), (v{"z/", "y/", "b", "a", "c", "d"}));
+  EXPECT_EQ(sorted("order=desc&sort=time"), (v{"y/", "z/", "d", "c", "a", "b"}));
+  EXPECT_EQ(sorted("sort=bogus&order=sideways&x"), sorted(""));
+
+  const std::string by_name = render_at(dir.path(), "/", dir.path(), {});
+  EXPECT_NE(
+      by_name.find("<th aria-sort=\"ascending\"><a href=\"?sort=name&amp;order=desc\">Name</a>"),
+      std::string::npos)
+      << by_name;
+  EXPECT_NE(by_name.find("<a href=\"?sort=size&amp;order=asc\">Size</a>"), std::string::npos);
 }
 
 }  // namespace
