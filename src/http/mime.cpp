@@ -1,5 +1,6 @@
 #include "http/mime.hpp"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -36,6 +37,14 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 22> builtin_
     {"gz", "application/gzip"},
     {"tar", "application/x-tar"},
 }};
+
+// Names without an extension that are text by long convention: checksum lists next to downloads
+// (what `sha256sum -c` reads) and a project's top-level notes. Shown in a browser instead of
+// downloaded as octet-stream; matched whole, case-insensitively.
+constexpr std::array<std::string_view, 14> text_file_names = {
+    "SHA256SUMS", "SHA512SUMS", "SHA1SUMS", "MD5SUMS", "B2SUMS",  "README", "LICENSE",
+    "COPYING",    "CHANGELOG",  "NEWS",     "AUTHORS", "INSTALL", "NOTICE", "CHECKSUMS",
+};
 
 constexpr std::size_t max_file_size = 4 << 20;
 
@@ -131,7 +140,16 @@ const mime_table& mime_table::system() {
 
 std::string_view mime_table::lookup(std::string_view file_name) const {
   const std::string_view ext = file_extension(file_name);
-  if (ext.empty()) return default_content_type;
+  if (ext.empty()) {
+    const std::string_view name = file_name.substr(file_name.rfind('/') + 1);
+    for (std::string_view text_name : text_file_names) {
+      if (std::equal(name.begin(), name.end(), text_name.begin(), text_name.end(),
+                     [](char a, char b) { return lower(a) == lower(b); })) {
+        return "text/plain; charset=utf-8";
+      }
+    }
+    return default_content_type;
+  }
   char buf[32];
   if (ext.size() > sizeof buf) return default_content_type;
   for (std::size_t i = 0; i < ext.size(); ++i) buf[i] = lower(ext[i]);

@@ -9,7 +9,9 @@
 // Text types carry "; charset=utf-8": text/*, plus the XML and JavaScript types that take a
 // charset parameter. application/json does not: RFC 8259 §11 defines no charset parameter (JSON
 // is UTF-8 by definition). Matching is case-insensitive ("INDEX.HTML" is text/html). A name
-// without a dot, or whose only dot is the first character (".profile"), has no extension.
+// without a dot, or whose only dot is the first character (".profile"), has no extension; such a
+// name is application/octet-stream too, except the few that are text by convention (SHA256SUMS,
+// README, LICENSE and the like), which are text/plain.
 #pragma once
 
 #include <cstddef>

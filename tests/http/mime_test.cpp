@@ -104,6 +104,19 @@ TEST(MimeTable, UnknownOrMissingExtensionIsOctetStream) {
   EXPECT_EQ(default_content_type, "application/octet-stream");
 }
 
+// Checksum lists and a project's notes are text by convention, whatever mime.types says, so a
+// browser shows them; only the whole name counts.
+TEST(MimeTable, ConventionalTextNamesWithoutExtensionArePlainText) {
+  const mime_table empty;
+  for (const char* name : {"SHA256SUMS", "files/SHA256SUMS", "md5sums", "README", "LICENSE"}) {
+    EXPECT_EQ(empty.lookup(name), "text/plain; charset=utf-8") << name;
+  }
+  for (const char* name : {"SHA256SUMSX", "XREADME", "README/x", "SHA256SUM", ".README"}) {
+    EXPECT_EQ(empty.lookup(name), default_content_type) << name;
+  }
+  EXPECT_EQ(mime_table::parse("text/x-foo foo\n").lookup("a/LICENSE"), "text/plain; charset=utf-8");
+}
+
 TEST(MimeTable, LookupIsCaseInsensitiveAndUsesTheLastSegment) {
   const mime_table empty;
   EXPECT_EQ(empty.lookup("INDEX.HTML"), "text/html; charset=utf-8");
