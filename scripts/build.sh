@@ -2,7 +2,8 @@
 # Configures and builds zcopy: build/ (RelWithDebInfo), or build-asan/ with --sanitize
 # (AddressSanitizer and UndefinedBehaviorSanitizer), or build-tsan/ with --tsan (ThreadSanitizer;
 # only the multithreaded parts' tests and the tool: TSAN_TARGETS below). --werror turns warnings
-# into errors. Extra arguments after the flags go to cmake's configure step.
+# into errors. --cli builds the zcopy tool alone (what scripts/main.sh needs), not the tests.
+# Extra arguments after the flags go to cmake's configure step.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,8 +23,9 @@ while (($#)); do
         get_test)
       ;;
     --werror) cmake_args+=(-DZCOPY_WERROR=ON) ;;
+    --cli) targets=(zcopy_cli) ;;
     -h | --help)
-      echo "usage: scripts/build.sh [--sanitize | --tsan] [--werror] [cmake args...]"
+      echo "usage: scripts/build.sh [--sanitize | --tsan] [--werror] [--cli] [cmake args...]"
       exit 0
       ;;
     *) cmake_args+=("$1") ;;
