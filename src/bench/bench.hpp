@@ -168,6 +168,6 @@ double measure_memcpy(std::size_t bytes = std::size_t{256} << 20);
 std::string render_table(const report& r);  // one aligned table per path, by CPU per GiB
 std::string render_json(const report& r);
 std::string render_csv(const report& r);
-std::string render_html(const report& r);  // self-contained: inline SVG, no scripts, no network
+std::string render_html(const report& r);  // self-contained: inline CSS, no scripts, no network
 
 }  // namespace zcopy::bench

@@ -1,11 +1,14 @@
 // Renderings of a bench report (bench.hpp): aligned plain-text tables for the terminal, JSON and
-// CSV for scripts, and one self-contained HTML page (inline <style> and SVG; no scripts, no fonts,
-// nothing fetched, so the file can be mailed or attached to an issue as it is).
+// CSV for scripts, and one self-contained HTML page (inline <style>, charts drawn with HTML and
+// CSS; no scripts, no fonts, no images, nothing fetched, so the file can be mailed or attached to
+// an issue as it is).
 //
 // Every rendering groups the results by path, in the order the paths first appear, and within a
-// path sorts the methods by median CPU seconds per GiB, the cost the textbook table is about;
-// methods that failed come last with their reason. The "model" numbers (copies, mode switches) are
+// path sorts the methods by median CPU seconds per GiB, the cost the textbook table is about
+// (the HTML charts sort by the quantity each shows); methods that failed come last with their
+// reason. The "model" numbers (copies, mode switches) are
 // the textbook's counts written down in runner.cpp, never measured, and every rendering says so.
+#include <fcntl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -20,6 +23,7 @@
 
 #include "bench/bench.hpp"
 #include "http/html.hpp"
+#include "zcopy/endpoint.hpp"
 
 namespace zcopy::bench {
 
@@ -208,16 +212,408 @@ std::string one_line(std::string_view s) {
   return out;
 }
 
-// --- HTML and SVG ------------------------------------------------------------------------------
+// --- HTML --------------------------------------------------------------------------------------
+//
+// The page is for a newcomer reading it on any screen: a summary per path first (what transfer()
+// uses here, how it compares with read_write, where the measurement disagrees with the textbook
+// and why), then per path the table and four bar charts. Charts are HTML rows (a label, a bar
+// whose width is a percentage, a value), so their text stays at the page's font size on a phone;
+// below 1024 px each table row becomes a card with every value under its column name.
 
 std::string escape(std::string_view s) {
   return detail::html_escape(s);
 }
 
-// SVG coordinates: one decimal is finer than a pixel.
-std::string px(double v) {
-  return fmt::format("{:.1f}", std::isfinite(v) ? v : 0.0);
+// Every figure is one run: nothing to take a median of, no range to show.
+bool single_samples(const report& r) {
+  bool any = false;
+  for (const method_result& m : r.results) {
+    if (failed(m)) continue;
+    if (m.samples.size() > 1) return false;
+    any = any || !m.samples.empty();
+  }
+  return any || r.settings.repeat <= 1;
 }
+
+// "2.10–2.30", or one value where the two ends print the same.
+std::string range_text(const stat& s, int decimals) {
+  const std::string low = fixed(s.min, decimals);
+  const std::string high = fixed(s.max, decimals);
+  return low == high ? low : low + "\u2013" + high;
+}
+
+// A whole number with thousands separators: 18,322.
+std::string grouped(double v) {
+  if (!std::isfinite(v)) return "-";
+  const std::string digits = whole(std::abs(v));
+  std::string out = v <= -0.5 ? "-" : "";
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// "1.68×": the ratios of the summary ("<0.01×" rather than a ratio that prints as zero).
+std::string times(double ratio) {
+  if (!std::isfinite(ratio)) return "-";
+  if (ratio > 0 && ratio < 0.005) return "<0.01\u00d7";
+  return fmt::format("{:.2f}\u00d7", ratio);
+}
+
+// Axis ticks in one format on every axis: plain decimals below 1000, SI suffixes from there
+// (1k, 10k, 1M), never exponent notation.
+std::string tick_label(double v) {
+  if (!std::isfinite(v)) return "-";
+  auto trimmed = [](double x) {
+    std::string s = fmt::format("{:.6f}", x);
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+    return s == "-0" ? std::string("0") : s;
+  };
+  constexpr std::pair<double, const char*> si[] = {{1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}};
+  for (auto [factor, suffix] : si) {
+    if (std::abs(v) >= factor) return trimmed(v / factor) + suffix;
+  }
+  return trimmed(v);
+}
+
+// A position along an axis, as a CSS percentage.
+std::string percent(double fraction) {
+  return fmt::format("{:.1f}%",
+                     std::clamp(std::isfinite(fraction) ? fraction : 0.0, 0.0, 1.0) * 100.0);
+}
+
+std::string_view path_title(path p) {
+  switch (p) {
+    case path::file_to_socket:
+      return "file \u2192 socket";
+    case path::file_to_file:
+      return "file \u2192 file";
+    case path::socket_to_socket:
+      return "socket \u2192 socket";
+    case path::socket_to_file:
+      return "socket \u2192 file";
+    case path::memory_to_socket:
+      return "memory \u2192 socket";
+  }
+  return "";
+}
+
+// What the path stands for in practice, as the runner sets it up.
+std::string_view path_description(path p) {
+  switch (p) {
+    case path::file_to_socket:
+      return "A file in the page cache sent over a loopback TCP connection, as a web server sends "
+             "a file; a helper thread receives.";
+    case path::file_to_file:
+      return "One file copied to another on the same filesystem, as cp does.";
+    case path::socket_to_socket:
+      return "Bytes received on one TCP connection forwarded to another, as a proxy does; helper "
+             "threads feed the first and drain the second.";
+    case path::socket_to_file:
+      return "Bytes received on a TCP connection written to a file, as an upload is stored; a "
+             "helper thread feeds the connection.";
+    case path::memory_to_socket:
+      return "A buffer the program holds in memory sent over a loopback TCP connection; a helper "
+             "thread receives.";
+  }
+  return "";
+}
+
+// What each column of the HTML table means, shown under the table (column order).
+constexpr std::string_view column_help[] = {
+    "how the bytes were moved: the transfer() method forced for this row, or the memory sender "
+    "and its bytes per send",
+    "throughput: bytes moved per second of wall time",
+    "the slowest and the fastest round",
+    "throughput as a share of this machine's memcpy bandwidth",
+    "CPU seconds (user + sys) the moving thread spent per GiB moved: the cost the textbook is "
+    "about; lower is better",
+    "CPU seconds the moving thread spent in user space, per run",
+    "CPU seconds the moving thread spent in the kernel, per run",
+    "system calls per run, counted by zcopy's syscall layer",
+    "context switches per run: voluntary (the thread waited: I/O, a full socket) / involuntary "
+    "(it was preempted)",
+    "page faults per run: minor (page already in memory) / major (read from disk)",
+    "CPU per GiB of the helper thread that feeds or drains the socket, not charged to the method "
+    "(0 where there is none)",
+    "the textbook's copies per chunk by the CPU / by a device's DMA engine: a model, not measured",
+    "the textbook's user/kernel mode switches per chunk (2 per system call): a model, not measured",
+    "zero-copy sends the kernel copied anyway / zero-copy sends made; - for methods that make none",
+    "yes: the sink received exactly the source's bytes (xxh3)",
+    "the method that really moved the bytes, where it is not the one asked for (a fallback)",
+};
+static_assert(std::size(column_help) == column_count);
+
+// --- summary -------------------------------------------------------------------------------------
+
+bool worked(const report& r, const method_result& m) {
+  return !failed(m) && (m.verified || !r.settings.verify);
+}
+
+const method_result* find_result(const std::vector<const method_result*>& rows,
+                                 std::string_view name, std::size_t message_size = 0) {
+  for (const method_result* m : rows) {
+    if (m->method.name == name && m->method.message_size == message_size) return m;
+  }
+  return nullptr;
+}
+
+// The plain copy a method is measured against: read_write, or for the memory senders write with
+// the same bytes per send (the fastest write where the method has no message size).
+const method_result* baseline_for(const report& r, path p, const method_result& m,
+                                  const std::vector<const method_result*>& rows) {
+  if (p != path::memory_to_socket) {
+    const method_result* b = find_result(rows, "read_write");
+    return b != nullptr && worked(r, *b) ? b : nullptr;
+  }
+  const method_result* best = nullptr;
+  for (const method_result* w : rows) {
+    if (w->method.name != "write" || !worked(r, *w)) continue;
+    if (m.method.message_size > 0 && w->method.message_size == m.method.message_size) return w;
+    if (best == nullptr || w->gib_per_second.median > best->gib_per_second.median) best = w;
+  }
+  return best;
+}
+
+// The chain transfer() walks for the path's pair of ends, from the engine itself (plan_for), so
+// the page never disagrees with the library; none for memory, which transfer() does not serve.
+std::vector<method> chain_for(path p) {
+  const endpoint_info file{.kind = endpoint_kind::regular_file,
+                           .size = std::uint64_t{1} << 30,
+                           .device = 1,
+                           .inode = 1,
+                           .allocated_bytes = std::uint64_t{1} << 30,
+                           .status_flags = O_RDWR};
+  endpoint_info other_file = file;
+  other_file.inode = 2;
+  const endpoint_info socket{.kind = endpoint_kind::socket, .status_flags = O_RDWR};
+  switch (p) {
+    case path::file_to_socket:
+      return plan_for(file, socket);
+    case path::file_to_file:
+      return plan_for(file, other_file);
+    case path::socket_to_socket:
+      return plan_for(socket, socket);
+    case path::socket_to_file:
+      return plan_for(socket, file);
+    case path::memory_to_socket:
+      return {};
+  }
+  return {};
+}
+
+std::string strong(std::string_view s) {
+  return "<strong>" + escape(s) + "</strong>";
+}
+
+// "<b>1.68×</b> the throughput of read_write (2.64 vs 1.57 GiB/s) at <b>0.79×</b> its CPU per
+// GiB (0.362 vs 0.460 s)".
+std::string comparison(const method_result& m, const method_result& base) {
+  std::string out;
+  if (base.gib_per_second.median > 0) {
+    out += fmt::format("{} the throughput of {} ({} vs {} GiB/s)",
+                       strong(times(m.gib_per_second.median / base.gib_per_second.median)),
+                       escape(display_name(base.method)), fixed(m.gib_per_second.median, 2),
+                       fixed(base.gib_per_second.median, 2));
+  }
+  if (base.cpu_seconds_per_gib.median > 0) {
+    out += fmt::format(
+        "{}{} {} CPU per GiB ({} vs {} s)", out.empty() ? "" : " at ",
+        strong(times(m.cpu_seconds_per_gib.median / base.cpu_seconds_per_gib.median)),
+        out.empty() ? escape(display_name(base.method)) + "'s" : "its",
+        fixed(m.cpu_seconds_per_gib.median, 3), fixed(base.cpu_seconds_per_gib.median, 3));
+  }
+  return out;
+}
+
+// A method the textbook says is cheaper than its baseline (fewer CPU copies) that measured more
+// than 5% dearer in CPU per GiB or 5% slower: below that, the difference is noise.
+constexpr double contradiction_margin = 1.05;
+
+struct contradiction {
+  const method_result* method;
+  const method_result* baseline;
+  bool more_cpu;
+  bool slower;
+};
+
+std::vector<contradiction> contradictions(const report& r, path p,
+                                          const std::vector<const method_result*>& rows) {
+  std::vector<contradiction> out;
+  for (const method_result* m : rows) {
+    if (!worked(r, *m)) continue;
+    const method_result* base = baseline_for(r, p, *m, rows);
+    if (base == nullptr || base == m || base->method.name == m->method.name) continue;
+    if (m->method.textbook.cpu_copies >= base->method.textbook.cpu_copies) continue;
+    const bool more_cpu =
+        m->cpu_seconds_per_gib.median > base->cpu_seconds_per_gib.median * contradiction_margin;
+    const bool slower =
+        m->gib_per_second.median * contradiction_margin < base->gib_per_second.median;
+    if (more_cpu || slower) out.push_back({m, base, more_cpu, slower});
+  }
+  return out;
+}
+
+// The likely reasons, in plain words, for the contradictions found on this path.
+std::vector<std::string> reasons(const report& r, path p, const std::vector<contradiction>& found) {
+  auto any = [&](auto pred) { return std::any_of(found.begin(), found.end(), pred); };
+  auto named = [&](std::string_view name) {
+    return any([name](const contradiction& c) { return c.method->method.name == name; });
+  };
+  std::vector<std::string> why;
+  if (single_samples(r) || r.settings.size < (std::uint64_t{256} << 20)) {
+    why.push_back(fmt::format(
+        "These runs are short ({}, {}): fixed costs per call and per run (pipes, mappings, "
+        "io_uring rings) and scheduling noise can outweigh the copy a method saves.",
+        human_size(r.settings.size),
+        single_samples(r) ? std::string("one round")
+                          : fmt::format("{} rounds", r.settings.repeat)));
+  }
+  if (r.host.cpus > 0 && r.host.cpus <= 4) {
+    why.push_back(fmt::format(
+        "With {} CPUs the moving thread shares the cores with {}anything else running on the "
+        "machine.",
+        r.host.cpus, p == path::file_to_file ? "" : "the helper threads and "));
+  }
+  if (any([](const contradiction& c) { return c.method->copied_sends.median > 0; })) {
+    why.push_back(
+        "On loopback the kernel copies zero-copy sends anyway (the copied/zc column), so those "
+        "methods pay for the copy and for the completion notifications.");
+  }
+  if (named("splice")) {
+    why.push_back("splice goes through a pipe: two calls per chunk, and the pipe's bookkeeping.");
+  }
+  if (named("mmap_write")) {
+    why.push_back(
+        "mmap_write pays for setting up the mapping and for a page fault per page it touches.");
+  }
+  if (p == path::file_to_file && (named("sendfile") || named("splice"))) {
+    why.push_back(
+        "Between two files the kernel still copies once (the model says 1 CPU copy), while "
+        "read_write's two copies of a cached file are fast memcpys.");
+  }
+  if (named("direct_io")) {
+    why.push_back(
+        "direct_io bypasses the page cache, so it reads the disk even when the file is cached.");
+  }
+  return why;
+}
+
+std::string contradiction_text(const report& r, path p,
+                               const std::vector<const method_result*>& rows) {
+  const auto found = contradictions(r, p, rows);
+  if (found.empty()) return {};
+  std::string out =
+      "<li class=\"contradiction\"><strong>Not what the textbook predicts here:</strong>\n<ul>\n";
+  for (const contradiction& c : found) {
+    std::vector<std::string> parts;
+    if (c.more_cpu) {
+      parts.push_back(fmt::format("used more CPU per GiB ({} vs {} s)",
+                                  fixed(c.method->cpu_seconds_per_gib.median, 3),
+                                  fixed(c.baseline->cpu_seconds_per_gib.median, 3)));
+    }
+    if (c.slower) {
+      parts.push_back(fmt::format("was slower ({} vs {} GiB/s)",
+                                  fixed(c.method->gib_per_second.median, 2),
+                                  fixed(c.baseline->gib_per_second.median, 2)));
+    }
+    out += fmt::format("<li>{} makes fewer copies than {} but {}.</li>\n",
+                       strong(display_name(c.method->method)),
+                       escape(display_name(c.baseline->method)),
+                       escape(parts.size() == 2 ? parts[0] + " and " + parts[1] : parts[0]));
+  }
+  out += "</ul>\nLikely why:\n<ul>\n";
+  for (const std::string& why : reasons(r, p, found)) out += "<li>" + escape(why) + "</li>\n";
+  return out + "</ul>\n</li>\n";
+}
+
+// The takeaway for one path: the method transfer() uses, how it compares with the plain copy,
+// the textbook next to the measurement, and any contradiction explained.
+std::string path_summary(const report& r, path p, const std::vector<const method_result*>& rows) {
+  std::string out =
+      fmt::format("<div class=\"path\">\n<h3>{}</h3>\n<p class=\"desc\">{}</p>\n<ul>\n",
+                  escape(path_title(p)), escape(path_description(p)));
+  const method_result* fastest = nullptr;
+  for (const method_result* m : rows) {
+    if (worked(r, *m) &&
+        (fastest == nullptr || m->gib_per_second.median > fastest->gib_per_second.median)) {
+      fastest = m;
+    }
+  }
+  if (fastest == nullptr)
+    return out + "<li>No method worked on this path here.</li>\n</ul>\n</div>\n";
+
+  // The method this page puts forward: transfer()'s pick, or the fastest where it picks nothing.
+  const method_result* chosen = nullptr;
+  const std::vector<method> chain = chain_for(p);
+  if (chain.empty()) {
+    chosen = fastest;
+    out += fmt::format(
+        "<li>transfer() does not serve this path (its source is memory, not a descriptor). "
+        "Fastest here: {}, {} GiB/s.</li>\n",
+        strong(display_name(fastest->method)), fixed(fastest->gib_per_second.median, 2));
+  } else {
+    std::string chain_text;
+    std::vector<std::string> skipped;
+    for (method m : chain) {
+      const std::string name(zcopy::to_string(m));
+      chain_text += (chain_text.empty() ? "" : " \u2192 ") + name;
+      if (chosen != nullptr) continue;
+      const method_result* result = find_result(rows, name);
+      if (result != nullptr && worked(r, *result)) {
+        chosen = result;
+      } else {
+        skipped.push_back(name + (result == nullptr ? " was not measured" : " failed here"));
+      }
+    }
+    std::string skipped_text;
+    for (const std::string& s : skipped) skipped_text += (skipped_text.empty() ? "" : ", ") + s;
+    if (chosen != nullptr) {
+      out += fmt::format("<li>transfer() picks {} here: the first that works in its chain {}{}.",
+                         strong(chosen->method.name), escape(chain_text),
+                         skipped_text.empty() ? "" : " (" + escape(skipped_text) + ")");
+    } else {
+      chosen = fastest;
+      out += fmt::format("<li>None of transfer()&#39;s chain ({}) was measured working here ({}).",
+                         escape(chain_text), escape(skipped_text));
+    }
+    if (chosen != fastest) {
+      out += fmt::format(" Fastest here: {}, {} GiB/s.", strong(display_name(fastest->method)),
+                         fixed(fastest->gib_per_second.median, 2));
+    }
+    out += "</li>\n";
+  }
+
+  const method_result* base = baseline_for(r, p, *chosen, rows);
+  if (base == nullptr) {
+    out +=
+        "<li>The plain copy (read_write or write) was not measured working here, so there is "
+        "nothing to compare with.</li>\n";
+  } else if (base == chosen) {
+    out +=
+        fmt::format("<li>{} is the plain copy itself: {} GiB/s at {} CPU s/GiB.</li>\n",
+                    strong(display_name(chosen->method)), fixed(chosen->gib_per_second.median, 2),
+                    fixed(chosen->cpu_seconds_per_gib.median, 3));
+  } else {
+    out += fmt::format("<li>{}: {}.</li>\n", strong(display_name(chosen->method)),
+                       comparison(*chosen, *base));
+    const model& a = chosen->method.textbook;
+    const model& b = base->method.textbook;
+    out += fmt::format(
+        "<li>Textbook (a model, not measured): {} makes {} CPU {} and {} mode switches per chunk, "
+        "{} {} and {}. Measured per run: {} vs {} system calls, {} vs {} context switches.</li>\n",
+        escape(display_name(chosen->method)), a.cpu_copies, a.cpu_copies == 1 ? "copy" : "copies",
+        a.mode_switches, escape(display_name(base->method)), b.cpu_copies, b.mode_switches,
+        grouped(chosen->syscalls.median), grouped(base->syscalls.median),
+        grouped(chosen->context_switches.median), grouped(base->context_switches.median));
+  }
+  out += contradiction_text(r, p, rows);
+  return out + "</ul>\n</div>\n";
+}
+
+// --- charts ------------------------------------------------------------------------------------
 
 // A round upper bound at or above v and the number of ticks that divides it evenly: the finer
 // steps (1.5, 2.5, 3, 4, 6, 8) keep the longest bar from ending halfway along the axis.
@@ -237,11 +633,6 @@ scale nice_scale(double v) {
   return {10 * magnitude, 5};
 }
 
-std::string tick_label(double v) {
-  if (v >= 1e5) return fmt::format("1e{:.0f}", std::log10(v));
-  return fmt::format("{:g}", v);
-}
-
 struct bar {
   std::string label;
   double value = 0;   // the median (the first segment when stacked)
@@ -254,6 +645,7 @@ struct chart {
   std::string title;
   std::string axis_label;
   std::vector<bar> bars;
+  bool descending = false;  // bars sorted largest first (throughput) instead of smallest first
   bool stacked = false;
   std::string first_legend;  // stacked only
   std::string second_legend;
@@ -262,14 +654,11 @@ struct chart {
   std::string reference_label;
 };
 
-constexpr double svg_width = 880;
-constexpr double plot_left = 150;
-constexpr double plot_right = 760;
-constexpr double bar_height = 18;
-constexpr double bar_gap = 8;
-constexpr double bars_top = 52;
-
-std::string render_chart(const chart& c) {
+std::string render_chart(chart c) {
+  std::stable_sort(c.bars.begin(), c.bars.end(), [&](const bar& a, const bar& b) {
+    return c.descending ? a.value + a.second > b.value + b.second
+                        : a.value + a.second < b.value + b.second;
+  });
   double data_max = 0;
   double positive_min = 0;
   for (const bar& b : c.bars) {
@@ -303,115 +692,78 @@ std::string render_chart(const chart& c) {
     log_low = std::ceil(std::log10(positive_min)) - 1;
     log_high = std::max(std::ceil(std::log10(data_max)), log_low + 1);
   }
-  const double plot_width = plot_right - plot_left;
   auto x_of = [&](double v) {
-    if (log) {
-      if (!(v > 0)) return plot_left;
-      const double f = (std::log10(v) - log_low) / (log_high - log_low);
-      return plot_left + std::clamp(f, 0.0, 1.0) * plot_width;
-    }
-    return plot_left + std::clamp(v / axis.max, 0.0, 1.0) * plot_width;
+    if (log) return v > 0 ? (std::log10(v) - log_low) / (log_high - log_low) : 0.0;
+    return v / axis.max;
   };
-
-  const double axis_y = bars_top + static_cast<double>(c.bars.size()) * (bar_height + bar_gap);
-  const double height = axis_y + 44;
-  std::string title = c.title + (log ? " (log scale)" : "");
-
-  std::string out = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" role=\"img\" "
-      "aria-label=\"{}\">\n",
-      px(svg_width), px(height), escape(title));
-  out += fmt::format("<text class=\"title\" x=\"{}\" y=\"20\">{}</text>\n", px(plot_left),
-                     escape(title));
-  if (!note.empty()) {
-    out += fmt::format("<text class=\"note\" x=\"{}\" y=\"38\">{}</text>\n", px(plot_left),
-                       escape(note));
-  }
-  if (c.stacked) {
-    out += fmt::format(
-        "<rect class=\"bar\" x=\"{0}\" y=\"29\" width=\"10\" height=\"10\"/>"
-        "<text class=\"legend\" x=\"{1}\" y=\"38\">{2}</text>"
-        "<rect class=\"bar2\" x=\"{3}\" y=\"29\" width=\"10\" height=\"10\"/>"
-        "<text class=\"legend\" x=\"{4}\" y=\"38\">{5}</text>\n",
-        px(plot_left), px(plot_left + 14), escape(c.first_legend), px(plot_left + 110),
-        px(plot_left + 124), escape(c.second_legend));
-  }
-
-  // Grid and ticks.
   std::vector<double> ticks;
   if (log) {
     for (double e = log_low; e <= log_high + 0.5; e += 1) ticks.push_back(std::pow(10.0, e));
   } else {
     for (int i = 0; i <= axis.ticks; ++i) ticks.push_back(axis.max * i / axis.ticks);
   }
-  for (double t : ticks) {
-    const double x = x_of(t);
-    out += fmt::format(
-        "<line class=\"grid\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>"
-        "<text class=\"tick\" x=\"{0}\" y=\"{3}\">{4}</text>\n",
-        px(x), px(bars_top - 4), px(axis_y), px(axis_y + 14), escape(tick_label(t)));
-  }
-  out += fmt::format("<line class=\"axis\" x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/>\n",
-                     px(plot_left), px(axis_y), px(plot_right));
-  out += fmt::format("<text class=\"unit\" x=\"{}\" y=\"{}\">{}</text>\n",
-                     px((plot_left + plot_right) / 2), px(axis_y + 32), escape(c.axis_label));
 
-  // Bars, labels, whiskers.
-  for (std::size_t i = 0; i < c.bars.size(); ++i) {
-    const bar& b = c.bars[i];
-    const double y = bars_top + static_cast<double>(i) * (bar_height + bar_gap);
-    const double mid = y + bar_height / 2;
-    const double end = x_of(b.value);
-    out += fmt::format("<text class=\"label\" x=\"{}\" y=\"{}\">{}</text>\n", px(plot_left - 8),
-                       px(mid + 4), escape(b.label));
-    out += fmt::format("<rect class=\"bar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n",
-                       px(plot_left), px(y), px(end - plot_left), px(bar_height));
-    double right = end;
-    if (c.stacked) {
-      const double end2 = x_of(b.value + b.second);
-      out += fmt::format("<rect class=\"bar2\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n",
-                         px(end), px(y), px(std::max(0.0, end2 - end)), px(bar_height));
-      right = std::max(right, end2);
-    }
-    if (b.range) {
-      const double lo = x_of(b.range->first);
-      const double hi = x_of(b.range->second);
-      out += fmt::format(
-          "<line class=\"whisker\" x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/>"
-          "<line class=\"whisker\" x1=\"{0}\" y1=\"{3}\" x2=\"{0}\" y2=\"{4}\"/>"
-          "<line class=\"whisker\" x1=\"{2}\" y1=\"{3}\" x2=\"{2}\" y2=\"{4}\"/>\n",
-          px(lo), px(mid), px(hi), px(mid - 4), px(mid + 4));
-      right = std::max(right, hi);
-    }
-    out += fmt::format("<text class=\"value\" x=\"{}\" y=\"{}\">{}</text>\n", px(right + 6),
-                       px(mid + 4), escape(b.value_text));
+  // --n: the grid's divisions, drawn by the tracks' background.
+  std::string out = fmt::format(
+      "<figure class=\"chart\" style=\"--n:{}\">\n<figcaption>{}{} <span>{}</span></figcaption>\n",
+      ticks.size() - 1, escape(c.title), log ? " (log scale)" : "", escape(c.axis_label));
+  std::string legend;
+  if (c.stacked) {
+    legend +=
+        fmt::format("<span><i class=\"key\"></i>{}</span><span><i class=\"key b2\"></i>{}</span>",
+                    escape(c.first_legend), escape(c.second_legend));
   }
-
   if (draw_reference) {
-    const double x = x_of(*c.reference);
-    out += fmt::format(
-        "<line class=\"reference\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>"
-        "<text class=\"reference-label\" x=\"{0}\" y=\"38\" text-anchor=\"{3}\">{4}</text>\n",
-        px(x), px(bars_top - 8), px(axis_y), x > (plot_left + plot_right) / 2 ? "end" : "start",
-        escape(c.reference_label));
+    legend += fmt::format("<span><i class=\"key ref\"></i>{}</span>", escape(c.reference_label));
   }
-  out += "</svg>\n";
+  if (!note.empty()) legend += "<span>" + escape(note) + "</span>";
+  if (!legend.empty()) out += "<p class=\"legend\">" + legend + "</p>\n";
+
+  for (const bar& b : c.bars) {
+    const double end = x_of(b.value);
+    out += fmt::format("<div class=\"row\"><span class=\"label\">{}</span><span class=\"track\">",
+                       escape(b.label));
+    out += fmt::format("<i class=\"b\" style=\"width:{}\"></i>", percent(end));
+    if (c.stacked && b.second > 0) {
+      out += fmt::format("<i class=\"b b2\" style=\"left:{};width:{}\"></i>", percent(end),
+                         percent(x_of(b.value + b.second) - std::clamp(end, 0.0, 1.0)));
+    }
+    if (b.range && b.range->second > b.range->first) {
+      const double low = std::clamp(x_of(b.range->first), 0.0, 1.0);
+      out += fmt::format("<i class=\"w\" style=\"left:{};width:{}\"></i>", percent(low),
+                         percent(x_of(b.range->second) - low));
+    }
+    if (draw_reference) {
+      out += fmt::format("<i class=\"ref\" style=\"left:{}\"></i>", percent(x_of(*c.reference)));
+    }
+    out += fmt::format("</span><span class=\"value\">{}</span></div>\n", escape(b.value_text));
+  }
+  out += "<div class=\"row axis\"><span class=\"label\"></span><span class=\"track\">";
+  for (double t : ticks) {
+    out += fmt::format("<span class=\"tick\" style=\"left:{}\">{}</span>", percent(x_of(t)),
+                       escape(tick_label(t)));
+  }
+  out += "</span><span class=\"value\"></span></div>\n</figure>\n";
   return out;
 }
 
 std::vector<chart> charts_for(const report& r, const std::vector<const method_result*>& rows) {
-  chart throughput{.title = "Throughput", .axis_label = "GiB/s (median, whisker: min\u2013max)"};
+  const bool single = single_samples(r);
+  const std::string spread = single ? "one run" : "median, whisker: min\u2013max";
+  chart throughput{.title = "Throughput",
+                   .axis_label = "GiB/s, " + spread + ", fastest first",
+                   .descending = true};
   if (r.memcpy_gib_per_second > 0) {
     throughput.reference = r.memcpy_gib_per_second;
     throughput.reference_label = fmt::format("memcpy {:.2f} GiB/s", r.memcpy_gib_per_second);
   }
-  chart cpu{.title = "CPU per GiB moved (moving thread, user + sys)",
-            .axis_label = "CPU seconds per GiB (median, whisker: min\u2013max)"};
+  chart cpu{.title = "CPU per GiB moved",
+            .axis_label = "moving thread, user + sys seconds, " + spread + ", cheapest first"};
   chart syscalls{.title = "System calls per GiB",
-                 .axis_label = "system calls per GiB (median)",
+                 .axis_label = single ? "one run, fewest first" : "median, fewest first",
                  .allow_log = true};
   chart switches{.title = "Context switches per run",
-                 .axis_label = "context switches (median)",
+                 .axis_label = single ? "one run, fewest first" : "median, fewest first",
                  .stacked = true,
                  .first_legend = "voluntary",
                  .second_legend = "involuntary"};
@@ -425,11 +777,11 @@ std::vector<chart> charts_for(const report& r, const std::vector<const method_re
                         std::pair{m->cpu_seconds_per_gib.min, m->cpu_seconds_per_gib.max},
                         fixed(m->cpu_seconds_per_gib.median, 3)});
     syscalls.bars.push_back(
-        {name, m->syscalls_per_gib.median, 0, std::nullopt, whole(m->syscalls_per_gib.median)});
+        {name, m->syscalls_per_gib.median, 0, std::nullopt, grouped(m->syscalls_per_gib.median)});
     switches.bars.push_back({name, m->voluntary_switches.median, m->involuntary_switches.median,
                              std::nullopt,
-                             fmt::format("{} + {}", whole(m->voluntary_switches.median),
-                                         whole(m->involuntary_switches.median))});
+                             fmt::format("{} + {}", grouped(m->voluntary_switches.median),
+                                         grouped(m->involuntary_switches.median))});
   }
   return {throughput, cpu, syscalls, switches};
 }
@@ -437,58 +789,128 @@ std::vector<chart> charts_for(const report& r, const std::vector<const method_re
 constexpr std::string_view style = R"(
 :root { color-scheme: light; }
 body { margin: 0; background: #fafaf8; color: #2b2b2b;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main { max-width: 900px; margin: 0 auto; padding: 24px 16px 40px; }
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+main { max-width: 1240px; margin: 0 auto; padding: 20px 16px 40px; }
+main p, main ul, dl.meta { max-width: 80ch; }
 h1 { font-size: 24px; margin: 0 0 12px; font-weight: 600; }
-h2 { font-size: 18px; margin: 32px 0 8px; font-weight: 600; border-bottom: 1px solid #ddd;
+h2 { font-size: 20px; margin: 36px 0 4px; font-weight: 600; border-bottom: 1px solid #ddd;
   padding-bottom: 4px; }
+h2 small { font-size: 13px; font-weight: normal; color: #6b6b6b; }
+h3 { font-size: 16px; margin: 18px 0 2px; }
+p.desc { color: #555; margin: 0 0 6px; }
+ul { padding-left: 20px; margin: 4px 0; }
+li { margin: 3px 0; }
+li.contradiction { background: #fbf1e4; border-left: 3px solid #c98a3a; padding: 4px 8px;
+  list-style: none; margin-left: -20px; }
+li.contradiction ul { margin: 2px 0 4px; }
+.paths { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 34em), 1fr));
+  gap: 0 40px; }
+p.notice { background: #eef3f8; border-left: 3px solid #7d9bb8; padding: 6px 10px; }
+p.notice code { white-space: nowrap; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
 dl.meta dt { color: #6b6b6b; }
-dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #efefeb;
+dl.meta dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
+code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #efefeb;
   padding: 1px 4px; border-radius: 3px; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 11.5px; font-variant-numeric: tabular-nums;
-  margin: 8px 0 4px; }
-th, td { padding: 3px 4px; border-bottom: 1px solid #e6e6e2; white-space: nowrap; }
-th { text-align: left; font-weight: 600; color: #555; background: #f1f1ed; vertical-align: bottom; }
+table { width: 100%; border-collapse: collapse; font-size: 13px;
+  font-variant-numeric: tabular-nums; margin: 8px 0 4px; }
+th, td { padding: 3px 5px; border-bottom: 1px solid #e6e6e2; white-space: nowrap; }
+th { text-align: left; font-weight: 600; color: #555; background: #f1f1ed; vertical-align: bottom;
+  white-space: normal; }
 td.num, th.num { text-align: right; }
-th.model, td.model { color: #7a7a7a; font-style: italic; }
+.nw { white-space: nowrap; }
+.model { color: #6f6f6f; font-style: italic; }
 tr.failed td { color: #8a3b3b; }
-td.error { white-space: normal; }
-p.model-note { font-size: 12px; color: #6b6b6b; margin: 2px 0 12px; }
-svg { display: block; width: 100%; height: auto; margin: 14px 0; }
-svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 12px;
-  fill: #3a3a3a; }
-svg .title { font-size: 14px; font-weight: 600; }
-svg .note, svg .unit, svg .tick { fill: #777; font-size: 11px; }
-svg .tick, svg .unit { text-anchor: middle; }
-svg .label { text-anchor: end; }
-svg .bar { fill: #7d9bb8; }
-svg .bar2 { fill: #d2b48c; }
-svg .grid { stroke: #e6e6e2; stroke-width: 1; }
-svg .axis { stroke: #8a8a8a; stroke-width: 1; }
-svg .whisker { stroke: #2f3e4d; stroke-width: 1.2; }
-svg .reference { stroke: #a8574f; stroke-width: 1.5; stroke-dasharray: 5 4; }
-svg .reference-label { fill: #a8574f; font-size: 11px; }
+td.error { white-space: normal; overflow-wrap: anywhere; }
+dl.columns { font-size: 13px; color: #555; margin: 6px 0 12px; max-width: none;
+  columns: 2 28em; column-gap: 32px; }
+dl.columns div { break-inside: avoid; margin: 0 0 3px; }
+dl.columns dt { display: inline; font-weight: 600; color: #3a3a3a; }
+dl.columns dt::after { content: ":"; }
+dl.columns dd { display: inline; margin: 0; }
+figure.chart { margin: 18px 0; max-width: 960px; }
+figcaption { font-weight: 600; margin-bottom: 4px; }
+figcaption span { font-weight: normal; font-size: 13px; color: #6b6b6b; }
+.legend { font-size: 13px; color: #555; margin: 0 0 4px; }
+.legend span { margin-right: 14px; white-space: nowrap; }
+.key { display: inline-block; width: 10px; height: 10px; background: #7d9bb8;
+  margin-right: 4px; vertical-align: -1px; }
+.key.b2 { background: #d2b48c; }
+.key.ref { width: 0; height: 11px; background: none; border-left: 2px dashed #a8574f; }
+.row { display: grid; grid-template-columns: 11em 1fr 5em; gap: 8px; align-items: center;
+  font-size: 13px; margin: 2px 0; }
+.row .label { text-align: right; overflow-wrap: anywhere; }
+.row .value { font-variant-numeric: tabular-nums; }
+.track { position: relative; height: 16px; border-right: 1px solid #e0e0da;
+  background: linear-gradient(to right, #e0e0da 1px, transparent 1px) 0 0 /
+    calc(100% / var(--n)) 100%; }
+.track i { position: absolute; top: 0; bottom: 0; }
+.track .b { left: 0; background: #7d9bb8; }
+.track .b2 { background: #d2b48c; }
+.track .w { top: 4px; bottom: 4px; box-sizing: border-box; border: 1.5px solid #2f3e4d;
+  border-width: 0 1.5px;
+  background: linear-gradient(#2f3e4d, #2f3e4d) 0 50% / 100% 1.5px no-repeat; }
+.track .ref { top: -2px; bottom: -2px; border-left: 2px dashed #a8574f; }
+.axis .track { background: none; border: 0; border-top: 1px solid #8a8a8a; height: 18px; }
+.tick { position: absolute; top: 1px; transform: translateX(-50%); font-size: 12px;
+  color: #6b6b6b; }
 footer { margin-top: 32px; padding-top: 8px; border-top: 1px solid #ddd; color: #6b6b6b;
-  font-size: 12px; }
+  font-size: 13px; }
+@media (max-width: 1099px) {
+  table, tbody, tr, td { display: block; }
+  thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
+  tr { display: grid; grid-template-columns: repeat(auto-fill, minmax(6.5em, 1fr)); gap: 4px 10px;
+    padding: 8px 10px; margin: 0 0 10px; border: 1px solid #e0e0da; border-radius: 6px;
+    background: #fff; }
+  td { border: 0; padding: 0; white-space: normal; min-width: 0; overflow-wrap: anywhere; }
+  td.num { text-align: left; }
+  td::before { content: attr(data-label); display: block; font-size: 12px; color: #6b6b6b;
+    font-style: normal; }
+  td:first-child, td.error { grid-column: 1 / -1; }
+  td:first-child { font-weight: 600; font-size: 15px; }
+  td:first-child::before { content: none; }
+}
+@media (max-width: 560px) {
+  .row { grid-template-columns: 1fr 5em; gap: 0 8px; margin: 4px 0; }
+  .row .label { grid-column: 1 / -1; text-align: left; }
+  .row.axis .label { display: none; }
+}
 )";
 
 std::string html_table(const report& r, const std::vector<const method_result*>& rows) {
-  const std::size_t shown = columns_shown(rows);
-  std::string out = "<div class=\"scroll\">\n<table>\n<thead>\n<tr>";
-  for (std::size_t i = 0; i < shown; ++i) {
-    const column& c = columns[i];
+  // Columns that would say nothing are left out: the range after one round (it would repeat the
+  // throughput), helper CPU where no helper thread ran (file → file), copied/zc sends where no
+  // method made zero-copy sends.
+  const bool single = single_samples(r);
+  auto any = [&](auto pred) {
+    return std::any_of(rows.begin(), rows.end(),
+                       [&](const method_result* m) { return !failed(*m) && pred(*m); });
+  };
+  const bool any_helper =
+      any([](const method_result& m) { return m.helper_cpu_seconds_per_gib.max > 0; });
+  const bool any_zerocopy = any([](const method_result& m) { return zerocopy_cell(m) != "-"; });
+  std::vector<std::size_t> shown;
+  for (std::size_t i = 0; i < columns_shown(rows); ++i) {
+    const std::string_view header = columns[i].header;
+    if ((single && header == "min\u2013max") || (!any_helper && header == "helper CPU s/GiB") ||
+        (!any_zerocopy && header == "copied/zc sends")) {
+      continue;
+    }
+    shown.push_back(i);
+  }
+  auto class_of = [](const column& c) {
     std::string cls = c.numeric ? "num" : "";
     if (c.model) cls += cls.empty() ? "model" : " model";
-    out += cls.empty() ? "<th>" : fmt::format("<th class=\"{}\">", cls);
-    // Long headers break after their first word, so the table stays narrow.
-    std::string header = escape(c.header);
-    if (const auto space = header.find(' '); space != std::string::npos && header.size() >= 8) {
-      header.replace(space, 1, "<br>");
+    return cls.empty() ? std::string() : fmt::format(" class=\"{}\"", cls);
+  };
+  std::string out = "<table>\n<thead>\n<tr>";
+  for (std::size_t i : shown) {
+    // One-word headers ("min–max") keep to one line; the others may wrap between words.
+    std::string cls = class_of(columns[i]);
+    if (columns[i].header.find(' ') == std::string_view::npos) {
+      cls = cls.empty() ? " class=\"nw\"" : cls.substr(0, cls.size() - 1) + " nw\"";
     }
-    out += header + "</th>";
+    out += fmt::format("<th{}>{}</th>", cls, escape(columns[i].header));
   }
   out += "</tr>\n</thead>\n<tbody>\n";
   for (const method_result* m : rows) {
@@ -497,20 +919,25 @@ std::string html_table(const report& r, const std::vector<const method_result*>&
       out += fmt::format(
           "<tr class=\"failed\"><td>{}</td><td class=\"error\" colspan=\"{}\">failed: "
           "{}</td></tr>\n",
-          escape(row.method), shown - 1, escape(row.error));
+          escape(row.method), shown.size() - 1, escape(row.error));
       continue;
     }
     out += "<tr><td>" + escape(row.method) + "</td>";
-    for (std::size_t i = 0; i + 1 < shown; ++i) {
-      const column& c = columns[i + 1];
-      std::string cls = c.numeric ? "num" : "";
-      if (c.model) cls += " model";
-      out += cls.empty() ? "<td>" : fmt::format("<td class=\"{}\">", cls);
-      out += escape(row.cells[i]) + "</td>";
+    for (std::size_t i : shown) {
+      if (i == 0) continue;
+      const std::string cell =
+          columns[i].header == "min\u2013max" ? range_text(m->gib_per_second, 2) : row.cells[i - 1];
+      out += fmt::format("<td{} data-label=\"{}\">{}</td>", class_of(columns[i]),
+                         escape(columns[i].header), escape(cell));
     }
     out += "</tr>\n";
   }
-  out += "</tbody>\n</table>\n</div>\n";
+  out += "</tbody>\n</table>\n<dl class=\"columns\">\n";
+  for (std::size_t i : shown) {
+    out += fmt::format("<div><dt>{}</dt> <dd>{}</dd></div>\n", escape(columns[i].header),
+                       escape(column_help[i]));
+  }
+  out += "</dl>\n";
   return out;
 }
 
@@ -690,6 +1117,7 @@ std::string render_csv(const report& r) {
 }
 
 std::string render_html(const report& r) {
+  const bool single = single_samples(r);
   std::string out;
   out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
@@ -709,7 +1137,8 @@ std::string render_html(const report& r) {
   item("command", "<code>" + escape(r.command_line) + "</code>");
   item("started", escape(or_unknown(r.started_at)));
   item("size", escape(fmt::format("{} ({} bytes)", human_size(r.settings.size), r.settings.size)));
-  item("repeats", escape(fmt::format("{} interleaved rounds", r.settings.repeat)));
+  item("repeats", single ? std::string("1 round")
+                         : escape(fmt::format("{} interleaved rounds", r.settings.repeat)));
   item("page cache", escape(cache_state(r.settings)));
   item("verification", r.settings.verify ? "on (xxh3 of the sink against the source)" : "off");
   item("memcpy ceiling", r.memcpy_gib_per_second > 0
@@ -717,26 +1146,51 @@ std::string render_html(const report& r) {
                              : std::string("not measured"));
   out += "</dl>\n</header>\n";
 
-  for (path p : paths_in_order(r)) {
-    const auto rows = sorted_results(r, p);
-    out += fmt::format("<section>\n<h2>{} <small>({})</small></h2>\n", escape(to_string(p)),
-                       escape(human_size(r.settings.size)));
-    out += html_table(r, rows);
+  if (single && !r.results.empty()) {
     out +=
-        "<p class=\"model-note\">model = the textbook&#39;s copies per chunk, not measured</p>\n";
+        "<p class=\"notice\">Only one round ran, so every figure below is a single sample: no "
+        "medians, no ranges, and differences of a few percent may be noise. Run with "
+        "<code>--repeat 5</code> (and without <code>--quick</code>) for medians and "
+        "<span class=\"nw\">min\u2013max</span>.</p>\n";
+  }
+
+  const std::vector<path> paths = paths_in_order(r);
+  if (!paths.empty()) {
+    out += "<section class=\"summary\">\n<h2>Summary</h2>\n";
+    out +=
+        "<p>Per path: the method zcopy&#39;s transfer() uses on this machine, how it compares "
+        "with a plain read/write copy, and the textbook&#39;s counts next to what was "
+        "measured. Ratios above 1\u00d7 mean more: more throughput is better, more CPU per "
+        "GiB is worse.</p>\n";
+    out += "<div class=\"paths\">\n";
+    for (path p : paths) out += path_summary(r, p, sorted_results(r, p));
+    out += "</div>\n</section>\n";
+  }
+
+  for (path p : paths) {
+    const auto rows = sorted_results(r, p);
+    out +=
+        fmt::format("<section>\n<h2>{} <small>{} \u00b7 {}</small></h2>\n", escape(path_title(p)),
+                    escape(to_string(p)), escape(human_size(r.settings.size)));
+    out += fmt::format("<p class=\"desc\">{} Rows are sorted by CPU per GiB, cheapest first.</p>\n",
+                       escape(path_description(p)));
+    out += html_table(r, rows);
     for (const chart& c : charts_for(r, rows)) out += render_chart(c);
     out += "</section>\n";
   }
 
-  out += fmt::format(
-      "<footer>\n<p>Medians over {} interleaved rounds (every method once per round, so drift on a "
-      "shared machine hits all methods alike); ranges are the minimum and maximum over those "
-      "rounds. CPU and system calls are the moving thread&#39;s; helper threads (receivers, "
-      "feeders) are counted separately. Methods sorted by CPU seconds per GiB; failed methods "
-      "are listed in the tables with their reason and left out of the charts.</p>\n"
-      "<p>The &quot;model&quot; columns are the textbook&#39;s counts of copies (CPU/DMA) and "
-      "mode switches per chunk, not measurements.</p>\n</footer>\n",
-      r.settings.repeat);
+  out += "<footer>\n<p>";
+  out += single ? std::string("Figures are single samples from one round.")
+                : fmt::format(
+                      "Medians over {} interleaved rounds (every method once per round, so drift "
+                      "on a shared machine hits all methods alike); ranges are the minimum and "
+                      "maximum over those rounds.",
+                      r.settings.repeat);
+  out +=
+      " CPU and system calls are the moving thread&#39;s; helper threads (receivers, feeders) are "
+      "counted separately. Failed methods are listed in the tables with their reason and left "
+      "out of the charts.</p>\n<p>The &quot;model&quot; columns are the textbook&#39;s counts of "
+      "copies (CPU/DMA) and mode switches per chunk, not measurements.</p>\n</footer>\n";
   out += "</main>\n</body>\n</html>\n";
   return out;
 }

@@ -228,27 +228,27 @@ from html.parser import HTMLParser
 VOID = {'area','base','br','col','embed','hr','img','input','link','meta','source','track','wbr'}
 class P(HTMLParser):
     def __init__(s):
-        super().__init__(); s.stack = []; s.svgs = 0; s.bad = 0
+        super().__init__(); s.stack = []; s.charts = 0; s.bad = 0
     def handle_starttag(s, tag, attrs):
-        if tag == 'svg': s.svgs += 1
+        if tag == 'figure' and ('class', 'chart') in attrs: s.charts += 1
         if tag not in VOID: s.stack.append(tag)
     def handle_startendtag(s, tag, attrs):
-        if tag == 'svg': s.svgs += 1
+        if tag not in VOID: s.bad += 1
     def handle_endtag(s, tag):
         if s.stack and s.stack[-1] == tag: s.stack.pop()
         else: s.bad += 1
 p = P(); p.feed(open(sys.argv[1]).read()); p.close()
-print(p.svgs, p.bad, len(p.stack))
+print(p.charts, p.bad, len(p.stack))
 )";
   std::ofstream(dir / "check.py") << script;
   std::string cmd = "python3 " + (dir / "check.py").string() + " " + (dir / "r.html").string() +
                     " > " + (dir / "check.out").string();
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  int svgs = -1, bad = -1, open_tags = -1;
-  std::ifstream(dir / "check.out") >> svgs >> bad >> open_tags;
+  int charts = -1, bad = -1, open_tags = -1;
+  std::ifstream(dir / "check.out") >> charts >> bad >> open_tags;
   std::set<std::string> paths;
   for (const auto& res : j["results"]) paths.insert(res["path"].get<std::string>());
-  EXPECT_EQ(svgs, static_cast<int>(4 * paths.size()));
+  EXPECT_EQ(charts, static_cast<int>(4 * paths.size()));
   EXPECT_EQ(bad, 0);
   EXPECT_EQ(open_tags, 0);
 }

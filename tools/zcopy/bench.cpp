@@ -154,7 +154,7 @@ void register_bench(CLI::App& app, action& run, std::string command_line) {
   sub->add_option("--json", flags->json, "Write the report as JSON to FILE ('-': stdout only)");
   sub->add_option("--csv", flags->csv, "Write one CSV row per path and method to FILE");
   sub->add_option("--html", flags->html,
-                  "Write a self-contained HTML page with SVG charts to FILE");
+                  "Write a self-contained HTML page (summary, charts, tables) to FILE");
   sub->callback([flags, &run] { run = [flags] { return run_bench(*flags); }; });
 }
 
