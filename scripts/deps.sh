@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config g++
   libfmt-dev libcli11-dev nlohmann-json3-dev liburing-dev
   libgtest-dev libgmock-dev libxxhash-dev
-  libhttp-parser-dev media-types
+  libhttp-parser-dev libssl-dev media-types
   xfsprogs util-linux attr acl clang-format python3 curl nginx-light procps iproute2
   "$@"
 )

@@ -237,6 +237,9 @@ std::expected<download_result, download_error> downloader::into_part(int dir,
     if (head.status == 416 && plan.have > 0 && range && !range->first &&
         range->total == plan.have) {
       if (!plan.whole_file) {
+        if (auto bad = verify_part(options_, dir, part_name, meta_name, part_path)) {
+          return std::unexpected(std::move(*bad));
+        }
         if (auto r = sys::renameat2(dir, part_name.c_str(), dir, name.c_str(), 0); !r) {
           return local_failure(r.error(), "rename", part_path, true);
         }
@@ -361,6 +364,9 @@ std::expected<download_result, download_error> downloader::into_part(int dir,
                         " bytes; '" + part_path.string() + "' kept (resume with -c)",
                     true);
     }
+    if (auto bad = verify_part(options_, dir, part_name, meta_name, part_path)) {
+      return std::unexpected(std::move(*bad));
+    }
     if (auto r = sys::renameat2(dir, part_name.c_str(), dir, name.c_str(), 0); !r) {
       return local_failure(r.error(), "rename", part_path, true);
     }
@@ -384,6 +390,24 @@ std::expected<download_result, download_error> download_at(const url& target, in
                                                            const std::filesystem::path& shown,
                                                            const download_options& options) {
   return downloader(target, options).run_at(dir, name, shown);
+}
+
+std::optional<download_error> verify_part(const download_options& options, int dir,
+                                          const std::string& part_name,
+                                          const std::string& meta_name,
+                                          const fs::path& part_shown) {
+  if (!options.verify) return std::nullopt;
+  auto part = unique_fd::openat(dir, part_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  std::string why =
+      part ? options.verify(part->get())
+           : "reopen '" + part_shown.string() + "' to check it: " + part.error().message();
+  if (why.empty()) return std::nullopt;
+  (void)sys::unlinkat(dir, part_name.c_str(), 0);
+  (void)sys::unlinkat(dir, meta_name.c_str(), 0);
+  return download_error{
+      client_error{client_error::kind::protocol, make_error_code(std::errc::protocol_error),
+                   why + "; '" + part_shown.string() + "' removed", 0},
+      false};
 }
 
 }  // namespace zcopy::http

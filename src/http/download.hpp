@@ -56,6 +56,10 @@ struct download_options {
   std::function<void(std::uint64_t offset, std::optional<std::uint64_t> total)> on_start;
   // Body bytes written so far in this run (not counting `offset`).
   std::function<void(std::uint64_t bytes)> on_progress;
+  // Checks a complete FILE.part (open for reading) before it is renamed to FILE: an empty string
+  // passes it; anything else is why it fails, and FILE.part and its meta are then removed, never
+  // renamed, and FILE is left as it was (get -r --checksum: the digest the server offers).
+  std::function<std::string(int part)> verify;
 };
 
 struct download_result {
@@ -86,5 +90,12 @@ std::expected<download_result, download_error> download_at(const url& target, in
                                                            const std::string& name,
                                                            const std::filesystem::path& shown,
                                                            const download_options& options);
+
+// (For download and ranged_download.) Runs options.verify on DIR/PART_NAME (a failure to reopen it
+// fails too); on a failure removes it and META_NAME and says why, naming PART_SHOWN.
+std::optional<download_error> verify_part(const download_options& options, int dir,
+                                          const std::string& part_name,
+                                          const std::string& meta_name,
+                                          const std::filesystem::path& part_shown);
 
 }  // namespace zcopy::http

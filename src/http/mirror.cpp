@@ -1,15 +1,21 @@
 #include "http/mirror.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stop_token>
 #include <thread>
 #include <utility>
 
+#include <fmt/format.h>
+
+#include "http/digest.hpp"
 #include "http/remote_listing.hpp"
 #include "http/target.hpp"
 #include "sys/sys.hpp"
@@ -41,13 +47,12 @@ timespec to_timespec(std::chrono::sys_seconds t) {
   return ts;
 }
 
-// A listing's body, at most `max` bytes. It goes through a file without a name (in DIR's
-// filesystem, else /tmp) because the client receives bodies into descriptors, whatever their
-// framing (nginx sends its listings chunked).
-std::expected<std::pair<std::string, url>, client_error> read_listing(const url& where,
-                                                                      const request_options& base,
-                                                                      int scratch_dir,
-                                                                      std::uint64_t max) {
+// A small body (a listing, a SHA256SUMS), at most `max` bytes; `what` names it in messages. It
+// goes through a file without a name (in DIR's filesystem, else /tmp) because the client
+// receives bodies into descriptors, whatever their framing (nginx sends its listings chunked).
+std::expected<std::pair<std::string, url>, client_error> read_small_body(
+    const url& where, const request_options& base, int scratch_dir, std::uint64_t max,
+    std::string_view what = "listing") {
   std::stop_source local;
   std::stop_callback forward(base.stop, [&] { local.request_stop(); });
   request_options request = base;
@@ -62,7 +67,7 @@ std::expected<std::pair<std::string, url>, client_error> read_listing(const url&
     return std::unexpected(client_error{client_error::kind::status, {}, head.status_line, 0});
   }
   const std::string too_large =
-      "a listing larger than " + std::to_string(max) + " bytes (the limit for one directory)";
+      fmt::format("a {} larger than {} bytes (the limit for one directory)", what, max);
   if (head.content_length && *head.content_length > max) {
     return std::unexpected(listing_error(too_large));
   }
@@ -70,7 +75,8 @@ std::expected<std::pair<std::string, url>, client_error> read_listing(const url&
   if (!scratch) scratch = unique_fd::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (!scratch) {
     return std::unexpected(local_error(
-        scratch.error(), "no unnamed file for the listing: " + scratch.error().message()));
+        scratch.error(),
+        fmt::format("no unnamed file for the {}: {}", what, scratch.error().message())));
   }
   bool over = false;
   auto received = got->receive_body(scratch->get(), 0, [&](std::uint64_t bytes) {
@@ -85,8 +91,10 @@ std::expected<std::pair<std::string, url>, client_error> read_listing(const url&
   for (std::size_t at = 0; at < text.size();) {
     auto n = sys::pread(scratch->get(), text.data() + at, text.size() - at, static_cast<off_t>(at));
     if (!n)
-      return std::unexpected(local_error(n.error(), "read the listing: " + n.error().message()));
-    if (*n == 0) return std::unexpected(listing_error("the listing's file came back short"));
+      return std::unexpected(
+          local_error(n.error(), fmt::format("read the {}: {}", what, n.error().message())));
+    if (*n == 0)
+      return std::unexpected(listing_error(fmt::format("the {}'s file came back short", what)));
     at += *n;
   }
   return std::pair{std::move(text), got->final_url()};
@@ -148,7 +156,9 @@ class mirror_run {
     std::string name, rel;
     url where;
     remote_entry entry;
+    std::string digest;  // --checksum: the SHA-256 the server's SHA256SUMS gives, else empty
   };
+  using digests = std::map<std::string, std::string, std::less<>>;
 
   bool stopped() const {
     return stop_.stop_requested() || options_.file.request.stop.stop_requested();
@@ -164,7 +174,7 @@ class mirror_run {
       pending.pop_front();
       request_options request = options_.file.request;
       request.pool = &pool_;
-      auto listing = read_listing(d.where, request, top_->get(), options_.max_listing_bytes);
+      auto listing = read_small_body(d.where, request, top_->get(), options_.max_listing_bytes);
       std::expected<remote_listing, std::string> parsed =
           listing ? parse_remote_listing(listing->first, now())
                   : std::unexpected(listing.error().message);
@@ -193,6 +203,7 @@ class mirror_run {
       for (const refused_entry& r : parsed->refused) {
         report({mirror_event::kind::refused, d.rel + r.name, 0, r.reason});
       }
+      const digests sums = options_.checksum ? read_digests(d, base, *parsed) : digests{};
       for (remote_entry& e : parsed->entries) {
         auto where =
             resolve_reference(base, percent_encode_path(e.name) +
@@ -204,7 +215,9 @@ class mirror_run {
         if (e.type == remote_entry::kind::directory) {
           enter(d, e, std::move(*where), pending);
         } else {
-          take_file(d, std::move(e), std::move(*where));
+          auto digest = sums.find(e.name);
+          take_file(d, std::move(e), std::move(*where),
+                    digest == sums.end() ? std::string{} : digest->second);
         }
       }
     }
@@ -242,15 +255,39 @@ class mirror_run {
     pending.push_back({std::move(fd), rel, std::move(where), parent.depth + 1});
   }
 
-  void take_file(const directory& d, remote_entry e, url where) {
+  // --checksum: the digests of this directory's SHA256SUMS, when its listing has one. A
+  // SHA256SUMS that cannot be fetched is reported, and its directory's files are then judged by
+  // size and time.
+  digests read_digests(const directory& d, const url& base, const remote_listing& listing) {
+    const auto listed = std::find_if(listing.entries.begin(), listing.entries.end(), [](auto& e) {
+      return e.type == remote_entry::kind::file && e.name == sha256sums_name;
+    });
+    if (listed == listing.entries.end()) return {};
+    auto where = resolve_reference(base, std::string(sha256sums_name));
+    if (!where) return {};
+    request_options request = options_.file.request;
+    request.pool = &pool_;
+    auto body =
+        read_small_body(*where, request, top_->get(), options_.max_listing_bytes, sha256sums_name);
+    if (!body) {
+      report({mirror_event::kind::failed, d.rel + std::string(sha256sums_name), 0,
+              "the digests (--checksum): " + body.error().message});
+      return {};
+    }
+    return parse_sha256sums(body->first);
+  }
+
+  void take_file(const directory& d, remote_entry e, url where, std::string digest) {
     const std::string rel = d.rel + e.name;
-    if (e.size) {
+    {
       std::lock_guard lock(mutex_);
-      result_.bytes_total += *e.size;
+      if (e.size) result_.bytes_total += *e.size;
+      if (options_.checksum && digest.empty()) ++result_.without_digest;
     }
     // Complete already: the listing's size and modification time (to the second, as HTTP dates
-    // go), on a regular file that is not a symlink.
-    if (e.size && e.mtime) {
+    // go), on a regular file that is not a symlink. With a digest the content decides instead
+    // (fetch_file hashes it, on a worker).
+    if (digest.empty() && e.size && e.mtime) {
       auto st = sys::fstatat(d.fd->get(), e.name.c_str(), AT_SYMLINK_NOFOLLOW);
       if (st && S_ISREG(st->st_mode) && static_cast<std::uint64_t>(st->st_size) == *e.size &&
           st->st_mtim.tv_sec == e.mtime->time_since_epoch().count()) {
@@ -260,9 +297,27 @@ class mirror_run {
     }
     {
       std::lock_guard lock(mutex_);
-      queue_.push_back({d.fd, e.name, rel, std::move(where), std::move(e)});
+      queue_.push_back({d.fd, e.name, rel, std::move(where), std::move(e), std::move(digest)});
     }
     ready_.notify_one();
+  }
+
+  // Whether the file already at the job's name has the digest the server gives (a regular file,
+  // not a symlink, of the listed size); its time is then set to the listing's.
+  bool matches_digest(const file_job& job) {
+    auto fd = unique_fd::openat(job.dir->get(), job.name.c_str(),
+                                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (!fd) return false;
+    auto st = sys::fstat(fd->get());
+    if (!st || !S_ISREG(st->st_mode)) return false;
+    if (job.entry.size && static_cast<std::uint64_t>(st->st_size) != *job.entry.size) return false;
+    auto digest = sha256_of(fd->get());
+    if (!digest || *digest != job.digest) return false;
+    if (job.entry.mtime && st->st_mtim.tv_sec != job.entry.mtime->time_since_epoch().count()) {
+      const timespec times[2] = {to_timespec(*job.entry.mtime), to_timespec(*job.entry.mtime)};
+      (void)sys::futimens(fd->get(), times);
+    }
+    return true;
   }
 
   void work() {
@@ -280,7 +335,21 @@ class mirror_run {
   }
 
   void fetch_file(const file_job& job) {
+    if (!job.digest.empty() && matches_digest(job)) {
+      count_checked();
+      report({mirror_event::kind::up_to_date, job.rel, 0, {}});
+      return;
+    }
     download_options o = options_.file;
+    if (!job.digest.empty()) {
+      o.verify = [&job](int part) -> std::string {
+        auto got = sha256_of(part);
+        if (!got) return "hash the download: " + got.error().message();
+        if (*got == job.digest) return {};
+        return "its SHA-256 is " + *got + ", not " + job.digest + " as the server's " +
+               std::string(sha256sums_name) + " says";
+      };
+    }
     o.request.pool = &pool_;
     o.on_start = {};
     o.on_progress = {};
@@ -306,7 +375,13 @@ class mirror_run {
         return;
       }
     }
+    if (!job.digest.empty()) count_checked();
     report({mirror_event::kind::fetched, job.rel, done->received, {}});
+  }
+
+  void count_checked() {
+    std::lock_guard lock(mutex_);
+    ++result_.checked;
   }
 
   void report(mirror_event e) {

@@ -11,6 +11,12 @@
 // there with the listing's size and modification time is left alone. Modification times from the
 // listing are set on every file fetched and, at the end, on every directory.
 //
+// With `checksum`, the content decides instead, wherever the server offers a digest: a directory
+// whose listing has a SHA256SUMS (digest.hpp) gets it first, a file already there is left alone
+// only if its SHA-256 is the listed one (whatever its time says), and a fetched file must have it
+// before NAME.part becomes NAME (a mismatch is a failure, and NAME stays as it was). Files the
+// server gives no digest for are judged by size and time, and counted.
+//
 // Never outside DIR: names are checked one component at a time (remote_listing.hpp refuses
 // "..", '/', NUL, overlong and duplicate names); every directory is made with mkdirat() in its
 // parent's descriptor and opened with O_NOFOLLOW, so a symlink planted anywhere in DIR is refused,
@@ -40,7 +46,8 @@ struct mirror_options {
   std::uint64_t ranged_from = std::uint64_t{64} << 20;  // smaller files get one connection
   std::size_t max_entries = 1'000'000;
   unsigned max_depth = 64;
-  std::uint64_t max_listing_bytes = std::uint64_t{64} << 20;
+  std::uint64_t max_listing_bytes = std::uint64_t{64} << 20;  // a SHA256SUMS too
+  bool checksum = false;  // --checksum: SHA256SUMS digests decide (above)
 };
 
 struct mirror_event {
@@ -55,7 +62,9 @@ struct mirror_result {
   std::uint64_t fetched = 0, up_to_date = 0, failed = 0, refused = 0;
   std::uint64_t directories = 0;  // made or found, DIR included
   std::uint64_t bytes_received = 0;
-  std::uint64_t bytes_total = 0;       // of every file in the tree, as listed
+  std::uint64_t bytes_total = 0;     // of every file in the tree, as listed
+  std::uint64_t checked = 0;         // --checksum: files found or fetched with the server's digest
+  std::uint64_t without_digest = 0;  // --checksum: files the server offers no digest for
   std::vector<mirror_event> problems;  // failed and refused, in the order they happened
   bool cancelled = false;              // the stop token ended the walk
 };

@@ -556,6 +556,10 @@ std::expected<ranged_outcome, download_error> download_ranged(const url& target,
       return failure(client_error::kind::io, c,
                      "close '" + where.part_path.string() + "': " + c.message() + kept, true);
     }
+    if (auto bad =
+            verify_part(options, where.dir, where.part_name, where.meta_name, where.part_path)) {
+      return std::unexpected(std::move(*bad));
+    }
     if (auto r =
             sys::renameat2(where.dir, where.part_name.c_str(), where.dir, where.name.c_str(), 0);
         !r) {

@@ -4,6 +4,7 @@
 // fails does not stop the others, and what is not a JSON listing is a clear error.
 #include "http/mirror.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "http/digest.hpp"
 #include "http/scripted_server.hpp"
 #include "support/test_support.hpp"
 
@@ -285,6 +287,126 @@ TEST_F(Mirror, LimitsBoundWhatAServerCanAsk) {
   ASSERT_FALSE(too_big);
   EXPECT_NE(too_big.error().message.find("larger than 4096"), std::string::npos)
       << too_big.error().message;
+}
+
+// The SHA-256 of `text`, through a file as get -r hashes (sha256_of is checked against
+// sha256sum in digest_test.cpp).
+std::string sha256_text(const test::temp_dir& dir, const std::string& text) {
+  test::write_file(dir / "hash-me", std::as_bytes(std::span(text)));
+  unique_fd fd = test::open_or_die(dir / "hash-me", O_RDONLY | O_CLOEXEC);
+  auto d = sha256_of(fd.get());
+  EXPECT_TRUE(d);
+  return d ? *d : std::string{};
+}
+
+// The kinds of the events for `path`, in order.
+std::vector<mirror_event::kind> kinds_for(const std::vector<mirror_event>& events,
+                                          const std::string& path) {
+  std::vector<mirror_event::kind> out;
+  for (const auto& e : events) {
+    if (e.path == path) out.push_back(e.what);
+  }
+  return out;
+}
+
+// --checksum: where SHA256SUMS gives a digest, the content decides. A file with the right bytes
+// and the wrong time is left alone (its time set); one with the listed size and time and other
+// bytes is fetched again (without --checksum it is left alone); a file without a digest goes by
+// size and time, and is counted.
+TEST_F(Mirror, ChecksumLetsTheContentDecide) {
+  using kind = mirror_event::kind;
+  site s;
+  const std::string a = random_text(5'000, seed_), b = random_text(7'000, seed_ + 1);
+  const std::string c = random_text(900, seed_ + 2);
+  const std::string sums = sha256_text(tmp_, a) + "  a.bin\n" + sha256_text(tmp_, b) + " *b.bin\n";
+  s.listing("/", "[" + file_entry("SHA256SUMS", sums.size(), base_time) + "," +
+                     file_entry("a.bin", a.size(), base_time + 1) + "," +
+                     file_entry("b.bin", b.size(), base_time + 2) + "," +
+                     file_entry("c.bin", c.size(), base_time + 3) + "]");
+  s.file("/SHA256SUMS", sums);
+  s.file("/a.bin", a);
+  s.file("/b.bin", b);
+  s.file("/c.bin", c);
+  fs::create_directories(out_);
+  test::write_file(out_ / "a.bin", std::as_bytes(std::span(a)));  // right bytes, today's time
+  const std::string other = random_text(b.size(), seed_ + 3);     // listed size and time
+  test::write_file(out_ / "b.bin", std::as_bytes(std::span(other)));
+  const timespec listed[2] = {{base_time + 2, 0}, {base_time + 2, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (out_ / "b.bin").c_str(), listed, 0), 0);
+  scripted_server server({s.script()});
+
+  auto plain = run(server);
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(kinds_for(events_, "b.bin"), std::vector<kind>{kind::up_to_date});
+  EXPECT_TRUE(read_text(out_ / "b.bin") == other);  // size and time cannot see it
+  EXPECT_EQ(plain->checked, 0u);
+
+  events_.clear();
+  ASSERT_EQ(::utimensat(AT_FDCWD, (out_ / "a.bin").c_str(), nullptr, 0), 0);
+  auto checked = run(server, {.checksum = true});
+  ASSERT_TRUE(checked) << checked.error().message;
+  EXPECT_EQ(kinds_for(events_, "a.bin"), std::vector<kind>{kind::up_to_date});
+  EXPECT_EQ(mtime_of(out_ / "a.bin"), base_time + 1);
+  EXPECT_EQ(kinds_for(events_, "b.bin"), std::vector<kind>{kind::fetched});
+  EXPECT_TRUE(read_text(out_ / "b.bin") == b);
+  EXPECT_EQ(checked->checked, 2u);
+  EXPECT_EQ(checked->without_digest, 2u);  // c.bin, and SHA256SUMS itself
+  EXPECT_EQ(checked->failed, 0u);
+  EXPECT_TRUE(read_text(out_ / "c.bin") == c);
+}
+
+// A body that does not match the server's own digest never replaces the file: the download
+// fails, NAME keeps its old bytes, no NAME.part is left, and the other files still arrive.
+TEST_F(Mirror, ChecksumMismatchLeavesTheFileAsItWas) {
+  using kind = mirror_event::kind;
+  site s;
+  const std::string good = random_text(4'000, seed_), served = random_text(4'000, seed_ + 1);
+  const std::string fine = random_text(3'000, seed_ + 2);
+  const std::string sums =
+      sha256_text(tmp_, good) + "  x.bin\n" + sha256_text(tmp_, fine) + "  y.bin\n";
+  s.listing("/", "[" + file_entry("SHA256SUMS", sums.size(), base_time) + "," +
+                     file_entry("x.bin", served.size(), base_time + 1) + "," +
+                     file_entry("y.bin", fine.size(), base_time + 2) + "]");
+  s.file("/SHA256SUMS", sums);
+  s.file("/x.bin", served);
+  s.file("/y.bin", fine);
+  fs::create_directories(out_);
+  const std::string old = random_text(10, seed_ + 3);
+  test::write_file(out_ / "x.bin", std::as_bytes(std::span(old)));
+  scripted_server server({s.script()});
+  auto r = run(server, {.checksum = true});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(kinds_for(events_, "x.bin"), std::vector<kind>{kind::failed});
+  ASSERT_EQ(r->problems.size(), 1u);
+  EXPECT_NE(r->problems[0].message.find(sha256_text(tmp_, served)), std::string::npos)
+      << r->problems[0].message;
+  EXPECT_NE(r->problems[0].message.find("SHA256SUMS"), std::string::npos);
+  EXPECT_TRUE(read_text(out_ / "x.bin") == old);
+  EXPECT_FALSE(fs::exists(out_ / "x.bin.part"));
+  EXPECT_TRUE(read_text(out_ / "y.bin") == fine);
+  EXPECT_EQ(r->checked, 1u);
+}
+
+// A SHA256SUMS the listing names but the server cannot give is reported; the files are then
+// judged by size and time.
+TEST_F(Mirror, MissingDigestsAreReportedAndSizeAndTimeDecide) {
+  site s;
+  const std::string a = random_text(2'000, seed_);
+  s.listing("/", "[" + file_entry("SHA256SUMS", 100, base_time) + "," +
+                     file_entry("a.bin", a.size(), base_time + 1) + "]");
+  s.file("/a.bin", a);
+  scripted_server server({s.script()});
+  auto r = run(server, {.checksum = true});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(read_text(out_ / "a.bin") == a);
+  EXPECT_EQ(r->checked, 0u);
+  EXPECT_EQ(r->without_digest, 2u);
+  bool reported = false;
+  for (const auto& p : r->problems) {
+    reported =
+        reported || (p.path == "SHA256SUMS" && p.message.find("digests") != std::string::npos);
+  }
+  EXPECT_TRUE(reported);
 }
 
 }  // namespace

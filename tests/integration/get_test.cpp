@@ -491,10 +491,76 @@ TEST_F(Get, MirrorsAZcopyServeTree) {
   expect_same_tree(root(), into);
 }
 
+// get -r --checksum from zcopy serve with SHA256SUMS beside the files (made by sha256sum): a
+// corrupted copy with the listed size and time is fetched again over four connections (the ranged
+// path) where size and time would skip it; a stale digest on the server fails that file and
+// leaves the copy as it was.
+TEST_F(Get, MirrorChecksumUsesTheServersSha256sums) {
+  make_tree(root(), test_seed() + 110, (65u << 20) + 5);
+  fs::remove(root() / "dir");
+  const fs::path deep = root() / "d1" / "d2" / "d3";
+  const auto sums = [](const fs::path& dir, const std::string& names) {
+    const std::string cmd = "cd '" + dir.string() + "' && sha256sum " + names + " > SHA256SUMS";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  };
+  sums(deep, "large.bin");
+  sums(root(), "one 'a b.txt'");
+  auto s = serve_process::start(root(), {"--listen", "127.0.0.1:0", "--threads", "1", "--autoindex",
+                                         "--autoindex-format", "json", "--show-hidden"});
+  ASSERT_TRUE(s);
+  const fs::path into = out("sums");
+  auto first = zget({"-r", "-x", "4", "--checksum", "--json", s->url("/"), "-o", into.string()});
+  ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
+  EXPECT_NE(first.out.find("\"checked\": 3"), std::string::npos) << first.out;
+  EXPECT_NE(first.err.find("3 checked against the server's SHA256SUMS"), std::string::npos)
+      << first.err;
+  expect_same_tree(root(), into);
+
+  // One byte changed, the size and time kept: only the digest can tell.
+  const fs::path copy = into / "d1" / "d2" / "d3" / "large.bin";
+  struct stat before {};
+  ASSERT_EQ(::stat(copy.c_str(), &before), 0);
+  const auto flip_byte = [&copy](off_t at) {
+    unique_fd fd = test::open_or_die(copy, O_RDWR | O_CLOEXEC);
+    char byte = 0;
+    ASSERT_EQ(::pread(fd.get(), &byte, 1, at), 1);
+    byte = static_cast<char>(byte ^ 0x5a);
+    ASSERT_EQ(::pwrite(fd.get(), &byte, 1, at), 1);
+  };
+  flip_byte(4096);
+  const timespec times[2] = {before.st_mtim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, copy.c_str(), times, 0), 0);
+  auto blind = zget({"-r", "--json", s->url("/"), "-o", into.string()});
+  ASSERT_EQ(blind.exit_code, 0) << blind.err;
+  EXPECT_NE(blind.out.find("\"fetched\": 0"), std::string::npos) << blind.out;
+  auto checked = zget({"-r", "-x", "4", "--checksum", "--json", s->url("/"), "-o", into.string()});
+  ASSERT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_NE(checked.out.find("\"fetched\": 1"), std::string::npos) << checked.out;
+  EXPECT_TRUE(same_bytes(read_file(deep / "large.bin"), read_file(copy)));
+
+  // The server's file changes and its SHA256SUMS does not. A copy that matches the digest stays;
+  // one that does not is fetched, and the download is refused at the end: the copy stays too.
+  const auto changed = random_bytes((65u << 20) + 5, test_seed() + 111);
+  write_file(deep / "large.bin", changed);
+  auto matching = zget({"-r", "--checksum", "--json", s->url("/"), "-o", into.string()});
+  ASSERT_EQ(matching.exit_code, 0) << matching.err;
+  EXPECT_NE(matching.out.find("\"fetched\": 0"), std::string::npos) << matching.out;
+  flip_byte(0);
+  const auto kept = read_file(copy);
+  auto stale = zget({"-r", "-x", "4", "--checksum", "--json", s->url("/"), "-o", into.string()});
+  EXPECT_EQ(stale.exit_code, 1) << stale.err;
+  EXPECT_NE(stale.err.find("SHA256SUMS"), std::string::npos) << stale.err;
+  EXPECT_NE(stale.out.find("\"failed\": 1"), std::string::npos) << stale.out;
+  EXPECT_TRUE(same_bytes(kept, read_file(copy)));
+  EXPECT_FALSE(fs::exists(copy.string() + ".part"));
+  EXPECT_FALSE(fs::exists(copy.string() + ".part.meta"));
+}
+
 // Usage: -r with -O, and --json without -r, are refused with exit status 2.
 TEST_F(Get, MirrorUsageErrors) {
   EXPECT_EQ(zget({"-r", "-O", "http://127.0.0.1:1/x/"}).exit_code, 2);
   EXPECT_EQ(zget({"--json", "http://127.0.0.1:1/x"}).exit_code, 2);
+  EXPECT_EQ(zget({"--checksum", "http://127.0.0.1:1/x"}).exit_code, 2);
   const auto r = zget({"-r", "http://127.0.0.1:1/"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("-o DIR"), std::string::npos) << r.err;

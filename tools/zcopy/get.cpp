@@ -40,6 +40,7 @@ struct get_flags {
   bool recursive = false;
   unsigned jobs = 4;
   bool json = false;
+  bool checksum = false;
   double connect_timeout = 30;
   double timeout = 60;
   unsigned max_redirects = 10;
@@ -74,6 +75,7 @@ int run_get(const get_flags& f) {
   if (!f.output.empty() && f.remote_name) return usage_error("-o and -O exclude each other");
   if (f.recursive) return run_mirror(f, std::move(*parsed));
   if (f.json) return usage_error("--json goes with -r");
+  if (f.checksum) return usage_error("--checksum goes with -r");
   std::string file = f.output;
   if (file.empty()) {
     auto name = http::file_name_from(*parsed);
@@ -170,6 +172,7 @@ int run_mirror(const get_flags& f, http::url root) {
   terminal term;
   http::mirror_options options;
   options.jobs = f.jobs;
+  options.checksum = f.checksum;
   options.file.resume = f.resume;
   options.file.connections = connections_of(f);
   options.file.request.connect_timeout = to_ms(f.connect_timeout);
@@ -213,6 +216,8 @@ int run_mirror(const get_flags& f, http::url root) {
                                   {"directories", r.directories},
                                   {"bytes_received", r.bytes_received},
                                   {"bytes_listed", r.bytes_total},
+                                  {"checked", r.checked},
+                                  {"without_digest", r.without_digest},
                                   {"seconds", seconds},
                                   {"interrupted", r.cancelled}};
     nlohmann::ordered_json problems = nlohmann::ordered_json::array();
@@ -226,10 +231,18 @@ int run_mirror(const get_flags& f, http::url root) {
     fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   }
   if (!f.quiet) {
-    term.line(stderr, fmt::format("'{}': {} files fetched ({}), {} up to date, {} refused, {} "
-                                  "failed, {} directories, in {:.1f} s",
-                                  dir, r.fetched, human(static_cast<double>(r.bytes_received)),
-                                  r.up_to_date, r.refused, r.failed, r.directories, seconds));
+    std::string checked;
+    if (f.checksum) {
+      checked = fmt::format("; {} checked against the server's SHA256SUMS", r.checked);
+      if (r.without_digest != 0) {
+        checked += fmt::format(", {} without a digest (judged by size and time)", r.without_digest);
+      }
+    }
+    term.line(stderr,
+              fmt::format("'{}': {} files fetched ({}), {} up to date, {} refused, {} "
+                          "failed, {} directories, in {:.1f} s{}",
+                          dir, r.fetched, human(static_cast<double>(r.bytes_received)),
+                          r.up_to_date, r.refused, r.failed, r.directories, seconds, checked));
   }
   if (r.cancelled) {
     const int sig = signals.received() != 0 ? signals.received() : SIGINT;
@@ -274,6 +287,10 @@ void register_get(CLI::App& app, action& run) {
   cmd->add_option("-j,--jobs", f->jobs, "with -r: files fetched at once (default 4)")
       ->check(CLI::Range(1u, 256u));
   cmd->add_flag("--json", f->json, "with -r: print a summary as JSON on stdout");
+  cmd->add_flag("--checksum", f->checksum,
+                "with -r: where a directory has a SHA256SUMS, content decides: a file is skipped "
+                "only if its SHA-256 is the listed one, and a fetched file must have it before it "
+                "replaces anything");
   cmd->add_option("--connect-timeout", f->connect_timeout, "seconds to connect (default 30)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--timeout", f->timeout, "seconds any read or write may wait (default 60)")
