@@ -6,9 +6,11 @@
 #   3. every public header compiles on its own (zcopy_header_check)
 #   4. install into a temporary prefix; build and run examples/consumer against it, once through
 #      find_package(zcopy) and once through pkg-config
-#   5. build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer), then ctest
-#   6. build-tsan/ (ThreadSanitizer) of the multithreaded parts, then their tests
-#   7. the libFuzzer targets (scripts/fuzz.sh: clang-16, FUZZ_SECONDS per target, default 60)
+#   5. the browser tests (tests/browser/run.sh): the listing, the demo and the bench report in
+#      Debian's chromium driven by playwright-core, at phone and desktop widths
+#   6. build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer), then ctest
+#   7. build-tsan/ (ThreadSanitizer) of the multithreaded parts, then their tests
+#   8. the libFuzzer targets (scripts/fuzz.sh: clang-16, FUZZ_SECONDS per target, default 60)
 # Every step runs even when an earlier one failed (unless it needs that one's output); the
 # summary at the end lists what failed, and the exit status is non-zero if anything did.
 set -euo pipefail
@@ -95,6 +97,7 @@ if $last_ok; then
   if $last_ok; then
     step pkg-config-consumer pkg_config_consume
   fi
+  step browser bash tests/browser/run.sh build/tools/zcopy/zcopy "$work/browser"
 fi
 
 if lsan_works; then
