@@ -245,13 +245,7 @@ std::string range_text(const stat& s, int decimals) {
 // A whole number with thousands separators: 18,322.
 std::string grouped(double v) {
   if (!std::isfinite(v)) return "-";
-  const std::string digits = whole(std::abs(v));
-  std::string out = v <= -0.5 ? "-" : "";
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
+  return (v <= -0.5 ? "-" : "") + detail::group_digits(whole(std::abs(v)));
 }
 
 // "1.68×": the ratios of the summary ("<0.01×" rather than a ratio that prints as zero).

@@ -29,4 +29,14 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
+std::string group_digits(std::string_view digits) {
+  std::string out;
+  out.reserve(digits.size() + digits.size() / 3);
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
 }  // namespace zcopy::detail

@@ -64,13 +64,6 @@ std::string human_size(std::uint64_t bytes) {
                        : fmt::format("{:.0f} {}", value, units[unit]);
 }
 
-// "12,345": exact byte counts, grouped for reading.
-std::string grouped(std::uint64_t n) {
-  std::string digits = std::to_string(n);
-  for (std::size_t i = digits.size(); i > 3; i -= 3) digits.insert(i - 3, 1, ',');
-  return digits;
-}
-
 // The entries to show, in listing order.
 std::expected<std::vector<entry>, std::error_code> read_entries(int dir_fd,
                                                                 std::string_view url_path,
@@ -249,7 +242,8 @@ std::string render_html(const std::vector<entry>& entries, std::string_view url_
     if (e.directory) out += '/';
     out += "</a></td><td class=\"s\"";
     if (e.has_info && !e.directory) {
-      out += fmt::format(" title=\"{} bytes\">{}", grouped(e.size), human_size(e.size));
+      out += fmt::format(" title=\"{} bytes\">{}",
+                         zcopy::detail::group_digits(std::to_string(e.size)), human_size(e.size));
     } else {
       out += '>';
       if (e.has_info) out += "\u2014";  // a directory: no size

@@ -305,11 +305,18 @@ class mirror_run {
   // Whether the file already at the job's name has the digest the server gives (a regular file,
   // not a symlink, of the listed size); its time is then set to the listing's.
   bool matches_digest(const file_job& job) {
+    // Looked at before it is opened: a device node or FIFO planted at the name is never opened
+    // (opening some devices acts on them); the open then checks it is still that file.
+    auto named = sys::fstatat(job.dir->get(), job.name.c_str(), AT_SYMLINK_NOFOLLOW);
+    if (!named || !S_ISREG(named->st_mode)) return false;
     auto fd = unique_fd::openat(job.dir->get(), job.name.c_str(),
                                 O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (!fd) return false;
     auto st = sys::fstat(fd->get());
-    if (!st || !S_ISREG(st->st_mode)) return false;
+    if (!st || !S_ISREG(st->st_mode) || st->st_ino != named->st_ino ||
+        st->st_dev != named->st_dev) {
+      return false;
+    }
     if (job.entry.size && static_cast<std::uint64_t>(st->st_size) != *job.entry.size) return false;
     auto digest = sha256_of(fd->get());
     if (!digest || *digest != job.digest) return false;
