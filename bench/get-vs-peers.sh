@@ -9,11 +9,12 @@
 #   tree   TREE_FILES small random files (1-16 KiB, in directories of 200) mirrored from the same
 #          nginx: zcopy get -r -j 8 (autoindex_format json), wget -r (the HTML autoindex), and
 #          aria2c -j 8 fed the list of URLs (what a script would build from the listing).
-#   netns  the file part's download across two network namespaces joined by a veth pair with
-#          netem (25 ms each way: 50 ms RTT, 1 Gbit/s) and a client whose receive buffer tops
-#          out at 1 MiB, so that one connection is held to window / RTT as on a long path:
-#          zcopy -x 1 and -x 8, curl, aria2c -x 8. Needs root and netem; skipped with the reason
-#          where the kernel has no netem.
+#   netns  the file part's download across two network namespaces joined by a path of 25 ms each
+#          way (50 ms RTT) at 1 Gbit/s, and a client whose receive buffer tops out at 1 MiB, so
+#          that one connection is held to window / RTT as on a long path: zcopy -x 1 and -x 8,
+#          -x auto, curl, aria2c -x 8. The path is a veth pair under netem where the kernel has netem,
+#          and otherwise TUN devices joined by zcopy_delay_line (tests/support/delay_line.cpp),
+#          which forwards every packet after the same delay at the same rate. Needs root.
 #
 # Each download is compared with the original once (cmp / diff -r), outside the timing; files
 # are removed and `sync` writes back dirty pages between runs, outside the timing too. Reported:
@@ -121,6 +122,7 @@ file_run() {
     zcopy) cmd=("$zcopy" get -q --no-progress -o "$dest" "$url") ;;
     zcopy_x4) cmd=("$zcopy" get -q --no-progress -x 4 -o "$dest" "$url") ;;
     zcopy_x8) cmd=("$zcopy" get -q --no-progress -x 8 -o "$dest" "$url") ;;
+    zcopy_xauto) cmd=("$zcopy" get -q --no-progress -x auto -o "$dest" "$url") ;;
     curl) cmd=(curl -s -o "$dest" "$url") ;;
     wget) cmd=(wget -q -O "$dest" "$url") ;;
     aria2c) cmd=("${aria[@]}" -x 1 -s 1 -d "$work/dl" -o big.bin "$url") ;;
@@ -152,12 +154,15 @@ rotate() {
 }
 
 netns_note=""
+netns_emulator=""
 netns_setup() {
   [[ $EUID -eq 0 ]] || { netns_note="skipped: needs root"; return 1; }
-  local tag="zb$$" a b
+  local tag="zb$$" a b e
   a=${tag}a b=${tag}b
   ip netns add "${tag}s" && namespaces+=("${tag}s")
   ip netns add "${tag}c" && namespaces+=("${tag}c")
+  ip -n "${tag}s" link set lo up
+  ip -n "${tag}c" link set lo up
   ip link add "$a" type veth peer name "$b"
   ip link set "$a" netns "${tag}s"
   ip link set "$b" netns "${tag}c"
@@ -165,13 +170,32 @@ netns_setup() {
   ip -n "${tag}c" addr add 10.202.0.2/24 dev "$b"
   ip -n "${tag}s" link set "$a" up
   ip -n "${tag}c" link set "$b" up
-  ip -n "${tag}s" link set lo up
-  ip -n "${tag}c" link set lo up
-  local e
-  if ! e=$(tc -n "${tag}s" qdisc add dev "$a" root netem delay 25ms rate 1gbit 2>&1) ||
-    ! e=$(tc -n "${tag}c" qdisc add dev "$b" root netem delay 25ms rate 1gbit 2>&1); then
-    netns_note="skipped: netem is not available in this kernel ($e)"
-    return 1
+  if e=$(tc -n "${tag}s" qdisc add dev "$a" root netem delay 25ms rate 1gbit 2>&1) &&
+    e=$(tc -n "${tag}c" qdisc add dev "$b" root netem delay 25ms rate 1gbit 2>&1); then
+    netns_emulator="netem on a veth pair"
+  else
+    # No netem here: a TUN device on each side and zcopy_delay_line forwarding between them
+    # with the same delay and rate (tests/support/delay_line.cpp; MTU 9000).
+    echo "get-vs-peers: netem is not available ($e); using zcopy_delay_line"
+    ip -n "${tag}s" link del "$a"
+    a=${tag}t b=${tag}u
+    c++ -std=c++20 -O2 -o "$work/zcopy_delay_line" tests/support/delay_line.cpp
+    ip -n "${tag}s" tuntap add dev "$a" mode tun
+    ip -n "${tag}c" tuntap add dev "$b" mode tun
+    ip -n "${tag}s" link set "$a" mtu 9000 up
+    ip -n "${tag}c" link set "$b" mtu 9000 up
+    ip -n "${tag}s" addr add 10.202.0.1/24 dev "$a"
+    ip -n "${tag}c" addr add 10.202.0.2/24 dev "$b"
+    "$work/zcopy_delay_line" "${tag}s" "$a" "${tag}c" "$b" 25 1000 >"$work/delay-line.out" &
+    pids+=($!)
+    until grep -q '^ready$' "$work/delay-line.out" 2>/dev/null; do
+      kill -0 "${pids[-1]}" 2>/dev/null || {
+        netns_note="skipped: the delay line did not start"
+        return 1
+      }
+      sleep 0.05
+    done
+    netns_emulator="zcopy_delay_line between TUN devices, MTU 9000"
   fi
   ip netns exec "${tag}c" sh -c "echo '4096 131072 1048576' > /proc/sys/net/ipv4/tcp_rmem"
   server_ns=${tag}s client_ns=${tag}c
@@ -205,7 +229,7 @@ if [[ " $parts " == *" netns "* ]]; then
     part=netns
     for round in $(seq "$rounds"); do
       echo "netns round $round/$rounds"
-      for tool in $(rotate zcopy zcopy_x8 curl aria2c_x8); do
+      for tool in $(rotate zcopy zcopy_x8 zcopy_xauto curl aria2c_x8); do
         file_run "$tool" "http://10.202.0.1:$nport/big.bin" ip netns exec "$client_ns"
       done
     done
@@ -215,10 +239,11 @@ if [[ " $parts " == *" netns "* ]]; then
   fi
 fi
 
-python3 - "$results" "$out" "$size_mib" "$tree_files" "$rounds" "$netns_note" <<'PY'
+python3 - "$results" "$out" "$size_mib" "$tree_files" "$rounds" "$netns_note" "$netns_emulator" <<'PY'
 import json, statistics, sys
 path, out = sys.argv[1], sys.argv[2]
 size_mib, tree_files, rounds, netns_note = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+netns_emulator = sys.argv[7]
 runs = {}
 for line in open(path):
     part, tool, wall, user, sys_ = line.split()
@@ -227,7 +252,8 @@ peers = {"file": "curl", "tree": "wget_tree", "netns": "zcopy"}
 titles = {
     "file": f"one {size_mib} MiB file from nginx on 127.0.0.1",
     "tree": f"a tree of {tree_files} files (1-16 KiB) from nginx on 127.0.0.1",
-    "netns": f"one {size_mib} MiB file across netns, netem 50 ms RTT, client window <= 1 MiB",
+    "netns": f"one {size_mib} MiB file across netns, 50 ms RTT, 1 Gbit/s ({netns_emulator}), "
+             "client window <= 1 MiB",
 }
 summary, lines = {}, [f"zcopy get vs curl, wget, aria2c: {rounds} rounds, medians; "
                       "server on CPU 0, client on CPU 1"]
@@ -267,6 +293,6 @@ text = "\n".join(lines) + "\n"
 print(text, end="")
 open(f"{out}/get-vs-peers.txt", "w").write(text)
 json.dump({"size_mib": size_mib, "tree_files": tree_files, "rounds": rounds,
-           "netns_note": netns_note, "parts": summary},
+           "netns_note": netns_note, "netns_emulator": netns_emulator, "parts": summary},
           open(f"{out}/get-vs-peers.json", "w"), indent=1)
 PY
