@@ -477,6 +477,47 @@ std::expected<std::uint64_t, client_error> response::receive_some(int file, std:
   return moved;
 }
 
+namespace {
+
+// How much a body's socket gathers before poll wakes the receiving thread (SO_RCVLOWAT). Where
+// packets arrive one at a time (a long or rate-limited path without receive offload, a TUN
+// device, Wi-Fi) every wake-up otherwise moves one packet: poll, two splices and an EAGAIN for
+// 1.5-9 KB. 32 KiB makes that a few wake-ups per window instead of dozens, which halves the
+// client's CPU on such a path (docs/PERFORMANCE.md), and is small beside any window where
+// throughput is at stake (the kernel wakes the reader anyway when the window it offers is about
+// to close, when the peer closes, or on an error). Larger marks cost throughput there: the bytes
+// waiting for the mark are bytes the sender may not send.
+constexpr int body_low_water = 32 * 1024;
+
+// A stream that does not bring the mark within this long is slow; it is then read as bytes
+// come, so a trickling server still shows progress and never meets a read timeout that its
+// bytes would have reset.
+constexpr std::chrono::milliseconds slow_stream{250};
+
+// Keeps SO_RCVLOWAT on a body's socket while the body is read, and puts the kernel's default (1)
+// back afterwards: the socket may go back to a connection pool, and the next response's head
+// must wake its reader at its first byte. The mark is only an economy, so a refusal to set it is
+// ignored.
+class low_water_mark {
+ public:
+  explicit low_water_mark(int fd) : fd_(fd) {}
+  ~low_water_mark() { set(1); }
+  low_water_mark(const low_water_mark&) = delete;
+  low_water_mark& operator=(const low_water_mark&) = delete;
+
+  void set(int bytes) {
+    if (bytes == current_) return;
+    if (sys::setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes)) current_ = bytes;
+  }
+  int current() const { return current_; }
+
+ private:
+  int fd_;
+  int current_ = 1;
+};
+
+}  // namespace
+
 // socket → file through transfer_job (splice through a pooled pipe; read/write where splice is
 // refused). Returns the bytes written, which may be fewer than `length` when the server closed.
 std::expected<std::uint64_t, client_error> response::splice_into(
@@ -494,6 +535,8 @@ std::expected<std::uint64_t, client_error> response::splice_into(
   }
   auto job = transfer_job::create(socket_info_, file, std::move(options));
   if (!job) return failure(client_error::kind::io, job.error(), reason_text(job.error()));
+  low_water_mark mark(socket_.get());
+  bool slow = false;
   for (;;) {
     const transfer_result& r = job->run();
     if (r.error) {
@@ -505,13 +548,29 @@ std::expected<std::uint64_t, client_error> response::splice_into(
                      progress_base + r.bytes);
     }
     if (r.complete) return r.bytes;
-    if (r.would_block()) {
-      const int fd = r.blocked == wait_for::readable ? socket_.get() : file.fd;
-      const short events = r.blocked == wait_for::readable ? POLLIN : POLLOUT;
-      if (auto w = wait_ready(fd, events, read_timeout_, stop_, "read", progress_base + r.bytes);
-          !w) {
-        return std::unexpected(w.error());
+    if (!r.would_block()) continue;
+    if (r.blocked == wait_for::readable) {
+      // Never more than what is left of the body: the last bytes must wake the reader too.
+      std::uint64_t want = slow ? 1 : body_low_water;
+      if (length) want = std::min(want, *length - r.bytes);
+      mark.set(static_cast<int>(std::max<std::uint64_t>(want, 1)));
+      if (mark.current() > 1) {
+        auto w =
+            net::wait_ready(socket_.get(), POLLIN, std::min(read_timeout_, slow_stream), stop_);
+        if (w) continue;
+        if (w.error() == std::errc::timed_out) {
+          slow = true;  // fewer bytes than the mark came in that time: read them as they come
+          mark.set(1);
+          continue;
+        }
+        // A stop or poll's own failure: worded below, by the wait that reports it.
       }
+    }
+    const int fd = r.blocked == wait_for::readable ? socket_.get() : file.fd;
+    const short events = r.blocked == wait_for::readable ? POLLIN : POLLOUT;
+    if (auto w = wait_ready(fd, events, read_timeout_, stop_, "read", progress_base + r.bytes);
+        !w) {
+      return std::unexpected(w.error());
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -421,6 +422,101 @@ TEST(Client, StalledServerTimesOut) {
   EXPECT_EQ(d.result.error().message, "read timed out");
   EXPECT_EQ(d.result.error().body_bytes, 5u);
   EXPECT_EQ(d.body, "01234");
+}
+
+// A body's socket gathers bytes before poll wakes the reader (SO_RCVLOWAT), and the kernel's
+// default is back once the body is in: a pooled socket's next head must wake its reader at its
+// first byte. The server sends the second half only once the reader has set the mark, so the
+// reader waits inside the body whatever the machine's speed.
+// What the setsockopt hook saw (the hooks are plain function pointers).
+std::vector<int>* seen_marks = nullptr;
+std::promise<void>* first_mark = nullptr;
+
+TEST(Client, LowWaterMarkIsSetForTheBodyAndPutBack) {
+  const std::string body = random_text(300'000, test::test_seed() + 3);
+  std::vector<int> marks;
+  std::promise<void> mark_set;
+  seen_marks = &marks;
+  first_mark = &mark_set;
+  test::fault_scope scope;  // before the server: its thread must never see the table change
+  sys::hooks().setsockopt = [](int s, int level, int name, const void* v, socklen_t len) -> int {
+    if (level == SOL_SOCKET && name == SO_RCVLOWAT) {
+      seen_marks->push_back(*static_cast<const int*>(v));
+      if (seen_marks->back() > 1 && first_mark) {
+        first_mark->set_value();
+        first_mark = nullptr;
+      }
+    }
+    return sys::real_hooks().setsockopt(s, level, name, v, len);
+  };
+  std::future<void> marked = mark_set.get_future();
+  scripted_server server({[&](int fd, const std::string&) {
+    scripted_server::send_all(
+        fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                body.substr(0, 1000));
+    (void)marked.wait_for(std::chrono::minutes(2));
+    scripted_server::send_all(fd, body.substr(1000));
+  }});
+  test::temp_dir dir;
+  auto out = test::open_or_die(dir / "out", O_RDWR | O_CREAT | O_TRUNC);
+  auto r = fetch(*parse_url(server.url("/f")), {});
+  ASSERT_TRUE(r) << r.error().message;
+  auto got = r->receive_body(out.get(), 0, {});
+  ASSERT_TRUE(got) << got.error().message;
+  const auto bytes = test::read_file(dir / "out");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), body);
+  ASSERT_FALSE(marks.empty());
+  EXPECT_GT(marks.front(), 1);
+  EXPECT_EQ(marks.back(), 1);
+  int now = 0;
+  socklen_t len = sizeof now;
+  ASSERT_EQ(::getsockopt(r->socket(), SOL_SOCKET, SO_RCVLOWAT, &now, &len), 0);
+  EXPECT_EQ(now, 1);
+}
+
+// The mark is an economy: where the socket refuses it, the body still arrives whole.
+TEST(Client, RefusedLowWaterMarkChangesNothing) {
+  const std::string body = random_text(200'000, test::test_seed() + 4);
+  test::fault_scope scope;
+  sys::hooks().setsockopt = [](int s, int level, int name, const void* v, socklen_t len) -> int {
+    if (level == SOL_SOCKET && name == SO_RCVLOWAT) {
+      errno = ENOPROTOOPT;
+      return -1;
+    }
+    return sys::real_hooks().setsockopt(s, level, name, v, len);
+  };
+  scripted_server server({[&](int fd, const std::string&) {
+    scripted_server::send_all(
+        fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+    for (std::size_t at = 0; at < body.size(); at += 50'000) {
+      std::this_thread::sleep_for(10ms);
+      scripted_server::send_all(fd, body.substr(at, 50'000));
+    }
+  }});
+  auto d = get(server.url("/f"));
+  ASSERT_TRUE(d.result) << d.result.error().message;
+  EXPECT_EQ(d.body, body);
+}
+
+// A server that trickles (100 bytes every 100 ms here, never the mark's worth within a read
+// timeout) is read as its bytes come: no read timeout while bytes keep coming, and progress
+// after each piece rather than once at the end.
+TEST(Client, TricklingBodyIsReadAsItComes) {
+  const std::string body = random_text(3000, test::test_seed() + 5);
+  scripted_server server({[&](int fd, const std::string&) {
+    scripted_server::send_all(
+        fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+    for (std::size_t at = 0; at < body.size(); at += 100) {
+      std::this_thread::sleep_for(100ms);
+      scripted_server::send_all(fd, body.substr(at, 100));
+    }
+  }});
+  request_options options;
+  options.read_timeout = 2s;  // under the 3 s the whole body takes
+  auto d = get(server.url("/f"), options);
+  ASSERT_TRUE(d.result) << d.result.error().message;
+  EXPECT_EQ(d.body, body);
+  EXPECT_GT(d.progress.size(), 2u);
 }
 
 TEST(Client, ConnectionRefused) {
