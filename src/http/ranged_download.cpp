@@ -33,8 +33,11 @@ constexpr std::uint64_t split_alignment = 64 * 1024;
 constexpr int max_tries = 5;     // failures of one range in a row without a byte of progress
 constexpr int max_restarts = 2;  // the file changed on the server while it was fetched
 constexpr auto checkpoint_interval = 1s;
-// -x auto: connections are added one at a time, each after a window of this long has been
-// measured, while each raised the rate by `auto_gain`; at most `auto_max` of them.
+// -x auto: the connections are doubled, each time after a window of this long has been measured,
+// while the last doubling raised the rate by `auto_gain`; at most `auto_max` of them. Doubling
+// rather than adding one: on a 50 ms path each step costs two windows (one to let the new
+// connections out of slow start, one to measure), and one at a time reached 8 connections only
+// after 5.6 s, most of a 1 GiB download (docs/PERFORMANCE.md).
 constexpr auto auto_window = 400ms;
 constexpr double auto_gain = 1.15;
 constexpr unsigned auto_max = 16;
@@ -163,9 +166,10 @@ class ranged_run {
 
   enum class step { go_on, new_request, stop };
 
-  // -x auto: measures the rate over windows of auto_window and adds a connection (taking half of
-  // the largest range still running) while the last one added raised it by auto_gain. A window
-  // right after an addition is not judged: the new connection is still in slow start.
+  // -x auto: measures the rate over windows of auto_window and doubles the connections (each new
+  // one taking half of the largest range still running) while the last doubling raised it by
+  // auto_gain. A window right after a doubling is not judged: the new connections are still in
+  // slow start.
   void grow(std::vector<std::jthread>& threads) {
     std::unique_lock lock(mutex_);
     double best = 0;
@@ -184,13 +188,17 @@ class ranged_run {
         settling = false;
         continue;
       }
-      if (best > 0 && rate < best * auto_gain) break;  // the last connection added little
+      if (best > 0 && rate < best * auto_gain) break;  // the last doubling added little
       best = std::max(best, rate);
-      const auto next = next_range_locked();
-      if (!next) break;
-      ++active_;
-      threads.emplace_back([this, i = *next] { work(i, std::nullopt); });
-      settling = true;
+      const std::size_t add = std::min<std::size_t>(threads.size(), auto_max - threads.size());
+      for (std::size_t k = 0; k < add; ++k) {
+        const auto next = next_range_locked();
+        if (!next) break;
+        ++active_;
+        threads.emplace_back([this, i = *next] { work(i, std::nullopt); });
+        settling = true;
+      }
+      if (!settling) break;  // nothing left to split
     }
   }
 

@@ -11,9 +11,9 @@
 //     is dropped and the one-connection path starts over (without a validator, ranges on several
 //     connections could come from two versions of the file);
 //   - with -x auto (connections 0) one connection starts; every 400 ms the rate is measured and
-//     a connection added (taking half of the largest range) while the last one added raised it
-//     by 15 % or more, up to 16: a long path gets several, loopback or a slow disk stays at one
-//     or two;
+//     the connections doubled (each new one taking half of the largest range) while the last
+//     doubling raised it by 15 % or more, up to 16: a long path gets several, loopback or a slow
+//     disk stays at one or two;
 //   - a connection that finishes its range takes half of the largest range still being received
 //     (the other connection stops where its range now ends and drops its connection), so a slow
 //     connection does not hold up the end;
