@@ -550,10 +550,11 @@ std::expected<std::uint64_t, client_error> response::splice_into(
     if (r.complete) return r.bytes;
     if (!r.would_block()) continue;
     if (r.blocked == wait_for::readable) {
-      // Never more than what is left of the body: the last bytes must wake the reader too.
-      std::uint64_t want = slow ? 1 : body_low_water;
-      if (length) want = std::min(want, *length - r.bytes);
-      mark.set(static_cast<int>(std::max<std::uint64_t>(want, 1)));
+      // Only while a mark's worth of the body is still to come: the last bytes must wake the
+      // reader too, and a small body is not worth the two setsockopt calls (a mirror fetches
+      // thousands of them).
+      const bool gather = !slow && (!length || *length - r.bytes >= body_low_water);
+      mark.set(gather ? body_low_water : 1);
       if (mark.current() > 1) {
         auto w =
             net::wait_ready(socket_.get(), POLLIN, std::min(read_timeout_, slow_stream), stop_);

@@ -190,7 +190,7 @@ class ranged_run {
       }
       if (best > 0 && rate < best * auto_gain) break;  // the last doubling added little
       best = std::max(best, rate);
-      const std::size_t add = std::min<std::size_t>(threads.size(), auto_max - threads.size());
+      const std::size_t add = std::min<std::size_t>(active_, auto_max - threads.size());
       for (std::size_t k = 0; k < add; ++k) {
         const auto next = next_range_locked();
         if (!next) break;

@@ -498,21 +498,21 @@ TEST(Client, RefusedLowWaterMarkChangesNothing) {
   EXPECT_EQ(d.body, body);
 }
 
-// A server that trickles (100 bytes every 100 ms here, never the mark's worth within a read
-// timeout) is read as its bytes come: no read timeout while bytes keep coming, and progress
-// after each piece rather than once at the end.
+// A server that trickles (2,000 bytes every 100 ms here: the mark's 32 KiB would take 1.6 s, more
+// than the read timeout) is read as its bytes come: no read timeout while bytes keep coming, and
+// progress after each piece rather than once at the end.
 TEST(Client, TricklingBodyIsReadAsItComes) {
-  const std::string body = random_text(3000, test::test_seed() + 5);
+  const std::string body = random_text(48'000, test::test_seed() + 5);
   scripted_server server({[&](int fd, const std::string&) {
     scripted_server::send_all(
         fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
-    for (std::size_t at = 0; at < body.size(); at += 100) {
+    for (std::size_t at = 0; at < body.size(); at += 2000) {
       std::this_thread::sleep_for(100ms);
-      scripted_server::send_all(fd, body.substr(at, 100));
+      scripted_server::send_all(fd, body.substr(at, 2000));
     }
   }});
   request_options options;
-  options.read_timeout = 2s;  // under the 3 s the whole body takes
+  options.read_timeout = 1s;  // under the 2.4 s the whole body takes
   auto d = get(server.url("/f"), options);
   ASSERT_TRUE(d.result) << d.result.error().message;
   EXPECT_EQ(d.body, body);
