@@ -7,8 +7,9 @@
 #   ROUNDS=3 SECONDS_PER_RUN=3 bash bench/serve-vs-peers.sh
 #   SERVERS="nginx zcopy" SIZES="16k" bash bench/serve-vs-peers.sh   # a subset
 #
-# Every server gets one worker pinned to CPU 0 and the client runs pinned to CPU 1, so the
-# server's core is the bottleneck and the numbers compare servers, not load generators:
+# Every server gets one worker pinned to CPU 0 and the client runs pinned to CPU 1, so server
+# and client never share a core (on a 2-CPU machine one wrk thread is the most load there is;
+# the report says where its core was full):
 #   nginx 1.22     worker_processes 1, master off; sendfile, tcp_nopush, open_file_cache.
 #   lighttpd 1.4   one process (it has no threads); the sendfile network backend.
 #   h2o 2.2        num-threads 1; file.dir (h2o reads files into its buffers, no sendfile).
@@ -24,7 +25,12 @@
 # Before anything is timed every server must serve every file's exact bytes.
 # Reported per size and server: requests/s and GB/s (median over rounds), the server's CPU
 # time per request (utime+stime of all its threads, from /proc, median), and both as ratios
-# against the best peer of that size (the peer with the most requests/s).
+# against the best peer of that size (the peer with the most requests/s), and how busy each
+# core was (non-idle share of CPU 0 and CPU 1 from /proc/stat, softirq work included): where the
+# client's core is full, requests/s is the client's ceiling and only CPU per request compares
+# the servers.
+# The run uses the host's TCP congestion control (named in the report); CONGESTION=cubic (or
+# bbr, reno) sets net.ipv4.tcp_congestion_control for the run and puts the old one back at exit.
 # Writes $OUT/serve-vs-peers.txt and .json (OUT defaults to docs/bench).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,7 +50,13 @@ command -v h2o >/dev/null || missing+=(h2o)
 command -v caddy >/dev/null || missing+=(caddy)
 bench_install "${missing[@]}"
 BUILD_TYPE=Release bench_build
+congestion_before=$(sysctl -n net.ipv4.tcp_congestion_control)
+bench_cleanup_extra() {
+  [[ -z ${CONGESTION:-} ]] || sysctl -qw net.ipv4.tcp_congestion_control="$congestion_before"
+}
 bench_workdir serve-peers
+[[ -z ${CONGESTION:-} ]] || sysctl -qw net.ipv4.tcp_congestion_control="$CONGESTION"
+congestion=$(sysctl -n net.ipv4.tcp_congestion_control)
 chmod 755 "$work"  # h2o drops root for nobody, who must reach ROOT
 
 cc -O2 -Wall -Wextra -Werror -o "$work/discard_client" bench/discard_client.c
@@ -163,6 +175,8 @@ done
 
 # CPU of every thread of the process, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Non-idle ticks of CPU 0 and CPU 1 (user, nice, system, irq, softirq, steal).
+core_ticks() { awk '/^cpu[01] / {printf "%s ", $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 results=$work/results.tsv
 : >"$results"
 echo "serve-vs-peers: $rounds rounds x ${seconds}s per case, servers on CPU 0, client on CPU 1"
@@ -171,6 +185,7 @@ for round in $(seq "$rounds"); do
     for server in "${servers[@]}"; do
       p=${port[$server]}
       before=$(cpu_ticks "${pid[$server]}")
+      read -r core0_before core1_before <<<"$(core_ticks)"
       if [[ $f == 64m ]]; then
         report=$(taskset -c 1 "$work/discard_client" 127.0.0.1 "$p" "/$f.bin" 4 "$seconds")
         requests=$(awk '{print $2}' <<<"$report")
@@ -182,9 +197,11 @@ for round in $(seq "$rounds"); do
         errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$report")
       fi
       after=$(cpu_ticks "${pid[$server]}")
+      read -r core0_after core1_after <<<"$(core_ticks)"
       [[ -z $errors ]] || echo "  warning: $server $f: $errors" >&2
-      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$f" "$server" "$requests" "$seconds" \
-        "$((after - before))" >>"$results"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$f" "$server" "$requests" "$seconds" \
+        "$((after - before))" "$((core0_after - core0_before))" "$((core1_after - core1_before))" \
+        >>"$results"
       printf '  round %s %-4s %-12s %8s requests\n' "$round" "$f" "$server" "$requests"
     done
   done
@@ -199,26 +216,30 @@ versions=$(
     "$zcopy" --version 2>&1 | head -1
   } | paste -sd ';'
 )
-python3 - "$results" "$out" "$(getconf CLK_TCK)" "$rounds" "$seconds" "$versions" <<'PY'
+python3 - "$results" "$out" "$(getconf CLK_TCK)" "$rounds" "$seconds" "$versions" "$congestion" <<'PY'
 import json, os, statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 out, hz, rounds, seconds, versions = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+congestion = sys.argv[7]
 size = {"1k": 1024, "16k": 16384, "1m": 1 << 20, "64m": 64 << 20}
 peers = ["nginx", "lighttpd", "h2o", "caddy"]
 data = {}
-for rnd, f, server, req, secs, ticks in rows:
+for rnd, f, server, req, secs, ticks, core0, core1 in rows:
     req, secs, ticks = int(req), float(secs), int(ticks)
-    d = data.setdefault((f, server), {"rps": [], "cpu_us": []})
+    d = data.setdefault((f, server), {"rps": [], "cpu_us": [], "core0": [], "core1": []})
     d["rps"].append(req / secs)
     d["cpu_us"].append(ticks / hz * 1e6 / max(req, 1))
+    d["core0"].append(int(core0) / hz / secs)
+    d["core1"].append(int(core1) / hz / secs)
 med = {k: {"rps": statistics.median(v["rps"]), "cpu_us": statistics.median(v["cpu_us"]),
+           "core0": statistics.median(v["core0"]), "core1": statistics.median(v["core1"]),
            "rps_min": min(v["rps"]), "rps_max": max(v["rps"])} for k, v in data.items()}
 sizes = [f for f in size if any(k[0] == f for k in med)]
 servers = [s for s in peers + ["zcopy", "zcopy_uring"] if any(k[1] == s for k in med)]
 lines = [f"{rounds} rounds x {seconds} s, medians; servers pinned to CPU 0, client to CPU 1",
-         f"versions: {versions}", ""]
+         f"versions: {versions}", f"TCP congestion control: {congestion}", ""]
 lines.append(f"{'size':<5} {'server':<12} {'req/s':>10} {'GB/s':>7} {'CPU us/req':>11}"
-             f" {'req/s vs best':>14} {'CPU vs best':>12}   range of req/s")
+             f" {'req/s vs best':>14} {'CPU vs best':>12} {'busy 0/1':>9}   range of req/s")
 summary = {}
 for f in sizes:
     present = [p for p in peers if (f, p) in med]
@@ -235,14 +256,18 @@ for f in sizes:
         else:
             ratio, cpu = f"{'-':>14}", f"{'-':>12}"
         mark = "*" if server == best else " "
+        busy = f"{m['core0']:.2f}/{m['core1']:.2f}"
         lines.append(f"{f:<5} {server + mark:<12} {m['rps']:>10.0f} {gbs:>7.2f} "
-                     f"{m['cpu_us']:>11.1f} {ratio} {cpu}   {m['rps_min']:.0f}-{m['rps_max']:.0f}")
+                     f"{m['cpu_us']:>11.1f} {ratio} {cpu} {busy:>9}   "
+                     f"{m['rps_min']:.0f}-{m['rps_max']:.0f}")
         if best and server.startswith("zcopy"):
             summary.setdefault(f, {"best_peer": best})[server] = {
                 "rps_ratio": m["rps"] / med[(f, best)]["rps"],
                 "cpu_ratio": m["cpu_us"] / med[(f, best)]["cpu_us"] if med[(f, best)]["cpu_us"] else None}
     lines.append("")
 lines.append("* the best peer of the size (most requests/s); ratios are against it.")
+lines.append("busy 0/1: share of CPU 0 (server) and CPU 1 (client) not idle; a client core near 1.00")
+lines.append("caps requests/s for every server, and CPU per request is the comparison that is left.")
 text = "\n".join(lines)
 print(text)
 def write(path, content):
@@ -253,5 +278,5 @@ def write(path, content):
 write(f"{out}/serve-vs-peers.txt", text + "\n")
 write(f"{out}/serve-vs-peers.json", json.dumps(
     {"medians": {f"{f}/{s}": v for (f, s), v in med.items()}, "against_best_peer": summary,
-     "versions": versions, "raw": rows}, indent=1))
+     "versions": versions, "congestion": congestion, "raw": rows}, indent=1))
 PY
