@@ -2,6 +2,7 @@
 // pipelining, slow readers, limits, timeouts, truncation and graceful stop, all on loopback.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -407,6 +408,95 @@ struct stop_then_restore_hooks {
     sys::restore_hooks();
   }
 };
+
+// Large bodies and TCP_CORK (nginx's tcp_nopush): what the hooks below saw. The hooks are plain
+// function pointers, so they reach the test through these.
+struct cork_record {
+  const char* congestion = nullptr;  // what TCP_CONGESTION answers; nullptr: the call fails
+  bool refuse = false;               // setsockopt(TCP_CORK) fails with EPERM
+  std::mutex mutex;
+  std::vector<int> corks;  // every TCP_CORK value asked for, in order
+  int congestion_asked = 0;
+};
+cork_record* corks_seen = nullptr;
+
+class ServerCork : public Server {
+ protected:
+  // Two 1 MiB bodies (16 steps of 64 KiB) around a small one on one connection, each byte-exact;
+  // returns the TCP_CORK values the loop asked for.
+  std::vector<int> serve_bodies(const char* congestion, bool refuse = false) {
+    cork_record rec;
+    rec.congestion = congestion;
+    rec.refuse = refuse;
+    corks_seen = &rec;
+    sys::hooks().getsockopt = [](int s, int level, int name, void* v, socklen_t* len) -> int {
+      if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+        std::lock_guard lock(corks_seen->mutex);
+        ++corks_seen->congestion_asked;
+        if (!corks_seen->congestion) {
+          errno = ENOPROTOOPT;
+          return -1;
+        }
+        std::strncpy(static_cast<char*>(v), corks_seen->congestion, *len);
+        return 0;
+      }
+      return sys::real_hooks().getsockopt(s, level, name, v, len);
+    };
+    sys::hooks().setsockopt = [](int s, int level, int name, const void* v, socklen_t len) -> int {
+      if (level == IPPROTO_TCP && name == TCP_CORK) {
+        std::lock_guard lock(corks_seen->mutex);
+        corks_seen->corks.push_back(*static_cast<const int*>(v));
+        if (corks_seen->refuse) {
+          errno = EPERM;
+          return -1;
+        }
+      }
+      return sys::real_hooks().setsockopt(s, level, name, v, len);
+    };
+    {
+      stop_then_restore_hooks restore{server_};
+      auto big = test::random_bytes(1 << 20, seed_);
+      auto small = test::random_bytes(1000, seed_ + 1);
+      test::write_file(dir_ / "big", big);
+      test::write_file(dir_ / "small", small);
+      server_options o;
+      o.threads = 1;
+      o.step_limit = 64 << 10;
+      start(std::move(o));
+      auto c = connect_client();
+      send_text(c.get(), "FILE big\nFILE small\nFILE big\n");
+      for (const auto* want : {&big, &small, &big}) {
+        EXPECT_EQ(read_line(c.get()), "SIZE " + std::to_string(want->size()));
+        auto got = read_n(c.get(), want->size());
+        EXPECT_TRUE(test::same_bytes(*want, std::as_bytes(std::span(got))));
+      }
+    }
+    corks_seen = nullptr;
+    EXPECT_EQ(rec.congestion_asked, 1) << "asked once per connection";
+    return rec.corks;
+  }
+};
+
+// Under a congestion control that does not pace (cubic, Debian's default), each large body is
+// corked and uncorked when it is done; the small one between them is not touched.
+TEST_P(ServerCork, LargeBodiesGoOutCorked) {
+  EXPECT_EQ(serve_bodies("cubic"), (std::vector<int>{1, 0, 1, 0}));
+}
+
+// bbr without fq paces each departure with a timer, and corked bodies went out at half the rate:
+// not corked. Nor where the congestion control cannot be read.
+TEST_P(ServerCork, PacedOrUnknownSocketsAreNotCorked) {
+  EXPECT_EQ(serve_bodies("bbr"), std::vector<int>{});
+  EXPECT_EQ(serve_bodies(nullptr), std::vector<int>{});
+}
+
+// A refused cork changes how segments are cut, never what is sent, and is not undone.
+TEST_P(ServerCork, RefusedCorkSendsTheSameBytes) {
+  EXPECT_EQ(serve_bodies("cubic", true), (std::vector<int>{1, 1}));
+}
+
+// The epoll loop only: the io_uring loop splices bodies and does not cork.
+INSTANTIATE_TEST_SUITE_P(Epoll, ServerCork, ::testing::Values(loop_engine::epoll));
 
 // Pipelined requests in one packet are answered in order, file bodies byte-exact.
 TEST_P(Server, PipelinedRequestsAnsweredInOrder) {
