@@ -174,12 +174,12 @@ epoll_worker::send_state epoll_worker::send_reply(connection& c) {
     c.deadline = clock::now() + options.send_timeout;
   }
   if (has_file) {
-    const std::uint64_t one_step = options.step_limit ? options.step_limit : cork_above;
-    if (!c.body && r.length > one_step && c.socket.kind == endpoint_kind::socket) {
-      if (!c.cork_large_bodies) c.cork_large_bodies = corks_large_bodies(c.fd.get());
-      if (*c.cork_large_bodies) set_cork(c, true);
-    }
     if (!c.body) {
+      const std::uint64_t one_step = options.step_limit ? options.step_limit : cork_above;
+      if (r.length > one_step && c.socket.kind == endpoint_kind::socket) {
+        if (!c.cork_large_bodies) c.cork_large_bodies = corks_large_bodies(c.fd.get());
+        if (*c.cork_large_bodies) set_cork(c, true);
+      }
       auto job = body_job(r, c.socket, options.body_method);
       if (!job) {
         c.failure = job.error();
