@@ -224,11 +224,11 @@ for (const engine of ['auto', 'io_uring']) {
     test('a video seeks: the browser asks for a range past the start and plays from there',
       async () => {
         const { context, page } = await newPage(widths[1]);
-        const ranges = [];
-        page.on('response', async (r) => {
-          if (!r.url().endsWith('/videos/clip.webm')) return;
-          ranges.push({ status: r.status(), range: (await r.allHeaders())['content-range'] });
-        });
+        // The Range header is the renderer's own, so it is in the request as sent; a response's
+        // full headers can arrive after the browser has cancelled it (it does, once it has what
+        // it needs), so only its status is read.
+        const requests = [];
+        page.on('request', (r) => { if (r.url().endsWith('/videos/clip.webm')) requests.push(r); });
         // At 1 MiB/s the 20 MB file cannot have arrived when the seek to 90 % comes right after
         // the metadata, however fast the server is (unthrottled, a fast server sends it all in
         // the first response and the seek needs no request).
@@ -250,9 +250,15 @@ for (const engine of ['auto', 'io_uring']) {
         }));
         assert.ok(Math.abs(seeked.time - seeked.duration * 0.9) < 1.5, JSON.stringify(seeked));
         assert.ok(seeked.ready >= 2, `no frame at the seek target: ${JSON.stringify(seeked)}`);
+        const ranges = await Promise.all(requests.map(async (r) => ({
+          range: r.headers().range, status: (await r.response())?.status() ?? 'cancelled',
+        })));
         assert.ok(ranges.length > 0);
-        for (const r of ranges) assert.equal(r.status, 206, JSON.stringify(ranges));
-        const starts = ranges.map((r) => Number(/bytes (\d+)-/.exec(r.range)?.[1]));
+        for (const r of ranges) {
+          assert.match(r.range ?? '', /^bytes=\d+-\d*$/, JSON.stringify(ranges));
+          if (r.status !== 'cancelled') assert.equal(r.status, 206, JSON.stringify(ranges));
+        }
+        const starts = ranges.map((r) => Number(/^bytes=(\d+)-/.exec(r.range)[1]));
         assert.ok(starts.some((s) => s > 0), `no range past the start: ${JSON.stringify(ranges)}`);
         await context.close();
       });
