@@ -199,7 +199,12 @@ epoll_worker::send_state epoll_worker::send_reply(connection& c) {
       c.failure = make_error_code(errc::source_truncated);
       return send_state::failed;
     }
-    if (c.corked) set_cork(c, false);  // the body's last partial segment leaves now
+    if (c.corked) {
+      set_cork(c, false);  // the body's last partial segment leaves now
+      // A cork that stays on would hold the last segment of every later reply for the kernel's
+      // 200 ms: the connection ends after this reply instead, and its shutdown sends the rest.
+      if (c.corked) c.current->close = true;
+    }
   }
   return send_state::done;
 }

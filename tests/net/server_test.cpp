@@ -413,7 +413,8 @@ struct stop_then_restore_hooks {
 // function pointers, so they reach the test through these.
 struct cork_record {
   const char* congestion = nullptr;  // what TCP_CONGESTION answers; nullptr: the call fails
-  bool refuse = false;               // setsockopt(TCP_CORK) fails with EPERM
+  enum class refusal { none, every, uncork };
+  refusal refuse = refusal::none;  // which setsockopt(TCP_CORK) calls fail with EPERM
   std::mutex mutex;
   std::vector<int> corks;  // every TCP_CORK value asked for, in order
   int congestion_asked = 0;
@@ -422,9 +423,11 @@ cork_record* corks_seen = nullptr;
 
 class ServerCork : public Server {
  protected:
-  // Two 1 MiB bodies (16 steps of 64 KiB) around a small one on one connection, each byte-exact;
-  // returns the TCP_CORK values the loop asked for.
-  std::vector<int> serve_bodies(const char* congestion, bool refuse = false) {
+  using refusal = cork_record::refusal;
+  // Two 1 MiB bodies (16 steps of 64 KiB) around a small one, asked for on one connection, each
+  // byte-exact; returns the TCP_CORK values the loop asked for. Where the uncork is refused the
+  // connection ends after the first body instead.
+  std::vector<int> serve_bodies(const char* congestion, refusal refuse = refusal::none) {
     cork_record rec;
     rec.congestion = congestion;
     rec.refuse = refuse;
@@ -445,8 +448,10 @@ class ServerCork : public Server {
     sys::hooks().setsockopt = [](int s, int level, int name, const void* v, socklen_t len) -> int {
       if (level == IPPROTO_TCP && name == TCP_CORK) {
         std::lock_guard lock(corks_seen->mutex);
-        corks_seen->corks.push_back(*static_cast<const int*>(v));
-        if (corks_seen->refuse) {
+        const int value = *static_cast<const int*>(v);
+        corks_seen->corks.push_back(value);
+        if (corks_seen->refuse == refusal::every ||
+            (corks_seen->refuse == refusal::uncork && value == 0)) {
           errno = EPERM;
           return -1;
         }
@@ -469,6 +474,10 @@ class ServerCork : public Server {
         EXPECT_EQ(read_line(c.get()), "SIZE " + std::to_string(want->size()));
         auto got = read_n(c.get(), want->size());
         EXPECT_TRUE(test::same_bytes(*want, std::as_bytes(std::span(got))));
+        if (refuse == refusal::uncork) break;
+      }
+      if (refuse == refusal::uncork) {
+        EXPECT_TRUE(peer_closed(c.get())) << "the connection outlived a cork left on";
       }
     }
     corks_seen = nullptr;
@@ -492,7 +501,13 @@ TEST_P(ServerCork, PacedOrUnknownSocketsAreNotCorked) {
 
 // A refused cork changes how segments are cut, never what is sent, and is not undone.
 TEST_P(ServerCork, RefusedCorkSendsTheSameBytes) {
-  EXPECT_EQ(serve_bodies("cubic", true), (std::vector<int>{1, 1}));
+  EXPECT_EQ(serve_bodies("cubic", refusal::every), (std::vector<int>{1, 1}));
+}
+
+// A cork that cannot be taken off would hold the last segment of every later reply for the
+// kernel's 200 ms: the connection ends after the body instead, and its close sends the rest.
+TEST_P(ServerCork, RefusedUncorkEndsTheConnectionAfterTheBody) {
+  EXPECT_EQ(serve_bodies("cubic", refusal::uncork), (std::vector<int>{1, 0}));
 }
 
 // The epoll loop only: the io_uring loop splices bodies and does not cork.
