@@ -520,13 +520,7 @@ TEST(Client, TricklingBodyIsReadAsItComes) {
 }
 
 TEST(Client, ConnectionRefused) {
-  std::uint16_t port = 0;
-  {
-    auto l = listen_loopback_tcp();
-    ASSERT_TRUE(l.has_value());
-    port = local_port(l->get()).value_or(0);
-  }  // closed: nothing listens there now
-  auto r = fetch(*parse_url("http://127.0.0.1:" + std::to_string(port) + "/"), {});
+  auto r = fetch(*parse_url("http://127.0.0.1:" + std::to_string(test::refusing_port()) + "/"), {});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().what, client_error::kind::connect);
   EXPECT_EQ(r.error().message, "connection refused");

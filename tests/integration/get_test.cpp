@@ -567,13 +567,7 @@ TEST_F(Get, MirrorUsageErrors) {
 }
 
 TEST_F(Get, ConnectionRefused) {
-  std::uint16_t port = 0;
-  {
-    auto l = listen_loopback_tcp();
-    ASSERT_TRUE(l.has_value());
-    port = local_port(l->get()).value_or(0);
-  }
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/f";
+  const std::string url = "http://127.0.0.1:" + std::to_string(test::refusing_port()) + "/f";
   auto r = zget({url, "-o", out("f").string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("zcopy: get '" + url + "': connection refused"), std::string::npos) << r.err;

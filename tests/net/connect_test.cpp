@@ -22,12 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::uint16_t closed_port() {
-  auto l = listen_loopback_tcp();
-  if (!l) return 0;
-  return local_port(l->get()).value_or(0);
-}  // closed: nothing listens there now
-
 // The bytes sent on the connected socket arrive at the accepted one.
 TEST(ConnectTcp, ConnectsToALoopbackListener) {
   auto listener = listen_loopback_tcp();
@@ -54,9 +48,8 @@ TEST(ConnectTcp, ConnectsToALoopbackListener) {
 }
 
 TEST(ConnectTcp, AClosedPortIsRefused) {
-  const std::uint16_t port = closed_port();
-  ASSERT_NE(port, 0);
-  auto fd = connect_tcp("127.0.0.1", port, 5s, {});
+  const auto closed_port = static_cast<std::uint16_t>(test::refusing_port());
+  auto fd = connect_tcp("127.0.0.1", closed_port, 5s, {});
   ASSERT_FALSE(fd);
   EXPECT_EQ(fd.error().what, connect_error::kind::refused);
   EXPECT_EQ(fd.error().code, std::errc::connection_refused);
@@ -129,6 +122,7 @@ TEST(ConnectTcp, AStopRequestEndsAPendingConnect) {
 // SO_ERROR after the wait names the failure of the attempt: the next address is tried, and the
 // last error is the one reported.
 TEST(ConnectTcp, SoErrorAfterTheWaitIsTheError) {
+  const auto closed_port = static_cast<std::uint16_t>(test::refusing_port());
   test::fault_scope faults;
   sys::hooks().connect = [](int, const sockaddr*, socklen_t) {
     errno = EINPROGRESS;
@@ -147,7 +141,7 @@ TEST(ConnectTcp, SoErrorAfterTheWaitIsTheError) {
     errno = EINVAL;
     return -1;
   };
-  auto fd = connect_tcp("127.0.0.1", closed_port(), 5s, {});
+  auto fd = connect_tcp("127.0.0.1", closed_port, 5s, {});
   ASSERT_FALSE(fd);
   EXPECT_EQ(fd.error().what, connect_error::kind::refused);
   EXPECT_EQ(fd.error().code, std::errc::host_unreachable);

@@ -537,11 +537,15 @@ TEST_F(Relay, StopLetsOpenConnectionsFinish) {
   // A grace far beyond the exchange's needs: the workers exit when it is done, not at its end.
   r.r->stop(10min);
   // The workers close their listeners when they see the stop: connects are refused from then on.
+  // Refused once is the evidence; a second try could reach a listener another test opened on the
+  // freed port, or connect to itself (a loopback connect may pick that port as its own source).
   const auto give_up = std::chrono::steady_clock::now() + patience;
-  while (test::connect_loopback(r.port) && std::chrono::steady_clock::now() < give_up) {
+  bool refused = false;
+  while (!(refused = !test::connect_loopback(r.port)) &&
+         std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(10ms);
   }
-  EXPECT_FALSE(test::connect_loopback(r.port));
+  EXPECT_TRUE(refused) << "the listener stayed open after stop";
   auto payload = test::random_bytes(300'000, test::test_seed());
   std::thread writer([&] {
     test::send_all(c.get(), payload);

@@ -60,9 +60,6 @@ void echo(tcp_backend& backend, int fd);
 // the peer gets a reset, not a FIN.
 void reset_close(int fd);
 
-// A port that refuses connections: bound to 127.0.0.1:0 and closed again.
-int refusing_port();
-
 // A blocking TCP client connected to 127.0.0.1:port; empty on failure.
 unique_fd connect_loopback(int port);
 

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <netinet/in.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <system_error>
 
 extern char** environ;
 
@@ -505,6 +508,23 @@ bool xfs_mount::run(const std::string& command) {
   output_ = text.str();
   while (!output_.empty() && output_.back() == '\n') output_.pop_back();
   return status == 0;
+}
+
+int refusing_port() {
+  // Plain system calls, not sys::: the first call may come while a test's fault hooks are set.
+  static const int port = [] {
+    static const unique_fd held(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof a;
+    if (!held || ::bind(held.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(held.get(), reinterpret_cast<sockaddr*>(&a), &length) != 0) {
+      throw std::system_error(errno, std::generic_category(), "refusing_port");
+    }
+    return int{ntohs(a.sin_port)};
+  }();
+  return port;
 }
 
 }  // namespace zcopy::test

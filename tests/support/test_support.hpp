@@ -192,4 +192,10 @@ class xfs_mount {
   std::optional<std::string> skip_;
 };
 
+// A loopback port that refuses connections: bound to 127.0.0.1:0, never listening, and held for
+// the life of the test process. A port only freed could meanwhile be taken by another test's
+// listener, or be picked by a connect as its own source port (a loopback connect to itself
+// succeeds); a bound one is neither.
+int refusing_port();
+
 }  // namespace zcopy::test
