@@ -351,11 +351,7 @@ TEST_F(Relay, BackendHalfCloseKeepsTheOtherDirectionFlowing) {
   EXPECT_TRUE(test::same_bytes(greeting, first.bytes));
   EXPECT_TRUE(test::send_all(c.get(), upload));
   ::shutdown(c.get(), SHUT_WR);
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  while (!finished.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_TRUE(finished.load(std::memory_order_acquire));
+  ASSERT_TRUE(test::eventually([&] { return finished.load(std::memory_order_acquire); }, patience));
   EXPECT_TRUE(test::same_bytes(upload, received));
   EXPECT_TRUE(r.wait_for_line("reason=done")) << r.text();
 }
@@ -405,10 +401,7 @@ TEST_F(Relay, ResetBeforeAnyByteMovesClientToNextTarget) {
   // Nothing is sent before the reset has happened, so no byte can reach the first backend.
   unique_fd c = test::connect_loopback(r.port);
   ASSERT_TRUE(c);
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  while (good.accepted() == 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
+  test::eventually([&] { return good.accepted() != 0; }, patience);
   ASSERT_EQ(good.accepted(), 1u) << r.text();
   auto payload = test::random_bytes(70'001, test::test_seed());
   ASSERT_TRUE(test::send_all(c.get(), payload));
@@ -539,13 +532,8 @@ TEST_F(Relay, StopLetsOpenConnectionsFinish) {
   // The workers close their listeners when they see the stop: connects are refused from then on.
   // Refused once is the evidence; a second try could reach a listener another test opened on the
   // freed port, or connect to itself (a loopback connect may pick that port as its own source).
-  const auto give_up = std::chrono::steady_clock::now() + patience;
-  bool refused = false;
-  while (!(refused = !test::connect_loopback(r.port)) &&
-         std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(refused) << "the listener stayed open after stop";
+  EXPECT_TRUE(test::eventually([&] { return !test::connect_loopback(r.port); }, patience))
+      << "the listener stayed open after stop";
   auto payload = test::random_bytes(300'000, test::test_seed());
   std::thread writer([&] {
     test::send_all(c.get(), payload);

@@ -38,16 +38,7 @@ using namespace std::chrono_literals;
 // a sanitized build on a busy 2-CPU machine is slow, and a test must not depend on speed.
 constexpr auto patience = 60s;
 
-// Waits (bounded by `patience`) until `done()` is true; returns its last answer.
-template <class F>
-bool eventually(F done) {
-  const auto give_up = std::chrono::steady_clock::now() + patience;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= give_up) return done();
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using test::eventually;
 
 // What a worker costs while a test holds its connections still: `tick`, which runs on the
 // worker's own thread about once a second, samples the thread's system calls (the sys:: counters)

@@ -192,6 +192,18 @@ class xfs_mount {
   std::optional<std::string> skip_;
 };
 
+// Waits, bounded by `patience`, until `done()` is true; returns its last answer. For a state a
+// test can only poll (a counter, a closed listener); the bound is patience for a slow machine.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds patience = std::chrono::seconds(60)) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= give_up) return done();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 // A loopback port that refuses connections: bound to 127.0.0.1:0, never listening, and held for
 // the life of the test process. A port only freed could meanwhile be taken by another test's
 // listener, or be picked by a connect as its own source port (a loopback connect to itself
